@@ -1,0 +1,58 @@
+# rollout: PGXS build of the extension, plus run / test / bench.
+#
+#   make            build the extension
+#   make install    install it into the PostgreSQL found by pg_config
+#   make run        install dependencies, build, start a local cluster in ./.data
+#   make test       install dependencies, build, run every test suite
+#   make bench      run the benchmarks in bench/
+
+EXTVERSION := $(shell sed -n 's/^   "version": "\([^"]*\)".*/\1/p' META.json | head -n 1)
+PG_CONFIG ?= pg_config
+
+MODULE_big = rollout
+OBJS = \
+	extension/semver_core.o \
+	extension/semver.o \
+	extension/semver_ops.o \
+	extension/semver_range.o \
+	extension/rollout_hash.o
+
+MODULEDIR = extension
+DATA = $(wildcard extension/rollout--*.sql)
+DATA_built = extension/rollout.control
+EXTRA_CLEAN = extension/rollout.control
+
+PG_CPPFLAGS = -Iextension
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(PGXS),)
+# No server development files yet: only the targets that install them work.
+all install:
+	@echo "pg_config not found: run 'make run' or 'make test' (they install dependencies), or scripts/deps.sh" >&2
+	@exit 1
+else
+include $(PGXS)
+endif
+
+extension/rollout.control: extension/rollout.control.in META.json
+	@test -f extension/rollout--$(EXTVERSION).sql || \
+		{ echo "extension/rollout--$(EXTVERSION).sql is missing (version from META.json)" >&2; exit 1; }
+	sed 's/@VERSION@/$(EXTVERSION)/' $< > $@
+
+.PHONY: run test bench stop deps
+
+deps:
+	scripts/deps.sh
+
+run:
+	scripts/run.sh
+
+stop:
+	scripts/run.sh --stop
+
+test:
+	scripts/test.sh
+
+bench:
+	bench/run.sh

@@ -1,0 +1,117 @@
+/*
+ * semver_core.h
+ *		SemVer 2.0.0 and node-semver range parsing, free of PostgreSQL.
+ *
+ * Everything here works on plain C strings with explicit lengths and never
+ * allocates, so the same code runs inside the server and under libFuzzer
+ * (test/fuzz/).  Errors are returned as codes plus a static description that
+ * the SQL layer turns into ereport() calls.
+ */
+#ifndef SEMVER_CORE_H
+#define SEMVER_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest accepted text of a version or a range, after trimming blanks. */
+#define SV_MAX_TEXT			1024
+#define SV_RANGE_MAX_TEXT	4096
+/* Most comparators a range may expand to (each token yields at most two). */
+#define SV_RANGE_MAX_COMPS	512
+#define SV_RANGE_MAX_SETS	256
+
+/* Largest major, minor or patch number: int64 maximum. */
+#define SV_MAX_NUMBER		((uint64_t) INT64_MAX)
+
+typedef enum SvError
+{
+	SV_OK = 0,
+	SV_ERR_SYNTAX,				/* malformed text */
+	SV_ERR_RANGE,				/* a number above SV_MAX_NUMBER */
+	SV_ERR_TOOLONG				/* text or expansion above a limit */
+} SvError;
+
+/* A parsed version.  pre and build point into the parsed text. */
+typedef struct SvVersion
+{
+	uint64_t	major;
+	uint64_t	minor;
+	uint64_t	patch;
+	const char *pre;			/* pre-release identifiers, without '-' */
+	size_t		pre_len;		/* 0: a release */
+	const char *build;			/* build metadata, without '+' */
+	size_t		build_len;
+} SvVersion;
+
+typedef enum SvOp
+{
+	SV_OP_EQ = 0,
+	SV_OP_LT,
+	SV_OP_LE,
+	SV_OP_GT,
+	SV_OP_GE
+} SvOp;
+
+/* One comparator of a range; pre points into the range's pool or a constant. */
+typedef struct SvComparator
+{
+	SvOp		op;
+	uint64_t	major;
+	uint64_t	minor;
+	uint64_t	patch;
+	const char *pre;
+	size_t		pre_len;
+} SvComparator;
+
+/*
+ * A range: nsets alternatives ('||'), set i holding set_len[i] comparators
+ * stored consecutively in comps.  A set with no comparator matches every
+ * release (it is '*').
+ */
+typedef struct SvRange
+{
+	int			nsets;
+	int			ncomps;
+	int			set_len[SV_RANGE_MAX_SETS];
+	SvComparator comps[SV_RANGE_MAX_COMPS];
+	size_t		pool_used;
+	char		pool[SV_RANGE_MAX_TEXT];	/* pre-release text of comps */
+} SvRange;
+
+/* Strict SemVer 2.0.0 (plus leading v/V and blanks). */
+extern SvError sv_parse(const char *text, size_t len, SvVersion *out,
+						const char **detail);
+
+/* Lax: 1, 1.2, v1.2 and leading zeros in major/minor/patch are accepted. */
+extern SvError sv_parse_lax(const char *text, size_t len, SvVersion *out,
+							const char **detail);
+
+/* True if [s, s+len) is a valid dot-separated identifier list. */
+extern bool sv_valid_prerelease(const char *s, size_t len);
+extern bool sv_valid_build(const char *s, size_t len);
+
+/* SemVer precedence of two pre-release strings; "" (a release) is highest. */
+extern int	sv_prerelease_cmp(const char *a, size_t alen,
+							  const char *b, size_t blen);
+
+/* SemVer precedence of two versions (build ignored): -1, 0 or 1. */
+extern int	sv_version_cmp(const SvVersion *a, const SvVersion *b);
+
+/* Parse a node-semver range into out. */
+extern SvError sv_range_parse(const char *text, size_t len, SvRange *out,
+							  const char **detail);
+
+/* Whether v satisfies the range, with node-semver's pre-release rule. */
+extern bool sv_range_match(const SvRange *r, const SvVersion *v);
+
+/*
+ * Write the canonical text of a version or a range into buf (size bytes,
+ * NUL-terminated, truncated if too small).  Returns the length the full text
+ * needs, excluding the NUL, like snprintf.
+ */
+extern size_t sv_format(const SvVersion *v, bool with_build, char *buf,
+						size_t size);
+extern size_t sv_range_format(const SvRange *r, char *buf, size_t size);
+
+#endif							/* SEMVER_CORE_H */

@@ -1,0 +1,295 @@
+/*
+ * semver_range.c
+ *		rollout.semver_range: node-semver ranges as a SQL type.
+ *
+ * A range is stored already expanded into primitive comparators, so
+ * matching never re-parses text.  Layout after the varlena header:
+ *   uint8 format, uint8 reserved, uint16 nsets, uint16 set_len[nsets],
+ *   then per comparator: uint8 op, uint8 reserved, uint16 pre_len,
+ *   int64 major, minor, patch, pre-release bytes.
+ * Fields are read with memcpy, so no alignment is assumed.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+
+#include "semver.h"
+
+PG_FUNCTION_INFO_V1(semver_range_in);
+PG_FUNCTION_INFO_V1(semver_range_out);
+PG_FUNCTION_INFO_V1(semver_range_recv);
+PG_FUNCTION_INFO_V1(semver_range_send);
+PG_FUNCTION_INFO_V1(semver_range_from_text);
+PG_FUNCTION_INFO_V1(semver_range_to_text);
+PG_FUNCTION_INFO_V1(semver_range_contains);
+PG_FUNCTION_INFO_V1(semver_range_contained);
+PG_FUNCTION_INFO_V1(semver_satisfies);
+
+#define RANGE_FORMAT_V1		1
+#define RANGE_COMP_FIXED	(4 + 3 * sizeof(int64))
+
+/* Serialize a parsed range into a new varlena. */
+static bytea *
+range_serialize(const SvRange *r)
+{
+	Size		size = VARHDRSZ + 4 + 2 * r->nsets;
+	bytea	   *res;
+	char	   *p;
+
+	for (int i = 0; i < r->ncomps; i++)
+		size += RANGE_COMP_FIXED + r->comps[i].pre_len;
+	res = (bytea *) palloc0(size);
+	SET_VARSIZE(res, size);
+	p = VARDATA(res);
+	*p++ = RANGE_FORMAT_V1;
+	*p++ = 0;
+	memcpy(p, &(uint16){r->nsets}, 2);
+	p += 2;
+	for (int i = 0; i < r->nsets; i++)
+	{
+		memcpy(p, &(uint16){r->set_len[i]}, 2);
+		p += 2;
+	}
+	for (int i = 0; i < r->ncomps; i++)
+	{
+		const SvComparator *c = &r->comps[i];
+		int64		nums[3] = {(int64) c->major, (int64) c->minor, (int64) c->patch};
+
+		*p++ = (char) c->op;
+		*p++ = 0;
+		memcpy(p, &(uint16){c->pre_len}, 2);
+		p += 2;
+		memcpy(p, nums, sizeof(nums));
+		p += sizeof(nums);
+		memcpy(p, c->pre, c->pre_len);
+		p += c->pre_len;
+	}
+	return res;
+}
+
+/* Decode a stored range into r; pre-release pointers point into the datum. */
+static void
+range_deserialize(const bytea *d, SvRange *r)
+{
+	const char *p = VARDATA_ANY(d);
+	const char *end = p + VARSIZE_ANY_EXHDR(d);
+	uint16		n;
+
+	if (end - p < 4 || p[0] != RANGE_FORMAT_V1)
+		elog(ERROR, "corrupt semver_range value");
+	memcpy(&n, p + 2, 2);
+	p += 4;
+	r->nsets = n;
+	r->ncomps = 0;
+	if (n > SV_RANGE_MAX_SETS || end - p < 2 * n)
+		elog(ERROR, "corrupt semver_range value");
+	for (int i = 0; i < r->nsets; i++)
+	{
+		memcpy(&n, p, 2);
+		p += 2;
+		r->set_len[i] = n;
+		r->ncomps += n;
+	}
+	if (r->ncomps > SV_RANGE_MAX_COMPS)
+		elog(ERROR, "corrupt semver_range value");
+	for (int i = 0; i < r->ncomps; i++)
+	{
+		SvComparator *c = &r->comps[i];
+		int64		nums[3];
+
+		if (end - p < (ptrdiff_t) RANGE_COMP_FIXED)
+			elog(ERROR, "corrupt semver_range value");
+		c->op = (SvOp) p[0];
+		memcpy(&n, p + 2, 2);
+		c->pre_len = n;
+		memcpy(nums, p + 4, sizeof(nums));
+		p += RANGE_COMP_FIXED;
+		c->major = (uint64) nums[0];
+		c->minor = (uint64) nums[1];
+		c->patch = (uint64) nums[2];
+		if (end - p < (ptrdiff_t) c->pre_len)
+			elog(ERROR, "corrupt semver_range value");
+		c->pre = p;
+		p += c->pre_len;
+	}
+}
+
+/* Parse range text, raising 22P02/22003/54000 on bad input. */
+static void
+range_parse_or_error(const char *str, size_t len, SvRange *r)
+{
+	const char *detail;
+	SvError		err = sv_range_parse(str, len, r, &detail);
+
+	if (err != SV_OK)
+		semver_report(err, detail, "semver_range", str, len);
+}
+
+/* Parse range text into a new stored range. */
+static bytea *
+range_from_text(const char *str, size_t len)
+{
+	SvRange    *r = palloc(sizeof(SvRange));
+	bytea	   *res;
+
+	range_parse_or_error(str, len, r);
+	res = range_serialize(r);
+	pfree(r);
+	return res;
+}
+
+/* Canonical text of a stored range, palloc'd. */
+static char *
+range_to_cstring(const bytea *d)
+{
+	SvRange    *r = palloc(sizeof(SvRange));
+	size_t		need;
+	char	   *buf;
+
+	range_deserialize(d, r);
+	need = sv_range_format(r, NULL, 0);
+	buf = palloc(need + 1);
+	sv_range_format(r, buf, need + 1);
+	pfree(r);
+	return buf;
+}
+
+/*
+ * The decoded form of the range argument, cached in fn_extra: queries such
+ * as "WHERE v <@ '^1.2'" call us once per row with the same range.
+ */
+typedef struct RangeCache
+{
+	Size		len;
+	char	   *bytes;			/* copy of the datum, backing r's strings */
+	SvRange		r;
+} RangeCache;
+
+static const SvRange *
+cached_range(FunctionCallInfo fcinfo, Datum d)
+{
+	bytea	   *b = (bytea *) PG_DETOAST_DATUM_PACKED(d);
+	Size		len = VARSIZE_ANY(b);
+	RangeCache *c = (RangeCache *) fcinfo->flinfo->fn_extra;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RangeCache));
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (c->bytes == NULL || c->len != len || memcmp(c->bytes, b, len) != 0)
+	{
+		if (c->bytes)
+			pfree(c->bytes);
+		c->bytes = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, len);
+		memcpy(c->bytes, b, len);
+		c->len = len;
+		range_deserialize((bytea *) c->bytes, &c->r);
+	}
+	return &c->r;
+}
+
+/* Does the semver datum satisfy the range? */
+static bool
+range_match_datum(const SvRange *r, Datum v)
+{
+	SemVer	   *sv = DatumGetSemVerP(v);
+	SvVersion	parsed;
+
+	semver_to_parsed(sv, &parsed);
+	return sv_range_match(r, &parsed);
+}
+
+/* semver_range_in(cstring) returns semver_range */
+Datum
+semver_range_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+
+	PG_RETURN_BYTEA_P(range_from_text(str, strlen(str)));
+}
+
+/* semver_range_out(semver_range) returns cstring: canonical comparators */
+Datum
+semver_range_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(range_to_cstring(PG_GETARG_BYTEA_PP(0)));
+}
+
+/* semver_range_send: format byte 1, then the canonical text */
+Datum
+semver_range_send(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+	char	   *s = range_to_cstring(PG_GETARG_BYTEA_PP(0));
+
+	pq_begintypsend(&buf);
+	pq_sendbyte(&buf, RANGE_FORMAT_V1);
+	pq_sendtext(&buf, s, strlen(s));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* semver_range_recv: re-parses the text, so it validates fully */
+Datum
+semver_range_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			format = pq_getmsgbyte(buf);
+	int			nbytes;
+	char	   *s;
+
+	if (format != RANGE_FORMAT_V1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary format version for type semver_range: %d", format)));
+	s = pq_getmsgtext(buf, buf->len - buf->cursor, &nbytes);
+	PG_RETURN_BYTEA_P(range_from_text(s, nbytes));
+}
+
+/* semver_range(text) returns semver_range */
+Datum
+semver_range_from_text(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_BYTEA_P(range_from_text(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+}
+
+/* text(semver_range) returns text */
+Datum
+semver_range_to_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(range_to_cstring(PG_GETARG_BYTEA_PP(0))));
+}
+
+/* semver_range @> semver */
+Datum
+semver_range_contains(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(range_match_datum(cached_range(fcinfo, PG_GETARG_DATUM(0)),
+									 PG_GETARG_DATUM(1)));
+}
+
+/* semver <@ semver_range */
+Datum
+semver_range_contained(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(range_match_datum(cached_range(fcinfo, PG_GETARG_DATUM(1)),
+									 PG_GETARG_DATUM(0)));
+}
+
+/* satisfies(semver, text) returns boolean: parses the range text each call */
+Datum
+semver_satisfies(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(1);
+	SvRange    *r = palloc(sizeof(SvRange));
+	bool		res;
+
+	range_parse_or_error(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), r);
+	res = range_match_datum(r, PG_GETARG_DATUM(0));
+	pfree(r);
+	PG_RETURN_BOOL(res);
+}

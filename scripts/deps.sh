@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# scripts/deps.sh [--bench]: install the Debian packages rollout needs, if missing.
+# Runs apt-get (through sudo when not root) only when something is missing.
+set -euo pipefail
+
+pkgs=(
+	make gcc clang libclang-rt-14-dev
+	postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
+	libcivetweb-dev libjansson-dev
+	libipc-run-perl
+	nodejs npm
+)
+if [ "${1:-}" = "--bench" ]; then
+	pkgs+=(postgresql-15-semver hyperfine wrk nginx)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+# Node.js may come from outside Debian's packages (node and npm on PATH): fine.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+	filtered=()
+	for p in "${missing[@]+"${missing[@]}"}"; do
+		case "$p" in nodejs|npm) ;; *) filtered+=("$p") ;; esac
+	done
+	missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "==> installing Debian packages: ${missing[*]}"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian postgresql package starts a cluster on port 5432; we never use it.
+exit 0

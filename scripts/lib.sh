@@ -1,0 +1,73 @@
+# scripts/lib.sh: helpers shared by run.sh, test.sh and the benchmarks.
+# Source it; it defines functions and a few variables, and changes nothing.
+
+PG_BINDIR=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+PG_PKGLIBDIR=$(pg_config --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)
+PG_REGRESS="$PG_PKGLIBDIR/pgxs/src/test/regress/pg_regress"
+
+# The user that owns server-side processes: initdb and postgres refuse root.
+if [ "$(id -u)" = 0 ]; then
+	SERVER_USER=${ROLLOUT_SERVER_USER:-postgres}
+else
+	SERVER_USER=$(id -un)
+fi
+
+# Run a command as the server user.
+as_server() {
+	if [ "$(id -un)" = "$SERVER_USER" ]; then
+		"$@"
+	else
+		runuser -u "$SERVER_USER" -- "$@"
+	fi
+}
+
+# Run a command as root (directly, or through sudo).
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Print a TCP port on 127.0.0.1 that nothing listens on, starting near $1.
+free_port() {
+	local p=${1:-55432}
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+		p=$((p + 1))
+	done
+	echo "$p"
+}
+
+# Make a directory the server user can write, even when we are root.
+server_dir() {
+	mkdir -p "$1"
+	if [ "$(id -u)" = 0 ]; then chown "$SERVER_USER" "$1"; fi
+}
+
+# pg_start DATADIR PORT: initdb if needed, start on 127.0.0.1:PORT with the
+# socket in DATADIR, wait until it accepts connections.
+pg_start() {
+	local data=$1 port=$2
+	server_dir "$data"
+	if [ ! -f "$data/PG_VERSION" ]; then
+		as_server "$PG_BINDIR/initdb" -D "$data" -U postgres --auth=trust \
+			--encoding=UTF8 --locale=C.UTF-8 >"$data.initdb.log" 2>&1 ||
+			{ cat "$data.initdb.log" >&2; return 1; }
+		rm -f "$data.initdb.log"
+		cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+fsync = on
+max_connections = 100
+shared_buffers = 256MB
+work_mem = 64MB
+CONF
+	fi
+	as_server "$PG_BINDIR/pg_ctl" -D "$data" -o "-p $port" -l "$data/server.log" -w -t 60 start >/dev/null ||
+		{ tail -n 30 "$data/server.log" >&2; return 1; }
+}
+
+# pg_stop DATADIR: fast shutdown if running.
+pg_stop() {
+	local data=$1
+	if [ -f "$data/postmaster.pid" ]; then
+		as_server "$PG_BINDIR/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+	fi
+}

@@ -1,0 +1,122 @@
+--
+-- semver_index: btree and hash opclasses, index scans, hash aggregation and
+-- joins, sort support (abbreviated keys) against the full comparator, binary
+-- COPY round trip, binary input validation.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS rollout;
+RESET client_min_messages;
+SET search_path = rollout, public;
+
+-- the opclasses validate
+SELECT opcname, amvalidate(opc.oid)
+FROM pg_opclass opc JOIN pg_namespace n ON n.oid = opcnamespace
+WHERE nspname = 'rollout' ORDER BY opcname;
+
+-- a deterministic mix of versions: releases, pre-releases, huge numbers, builds
+CREATE TABLE vers AS
+SELECT i,
+       (format('%s.%s.%s', (i * 7) % 13, (i * 11) % 1500, (i * 13) % 70000)
+        || CASE i % 9
+             WHEN 0 THEN '-alpha.' || (i % 5)
+             WHEN 1 THEN '-rc.' || (i % 3)
+             WHEN 2 THEN '-' || (i % 4) || '.beta'
+             WHEN 3 THEN '-beta.' || repeat('9', 1 + i % 30)
+             WHEN 4 THEN '-x-y-z.' || (i % 2)
+             ELSE '' END
+        || CASE WHEN i % 17 = 0 THEN '+build.' || i ELSE '' END)::semver AS v
+FROM generate_series(1, 20000) i;
+INSERT INTO vers VALUES (20001, '9223372036854775807.9223372036854775807.9223372036854775807'),
+  (20002, '0.0.0-0'), (20003, '1.0.0-18446744073709551615'), (20004, '1.0.0-18446744073709551616'),
+  (20005, '1.0.0-99999999999999999999'), (20006, '1.0.0-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'),
+  (20007, '1.0.0-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.1'), (20008, '1.0.0-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab');
+ANALYZE vers;
+
+-- a sort (abbreviated keys) never puts a version after a greater one,
+-- as judged by the full comparator
+SELECT count(*) AS misordered FROM (
+  SELECT v, lead(v) OVER (ORDER BY v) AS nxt FROM vers) s
+WHERE nxt < v;
+-- and agrees with a sort by the accessor tuple for releases
+SELECT count(*) AS mismatches FROM (
+  SELECT v, row_number() OVER (ORDER BY v, i) AS a,
+         row_number() OVER (ORDER BY major(v), minor(v), patch(v), i) AS b
+  FROM vers WHERE NOT is_prerelease(v)) s
+WHERE a <> b;
+
+-- btree index scans
+CREATE INDEX vers_v_idx ON vers (v);
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT i FROM vers WHERE v = '3.1000.20000';
+SELECT count(*) FROM vers WHERE v >= '12.0.0' AND v < '12.100.0';
+SELECT count(*) FROM vers WHERE v = '9223372036854775807.9223372036854775807.9223372036854775807';
+EXPLAIN (COSTS OFF) SELECT max(v) FROM vers;
+SELECT max(v), min(v) FROM vers;
+EXPLAIN (COSTS OFF) SELECT v FROM vers ORDER BY v LIMIT 3;
+SELECT v FROM vers ORDER BY v LIMIT 3;
+SELECT v FROM vers WHERE v > '1.0.0-18446744073709551615' AND v < '1.0.0-a' ORDER BY v;
+-- the index and a sort agree
+SELECT (SELECT array_agg(i ORDER BY v, i) FROM vers) =
+       (SELECT array_agg(i) FROM (SELECT i FROM vers ORDER BY v, i) s) AS same_order;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+
+-- unique index: build metadata does not make versions different
+CREATE TABLE uniq (v semver UNIQUE);
+INSERT INTO uniq VALUES ('1.0.0+a');
+INSERT INTO uniq VALUES ('1.0.0+b');
+
+-- hash index, hash aggregation and hash join
+CREATE INDEX vers_v_hash ON vers USING hash (v);
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT i FROM vers WHERE v = '3.1000.20000';
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SET enable_sort = off;
+EXPLAIN (COSTS OFF) SELECT DISTINCT v FROM vers;
+SELECT count(*) FROM (SELECT DISTINCT v FROM vers) s;
+RESET enable_sort;
+SELECT count(*) FROM (SELECT DISTINCT v FROM vers) s;
+SET enable_mergejoin = off;
+SET enable_nestloop = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM vers a JOIN vers b ON a.v = b.v;
+SELECT count(*) FROM vers a JOIN vers b ON a.v = b.v;
+RESET enable_mergejoin;
+RESET enable_nestloop;
+SET enable_hashjoin = off;
+SET enable_nestloop = off;
+SELECT count(*) FROM vers a JOIN vers b ON a.v = b.v;
+RESET enable_hashjoin;
+RESET enable_nestloop;
+
+-- binary COPY round trip keeps every value, build metadata included
+CREATE TEMP TABLE copy_src AS SELECT i, v, v::text AS t FROM vers;
+COPY copy_src TO '/tmp/rollout_semver_copy.bin' WITH (FORMAT binary);
+CREATE TEMP TABLE copy_dst (i int, v semver, t text);
+COPY copy_dst FROM '/tmp/rollout_semver_copy.bin' WITH (FORMAT binary);
+SELECT count(*) AS rows, count(*) FILTER (WHERE d.v::text <> s.t) AS changed
+FROM copy_src s JOIN copy_dst d USING (i);
+
+-- binary input is validated like text input: a bytea written with binary
+-- COPY is read back as a semver field, so crafted bytes reach semver_recv
+CREATE FUNCTION pg_temp.recv(b bytea) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('COPY (SELECT %L::bytea) TO %L WITH (FORMAT binary)', b, '/tmp/rollout_semver_recv.bin');
+  CREATE TEMP TABLE IF NOT EXISTS recv_dst (v semver);
+  TRUNCATE recv_dst;
+  COPY recv_dst FROM '/tmp/rollout_semver_recv.bin' WITH (FORMAT binary);
+  RETURN (SELECT v::text FROM recv_dst);
+EXCEPTION WHEN OTHERS THEN
+  RETURN 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
+END $$;
+-- valid: format 1, 1.2.3, pre "rc.1", build "b"
+SELECT pg_temp.recv('\x01000000000000000100000000000000020000000000000003000472632e31000162');
+SELECT pg_temp.recv(semver_send('4.5.6-x.7+meta.1'));
+-- bad format byte, negative number, leading zero, empty build identifiers, truncated
+SELECT pg_temp.recv('\x0200000000000000010000000000000002000000000000000300000000');
+SELECT pg_temp.recv('\x01ffffffffffffffff0000000000000002000000000000000300000000');
+SELECT pg_temp.recv('\x01000000000000000100000000000000020000000000000003000230310000');
+SELECT pg_temp.recv('\x01000000000000000100000000000000020000000000000003000000022e2e');
+SELECT pg_temp.recv('\x0100000000000000010000000000');
