@@ -35,6 +35,9 @@ else
 include $(PGXS)
 endif
 
+# PGXS does not track headers: every object depends on all of them.
+$(OBJS): $(wildcard extension/*.h)
+
 extension/rollout.control: extension/rollout.control.in META.json
 	@test -f extension/rollout--$(EXTVERSION).sql || \
 		{ echo "extension/rollout--$(EXTVERSION).sql is missing (version from META.json)" >&2; exit 1; }

@@ -51,6 +51,9 @@ semver_report(SvError err, const char *detail, const char *type_name,
 			(errcode(code),
 			 err == SV_ERR_RANGE ?
 			 errmsg("value out of range for type %s: \"%s\"", type_name, shown) :
+			 err == SV_ERR_TOOLONG ?
+			 errmsg("input is too long for type %s: \"%s%s\"", type_name,
+					shown, len > 200 ? "..." : "") :
 			 errmsg("invalid input syntax for type %s: \"%s%s\"", type_name,
 					shown, len > 200 ? "..." : ""),
 			 detail ? errdetail("%s", detail) : 0));

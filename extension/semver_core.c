@@ -419,18 +419,17 @@ parse_partial(const char *s, size_t len, Partial *p, const char **detail)
 
 /*
  * Append one comparator to the set being built, copying its pre-release text
- * into the range's pool.  Like node-semver's replaceGTE0, a bare >=0.0.0 is
- * dropped (it is '*') unless keep_gte0.
+ * into the range's pool.  Like node-semver's replaceGTE0, >=0.0.0 is dropped:
+ * it is '*'.  (node keeps it when written ">=v0.0.0"; we do not, so that the
+ * canonical text always reads back as the same range.)
  */
 static SvError
-add_comp_ex(SvRange *r, SvOp op, uint64_t M, uint64_t m, uint64_t p,
-			const char *pre, size_t pre_len, bool keep_gte0,
-			const char **detail)
+add_comp(SvRange *r, SvOp op, uint64_t M, uint64_t m, uint64_t p,
+		 const char *pre, size_t pre_len, const char **detail)
 {
 	SvComparator *c;
 
-	if (op == SV_OP_GE && M == 0 && m == 0 && p == 0 && pre_len == 0 &&
-		!keep_gte0)
+	if (op == SV_OP_GE && M == 0 && m == 0 && p == 0 && pre_len == 0)
 		return SV_OK;
 	if (r->ncomps >= SV_RANGE_MAX_COMPS)
 	{
@@ -458,13 +457,6 @@ add_comp_ex(SvRange *r, SvOp op, uint64_t M, uint64_t m, uint64_t p,
 	c->pre_len = pre_len;
 	r->set_len[r->nsets - 1]++;
 	return SV_OK;
-}
-
-static SvError
-add_comp(SvRange *r, SvOp op, uint64_t M, uint64_t m, uint64_t p,
-		 const char *pre, size_t pre_len, const char **detail)
-{
-	return add_comp_ex(r, op, M, m, p, pre, pre_len, false, detail);
 }
 
 /* n + 1, failing when the result would exceed SV_MAX_NUMBER. */
@@ -564,8 +556,8 @@ expand_xrange(SvRange *r, SvOp op, bool has_op, Partial *v,
 			*detail = "Only a single v may stand between an operator and a version.";
 			return SV_ERR_SYNTAX;
 		}
-		return add_comp_ex(r, op, v->num[0], v->num[1], v->num[2],
-						   v->pre, v->pre_len, v->prefix_len > 0, detail);
+		return add_comp(r, op, v->num[0], v->num[1], v->num[2],
+						v->pre, v->pre_len, detail);
 	}
 	if (op == SV_OP_EQ)
 		has_op = false;
@@ -641,8 +633,8 @@ expand_hyphen(SvRange *r, Partial *a, Partial *b, const char **detail)
 			a->num[2] = 0;
 			a->pre_len = 0;
 		}
-		TRY(add_comp_ex(r, SV_OP_GE, a->num[0], a->num[1], a->num[2],
-						a->pre, a->pre_len, a_full && a->prefix_len > 0, detail));
+		TRY(add_comp(r, SV_OP_GE, a->num[0], a->num[1], a->num[2],
+					 a->pre, a->pre_len, detail));
 	}
 	if (b->is_x[0])
 		return SV_OK;

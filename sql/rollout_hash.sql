@@ -31,7 +31,8 @@ SELECT rollout_bucket('abc', 'x') = rollout_bucket('abc', 'x') AS deterministic;
 WITH b AS (SELECT rollout_bucket('client-' || i, 'default@1.2.3') / 100 AS bin
            FROM generate_series(1, 100000) i),
      c AS (SELECT bin, count(*) AS n FROM b GROUP BY bin)
-SELECT count(*) AS bins, sum((n - 1000.0) ^ 2 / 1000.0) < 134.64 AS uniform_p_above_0_01 FROM c;
+SELECT count(*) AS bins, round(sum((n - 1000.0) ^ 2 / 1000.0)::numeric, 2) AS chi2,
+       sum((n - 1000.0) ^ 2 / 1000.0) < 134.64 AS uniform_p_above_0_01 FROM c;
 
 -- in_rollout: proportions match the percentage (±1.5 points over 10,000 ids)
 SELECT pct, abs(100.0 * count(*) FILTER (WHERE in_rollout('c' || i, 'default@2.0.0', pct)) / 10000 - pct) <= 1.5 AS within

@@ -62,7 +62,7 @@ SELECT v FROM assign ORDER BY v;
 -- lax conversion and validity checks
 SELECT to_semver('1'), to_semver('1.2'), to_semver('v1'), to_semver(' V2.3 '),
        to_semver('01.02.03'), to_semver('1.2-beta.1'), to_semver('1.2.3+b');
-SELECT t, is_semver(t) FROM unnest(ARRAY['1.2.3', 'v1.2.3', '1.2', '01.2.3', '1.2.3-', 'x',
+SELECT left(t, 30) AS t, is_semver(t) FROM unnest(ARRAY['1.2.3', 'v1.2.3', '1.2', '01.2.3', '1.2.3-', 'x',
        '', '1.2.3-01', repeat('1', 2000), '99999999999999999999.0.0', NULL]) t;
 
 -- aggregates

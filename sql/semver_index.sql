@@ -16,16 +16,16 @@ WHERE nspname = 'rollout' ORDER BY opcname;
 -- a deterministic mix of versions: releases, pre-releases, huge numbers, builds
 CREATE TABLE vers AS
 SELECT i,
-       (format('%s.%s.%s', (i * 7) % 13, (i * 11) % 1500, (i * 13) % 70000)
-        || CASE i % 9
-             WHEN 0 THEN '-alpha.' || (i % 5)
-             WHEN 1 THEN '-rc.' || (i % 3)
-             WHEN 2 THEN '-' || (i % 4) || '.beta'
-             WHEN 3 THEN '-beta.' || repeat('9', 1 + i % 30)
-             WHEN 4 THEN '-x-y-z.' || (i % 2)
+       (format('%s.%s.%s', (j * 7) % 13, (j * 11) % 1500, (j * 13) % 70000)
+        || CASE j % 9
+             WHEN 0 THEN '-alpha.' || (j % 5)
+             WHEN 1 THEN '-rc.' || (j % 3)
+             WHEN 2 THEN '-' || (j % 4) || '.beta'
+             WHEN 3 THEN '-beta.' || repeat('9', 1 + j % 30)
+             WHEN 4 THEN '-x-y-z.' || (j % 2)
              ELSE '' END
         || CASE WHEN i % 17 = 0 THEN '+build.' || i ELSE '' END)::semver AS v
-FROM generate_series(1, 20000) i;
+FROM generate_series(1, 20000) i, LATERAL (SELECT i % 7000 AS j) jj;
 INSERT INTO vers VALUES (20001, '9223372036854775807.9223372036854775807.9223372036854775807'),
   (20002, '0.0.0-0'), (20003, '1.0.0-18446744073709551615'), (20004, '1.0.0-18446744073709551616'),
   (20005, '1.0.0-99999999999999999999'), (20006, '1.0.0-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'),
@@ -67,6 +67,10 @@ CREATE TABLE uniq (v semver UNIQUE);
 INSERT INTO uniq VALUES ('1.0.0+a');
 INSERT INTO uniq VALUES ('1.0.0+b');
 
+-- each version appears about three times, some with build metadata: count
+-- the distinct ones independently, from the text without build metadata
+SELECT count(DISTINCT regexp_replace(v::text, '\+.*$', '')) AS distinct_by_text FROM vers;
+
 -- hash index, hash aggregation and hash join
 CREATE INDEX vers_v_hash ON vers USING hash (v);
 SET enable_seqscan = off;
@@ -101,10 +105,10 @@ FROM copy_src s JOIN copy_dst d USING (i);
 
 -- binary input is validated like text input: a bytea written with binary
 -- COPY is read back as a semver field, so crafted bytes reach semver_recv
+CREATE TEMP TABLE recv_dst (v semver);
 CREATE FUNCTION pg_temp.recv(b bytea) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE format('COPY (SELECT %L::bytea) TO %L WITH (FORMAT binary)', b, '/tmp/rollout_semver_recv.bin');
-  CREATE TEMP TABLE IF NOT EXISTS recv_dst (v semver);
   TRUNCATE recv_dst;
   COPY recv_dst FROM '/tmp/rollout_semver_recv.bin' WITH (FORMAT binary);
   RETURN (SELECT v::text FROM recv_dst);

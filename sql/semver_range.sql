@@ -68,9 +68,9 @@ FROM cases WHERE satisfies(v::semver, r::semver_range::text) IS DISTINCT FROM ex
 -- ranges as column values: filtering, and a range per row
 CREATE TEMP TABLE rule_ranges (id int, rng semver_range);
 INSERT INTO rule_ranges VALUES (1, '^1.2'), (2, '>=2.0.0 <3.0.0-0'), (3, '1.0.0 - 1.4');
-SELECT id, rng, array_agg(v ORDER BY v) FILTER (WHERE v <@ rng) AS members
+SELECT id, rng::text, array_agg(v ORDER BY v) FILTER (WHERE v <@ rng) AS members
 FROM rule_ranges, unnest('{1.0.0,1.2.0,1.4.9,1.5.0,2.0.0-rc.1,2.5.0,3.0.0}'::semver[]) v
-GROUP BY id, rng ORDER BY id;
+GROUP BY id, rng::text ORDER BY id;
 SELECT count(*) FROM generate_series(0, 20) m, generate_series(0, 20) n
 WHERE format('%s.%s.0', m, n)::semver <@ '^1.2 || ~3.4 || 7.x'::semver_range;
 
