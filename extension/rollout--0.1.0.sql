@@ -25,8 +25,8 @@ CREATE TYPE rollout.semver (
 	RECEIVE = rollout.semver_recv,
 	SEND = rollout.semver_send,
 	INTERNALLENGTH = VARIABLE,
-	STORAGE = plain,
-	ALIGNMENT = double
+	STORAGE = extended,
+	ALIGNMENT = int4
 );
 COMMENT ON TYPE rollout.semver IS
 	'Semantic version (SemVer 2.0.0); build metadata is kept but ignored by comparison';

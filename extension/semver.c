@@ -60,42 +60,45 @@ semver_report(SvError err, const char *detail, const char *type_name,
 	pg_unreachable();
 }
 
-/* Build a palloc'd datum from a parsed version. */
-SemVer *
+/* Build a palloc'd datum from a parsed version: prefix, key, build. */
+struct varlena *
 semver_from_parsed(const SvVersion *v)
 {
-	Size		size = SEMVER_HEADER_SIZE + v->pre_len + v->build_len;
-	SemVer	   *sv = (SemVer *) palloc(size);
+	uint8		key[SV_MAX_KEY];
+	size_t		keylen = sv_key_encode(v, key);
+	Size		size = VARHDRSZ + SEMVER_PREFIX + keylen + v->build_len;
+	struct varlena *sv = (struct varlena *) palloc(size);
+	uint8	   *p = (uint8 *) VARDATA(sv);
 
 	SET_VARSIZE(sv, size);
-	sv->format = SEMVER_FORMAT_V1;
-	sv->reserved = 0;
-	sv->pre_len = (uint16) v->pre_len;
-	sv->major = (int64) v->major;
-	sv->minor = (int64) v->minor;
-	sv->patch = (int64) v->patch;
-	if (v->pre_len > 0)
-		memcpy(SEMVER_PRE(sv), v->pre, v->pre_len);
+	p[0] = SEMVER_FORMAT_V1;
+	p[1] = (uint8) (keylen >> 8);
+	p[2] = (uint8) keylen;
+	memcpy(p + SEMVER_PREFIX, key, keylen);
 	if (v->build_len > 0)
-		memcpy(SEMVER_PRE(sv) + v->pre_len, v->build, v->build_len);
+		memcpy(p + SEMVER_PREFIX + keylen, v->build, v->build_len);
 	return sv;
 }
 
-/* Fill v with the fields of sv; its strings point into sv. */
+/* Decode a datum into v; the pre-release text goes to prebuf. */
 void
-semver_to_parsed(const SemVer *sv, SvVersion *v)
+semver_decode(const struct varlena *sv, SvVersion *v, char *prebuf)
 {
-	v->major = (uint64) sv->major;
-	v->minor = (uint64) sv->minor;
-	v->patch = (uint64) sv->patch;
-	v->pre = SEMVER_PRE(sv);
-	v->pre_len = sv->pre_len;
-	v->build = SEMVER_BUILD(sv);
-	v->build_len = SEMVER_BUILD_LEN(sv);
+	SemVerView	view;
+
+	semver_view(sv, &view);
+	if (((const uint8 *) VARDATA_ANY(sv))[0] != SEMVER_FORMAT_V1 ||
+		view.build_len < 0 ||
+		!sv_key_decode(view.key, view.keylen, v, prebuf))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("corrupt semver value")));
+	v->build = view.build;
+	v->build_len = view.build_len;
 }
 
 /* Parse text strictly (or laxly) into a new datum, raising on bad input. */
-SemVer *
+struct varlena *
 semver_parse_text(const char *str, size_t len, bool lax)
 {
 	SvVersion	v;
@@ -111,13 +114,14 @@ semver_parse_text(const char *str, size_t len, bool lax)
 
 /* Canonical text of a datum, palloc'd. */
 static char *
-semver_to_cstring(const SemVer *sv)
+semver_to_cstring(const struct varlena *sv)
 {
 	SvVersion	v;
+	char		prebuf[SV_MAX_TEXT];
 	size_t		need;
 	char	   *buf;
 
-	semver_to_parsed(sv, &v);
+	semver_decode(sv, &v, prebuf);
 	need = sv_format(&v, true, NULL, 0);
 	buf = palloc(need + 1);
 	sv_format(&v, true, buf, need + 1);
@@ -165,19 +169,20 @@ semver_out(PG_FUNCTION_ARGS)
 Datum
 semver_send(PG_FUNCTION_ARGS)
 {
-	SemVer	   *sv = PG_GETARG_SEMVER_P(0);
+	SvVersion	v;
+	char		prebuf[SV_MAX_TEXT];
 	StringInfoData buf;
-	int			build_len = SEMVER_BUILD_LEN(sv);
 
+	semver_decode(PG_GETARG_SEMVER_P(0), &v, prebuf);
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, SEMVER_FORMAT_V1);
-	pq_sendint64(&buf, sv->major);
-	pq_sendint64(&buf, sv->minor);
-	pq_sendint64(&buf, sv->patch);
-	pq_sendint16(&buf, sv->pre_len);
-	pq_sendbytes(&buf, SEMVER_PRE(sv), sv->pre_len);
-	pq_sendint16(&buf, build_len);
-	pq_sendbytes(&buf, SEMVER_BUILD(sv), build_len);
+	pq_sendint64(&buf, (int64) v.major);
+	pq_sendint64(&buf, (int64) v.minor);
+	pq_sendint64(&buf, (int64) v.patch);
+	pq_sendint16(&buf, (uint16) v.pre_len);
+	pq_sendbytes(&buf, v.pre, v.pre_len);
+	pq_sendint16(&buf, (uint16) v.build_len);
+	pq_sendbytes(&buf, v.build, v.build_len);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -211,62 +216,87 @@ semver_recv(PG_FUNCTION_ARGS)
 	v.build = pq_getmsgbytes(buf, v.build_len);
 	if ((v.pre_len > 0 && !sv_valid_prerelease(v.pre, v.pre_len)) ||
 		(v.build_len > 0 && !sv_valid_build(v.build, v.build_len)) ||
-		v.pre_len + v.build_len > SV_MAX_TEXT)
+		v.pre_len + v.build_len > SV_MAX_TEXT ||
+		sv_format(&v, true, NULL, 0) > SV_MAX_TEXT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid pre-release or build metadata in binary semver value")));
 	PG_RETURN_SEMVER_P(semver_from_parsed(&v));
 }
 
+/* Decode argument 0: numbers, pre-release in prebuf, build in the datum. */
+static void
+decode_arg(FunctionCallInfo fcinfo, SvVersion *v, char *prebuf)
+{
+	semver_decode(PG_GETARG_SEMVER_P(0), v, prebuf);
+}
+
 /* major(semver) returns bigint */
 Datum
 semver_major(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(PG_GETARG_SEMVER_P(0)->major);
+	SvVersion	v;
+	char		prebuf[SV_MAX_TEXT];
+
+	decode_arg(fcinfo, &v, prebuf);
+	PG_RETURN_INT64((int64) v.major);
 }
 
 /* minor(semver) returns bigint */
 Datum
 semver_minor(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(PG_GETARG_SEMVER_P(0)->minor);
+	SvVersion	v;
+	char		prebuf[SV_MAX_TEXT];
+
+	decode_arg(fcinfo, &v, prebuf);
+	PG_RETURN_INT64((int64) v.minor);
 }
 
 /* patch(semver) returns bigint */
 Datum
 semver_patch(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(PG_GETARG_SEMVER_P(0)->patch);
+	SvVersion	v;
+	char		prebuf[SV_MAX_TEXT];
+
+	decode_arg(fcinfo, &v, prebuf);
+	PG_RETURN_INT64((int64) v.patch);
 }
 
 /* prerelease(semver) returns text, NULL for a release */
 Datum
 semver_prerelease(PG_FUNCTION_ARGS)
 {
-	SemVer	   *sv = PG_GETARG_SEMVER_P(0);
+	SvVersion	v;
+	char		prebuf[SV_MAX_TEXT];
 
-	if (sv->pre_len == 0)
+	decode_arg(fcinfo, &v, prebuf);
+	if (v.pre_len == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(SEMVER_PRE(sv), sv->pre_len));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(v.pre, v.pre_len));
 }
 
 /* build(semver) returns text, NULL without build metadata */
 Datum
 semver_build(PG_FUNCTION_ARGS)
 {
-	SemVer	   *sv = PG_GETARG_SEMVER_P(0);
-	int			len = SEMVER_BUILD_LEN(sv);
+	SemVerView	view;
 
-	if (len == 0)
+	semver_view(PG_GETARG_SEMVER_P(0), &view);
+	if (view.build_len <= 0)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(SEMVER_BUILD(sv), len));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(view.build, view.build_len));
 }
 
-/* is_prerelease(semver) returns boolean */
+/* is_prerelease(semver) returns boolean: the key's tail is not "release" */
 Datum
 semver_is_prerelease(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(PG_GETARG_SEMVER_P(0)->pre_len > 0);
+	SemVerView	view;
+
+	semver_view(PG_GETARG_SEMVER_P(0), &view);
+	PG_RETURN_BOOL(view.keylen > 0 && view.key[view.keylen - 1] != 0x02);
 }
 
 /* to_semver(text) returns semver: lax conversion, 1.2 -> 1.2.0 */

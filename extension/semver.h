@@ -11,48 +11,70 @@
 #define SEMVER_FORMAT_V1	1
 
 /*
- * A semver datum.  Storage is plain with double alignment, so the numbers
- * can be read in place.  The pre-release bytes follow the fixed part and
- * the build bytes follow them, both without terminators; the build length is
- * whatever VARSIZE leaves.  major..patch and the pre-release are contiguous,
- * which is exactly the part that equality and hashing look at.
+ * After the varlena header (short or long, never aligned): a format byte,
+ * the key length as a big-endian uint16, the precedence key (semver_core.h:
+ * memcmp order is SemVer order), then the build metadata text.  Comparison
+ * and hashing look at the key only; "1.2.3" takes 8 bytes on disk.
  */
-typedef struct SemVer
+#define SEMVER_PREFIX		3
+
+typedef struct SemVerView
 {
-	int32		vl_len_;		/* varlena header (do not touch directly) */
-	uint8		format;			/* SEMVER_FORMAT_V1 */
-	uint8		reserved;
-	uint16		pre_len;
-	int64		major;
-	int64		minor;
-	int64		patch;
-	char		data[FLEXIBLE_ARRAY_MEMBER];
-} SemVer;
+	const uint8 *key;
+	int			keylen;
+	const char *build;
+	int			build_len;
+} SemVerView;
 
-#define SEMVER_HEADER_SIZE	offsetof(SemVer, data)
-#define SEMVER_PRE(sv)		((sv)->data)
-#define SEMVER_BUILD(sv)	((sv)->data + (sv)->pre_len)
-#define SEMVER_BUILD_LEN(sv) (VARSIZE(sv) - SEMVER_HEADER_SIZE - (sv)->pre_len)
+/* Detoast (only compressed or external values need it) and view a datum. */
+static inline struct varlena *
+semver_detoast(Datum d)
+{
+	return PG_DETOAST_DATUM_PACKED(d);
+}
 
-#define DatumGetSemVerP(X)		((SemVer *) PG_DETOAST_DATUM(X))
-#define PG_GETARG_SEMVER_P(n)	DatumGetSemVerP(PG_GETARG_DATUM(n))
+static inline void
+semver_view(const struct varlena *sv, SemVerView *v)
+{
+	const uint8 *p = (const uint8 *) VARDATA_ANY(sv);
+	int			total = VARSIZE_ANY_EXHDR(sv);
+
+	v->keylen = (p[1] << 8) | p[2];
+	v->key = p + SEMVER_PREFIX;
+	v->build = (const char *) p + SEMVER_PREFIX + v->keylen;
+	v->build_len = total - SEMVER_PREFIX - v->keylen;
+}
+
+/* memcmp order of two keys: SemVer precedence, -1, 0 or 1. */
+static inline int
+semver_key_cmp(const SemVerView *a, const SemVerView *b)
+{
+	int			n = Min(a->keylen, b->keylen);
+	int			c = memcmp(a->key, b->key, n);
+
+	if (c != 0)
+		return c < 0 ? -1 : 1;
+	return a->keylen == b->keylen ? 0 : (a->keylen < b->keylen ? -1 : 1);
+}
+
+#define PG_GETARG_SEMVER_P(n)	semver_detoast(PG_GETARG_DATUM(n))
 #define PG_RETURN_SEMVER_P(x)	PG_RETURN_POINTER(x)
 
 /* Build a datum from a parsed version. */
-extern SemVer *semver_from_parsed(const SvVersion *v);
+extern struct varlena *semver_from_parsed(const SvVersion *v);
 
-/* View a datum as a parsed version (pointers into the datum). */
-extern void semver_to_parsed(const SemVer *sv, SvVersion *v);
+/*
+ * Decode a datum into v (numbers, pre-release text in prebuf of at least
+ * SV_MAX_TEXT bytes, build pointing into the datum); raises on corruption.
+ */
+extern void semver_decode(const struct varlena *sv, SvVersion *v, char *prebuf);
 
 /* Parse text or raise the matching SQL error. */
-extern SemVer *semver_parse_text(const char *str, size_t len, bool lax);
+extern struct varlena *semver_parse_text(const char *str, size_t len, bool lax);
 
 /* Raise the SQL error for a core parse failure of the given type name. */
 extern void semver_report(SvError err, const char *detail,
 						  const char *type_name, const char *str,
 						  size_t len) pg_attribute_noreturn();
-
-/* SemVer precedence of two datums. */
-extern int	semver_cmp_internal(const SemVer *a, const SemVer *b);
 
 #endif							/* ROLLOUT_SEMVER_H */

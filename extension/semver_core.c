@@ -334,6 +334,206 @@ sv_version_cmp(const SvVersion *a, const SvVersion *b)
 }
 
 /* ---------------------------------------------------------------------
+ * Precedence keys (see semver_core.h for the layout)
+ * ---------------------------------------------------------------------
+ */
+
+/* Append num(v) at p; returns the new end. */
+static uint8_t *
+key_put_num(uint8_t *p, uint64_t v)
+{
+	int			n = 0;
+
+	if (v < 0x80)
+	{
+		*p++ = (uint8_t) v;
+		return p;
+	}
+	for (uint64_t t = v; t > 0; t >>= 8)
+		n++;
+	*p++ = (uint8_t) (0x80 + n);
+	for (int i = n - 1; i >= 0; i--)
+		*p++ = (uint8_t) (v >> (8 * i));
+	return p;
+}
+
+/* Read num() at *p (before end) into *v; false if malformed. */
+static bool
+key_get_num(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint8_t		b;
+	int			n;
+
+	if (*p >= end)
+		return false;
+	b = *(*p)++;
+	if (b < 0x80)
+	{
+		*v = b;
+		return true;
+	}
+	n = b - 0x80;
+	if (n < 1 || n > 8 || end - *p < n)
+		return false;
+	*v = 0;
+	for (int i = 0; i < n; i++)
+		*v = (*v << 8) | *(*p)++;
+	/* canonical: no leading zero byte, and values below 0x80 use one byte */
+	return (*v >> (8 * (n - 1))) != 0 && *v >= 0x80;
+}
+
+size_t
+sv_key_encode(const SvVersion *v, uint8_t *buf)
+{
+	uint8_t    *p = buf;
+	size_t		i = 0;
+
+	p = key_put_num(p, v->major);
+	p = key_put_num(p, v->minor);
+	p = key_put_num(p, v->patch);
+	if (v->pre_len == 0)
+	{
+		*p++ = 0x02;
+		return (size_t) (p - buf);
+	}
+	*p++ = 0x01;
+	while (i < v->pre_len)
+	{
+		size_t		start = i;
+		bool		numeric = true;
+		uint64_t	value = 0;
+		bool		big = false;
+
+		for (; i < v->pre_len && v->pre[i] != '.'; i++)
+		{
+			if (!is_digit(v->pre[i]))
+				numeric = false;
+			else if (!big)
+			{
+				unsigned	d = (unsigned) (v->pre[i] - '0');
+
+				if (value > (UINT64_MAX - d) / 10)
+					big = true;
+				else
+					value = value * 10 + d;
+			}
+		}
+		if (numeric && !big)
+		{
+			*p++ = 0x01;
+			p = key_put_num(p, value);
+		}
+		else if (numeric)
+		{
+			size_t		nd = i - start;
+
+			*p++ = 0x01;
+			*p++ = 0xC0;
+			*p++ = (uint8_t) (nd >> 8);
+			*p++ = (uint8_t) nd;
+			memcpy(p, v->pre + start, nd);
+			p += nd;
+		}
+		else
+		{
+			*p++ = 0x02;
+			memcpy(p, v->pre + start, i - start);
+			p += i - start;
+			*p++ = 0x00;
+		}
+		i++;					/* skip the dot */
+	}
+	*p++ = 0x00;
+	return (size_t) (p - buf);
+}
+
+bool
+sv_key_decode(const uint8_t *key, size_t len, SvVersion *v, char *prebuf)
+{
+	const uint8_t *p = key;
+	const uint8_t *end = key + len;
+	size_t		n = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (!key_get_num(&p, end, &v->major) || !key_get_num(&p, end, &v->minor) ||
+		!key_get_num(&p, end, &v->patch) || p >= end ||
+		v->major > SV_MAX_NUMBER || v->minor > SV_MAX_NUMBER ||
+		v->patch > SV_MAX_NUMBER)
+		return false;
+	if (*p == 0x02)
+		return p + 1 == end;
+	if (*p++ != 0x01 || p >= end || *p == 0x00)
+		return false;
+	while (p < end && *p != 0x00)
+	{
+		uint8_t		tag = *p++;
+
+		if (n > 0)
+		{
+			if (n >= SV_MAX_TEXT)
+				return false;
+			prebuf[n++] = '.';
+		}
+		if (tag == 0x01 && p < end && *p == 0xC0)
+		{
+			size_t		nd;
+
+			if (end - p < 3)
+				return false;
+			nd = ((size_t) p[1] << 8) | p[2];
+			p += 3;
+			if (nd < 20 || (size_t) (end - p) < nd || nd > SV_MAX_TEXT - n ||
+				p[0] == '0')
+				return false;
+			for (size_t k = 0; k < nd; k++)
+				if (!is_digit((char) p[k]))
+					return false;
+			memcpy(prebuf + n, p, nd);
+			n += nd;
+			p += nd;
+		}
+		else if (tag == 0x01)
+		{
+			uint64_t	value;
+			char		digits[24];
+			int			nd;
+
+			if (!key_get_num(&p, end, &value))
+				return false;
+			nd = snprintf(digits, sizeof(digits), "%llu", (unsigned long long) value);
+			if ((size_t) nd > SV_MAX_TEXT - n)
+				return false;
+			memcpy(prebuf + n, digits, nd);
+			n += nd;
+		}
+		else if (tag == 0x02)
+		{
+			size_t		start = n;
+			bool		numeric = true;
+
+			while (p < end && *p != 0x00)
+			{
+				if (!is_ident_char((char) *p) || n >= SV_MAX_TEXT)
+					return false;
+				numeric &= is_digit((char) *p);
+				prebuf[n++] = (char) *p++;
+			}
+			/* an alphanumeric identifier has a non-digit and is non-empty */
+			if (p >= end || n == start || numeric)
+				return false;
+			p++;
+		}
+		else
+			return false;
+	}
+	if (p + 1 != end)
+		return false;
+	v->pre = prebuf;
+	v->pre_len = n;
+	return true;
+}
+
+/* ---------------------------------------------------------------------
  * Ranges
  * ---------------------------------------------------------------------
  */
@@ -361,6 +561,11 @@ parse_partial(const char *s, size_t len, Partial *p, const char **detail)
 
 	memset(p, 0, sizeof(*p));
 	p->is_x[0] = p->is_x[1] = p->is_x[2] = true;
+	if (len > SV_MAX_TEXT)
+	{
+		*detail = "A version may be at most 1024 characters long.";
+		return SV_ERR_TOOLONG;
+	}
 
 	while (pos < len && (s[pos] == 'v' || s[pos] == 'V' || s[pos] == '='))
 		pos++;
@@ -1022,11 +1227,12 @@ sv_range_parse(const char *text, size_t len, SvRange *out, const char **detail)
 }
 
 /* Does v satisfy comparator c? */
+static bool op_holds(SvOp op, int cmp);
+
 static bool
 comp_match(const SvComparator *c, const SvVersion *v)
 {
 	SvVersion	cv;
-	int			cmp;
 
 	memset(&cv, 0, sizeof(cv));
 	cv.major = c->major;
@@ -1034,21 +1240,7 @@ comp_match(const SvComparator *c, const SvVersion *v)
 	cv.patch = c->patch;
 	cv.pre = c->pre;
 	cv.pre_len = c->pre_len;
-	cmp = sv_version_cmp(v, &cv);
-	switch (c->op)
-	{
-		case SV_OP_EQ:
-			return cmp == 0;
-		case SV_OP_LT:
-			return cmp < 0;
-		case SV_OP_LE:
-			return cmp <= 0;
-		case SV_OP_GT:
-			return cmp > 0;
-		case SV_OP_GE:
-			return cmp >= 0;
-	}
-	return false;
+	return op_holds(c->op, sv_version_cmp(v, &cv));
 }
 
 /* Test v against the range with node-semver's pre-release rule. */
@@ -1076,6 +1268,82 @@ sv_range_match(const SvRange *r, const SvVersion *v)
 			for (int i = 0; i < n && !allowed; i++)
 				allowed = set[i].pre_len > 0 && set[i].major == v->major &&
 					set[i].minor == v->minor && set[i].patch == v->patch;
+			if (!allowed)
+				continue;
+		}
+		return true;
+	}
+	return false;
+}
+
+/* memcmp order of two keys: -1, 0 or 1 */
+static int
+key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int			c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c < 0 ? -1 : 1;
+	return (alen > blen) - (alen < blen);
+}
+
+static bool
+op_holds(SvOp op, int cmp)
+{
+	switch (op)
+	{
+		case SV_OP_EQ:
+			return cmp == 0;
+		case SV_OP_LT:
+			return cmp < 0;
+		case SV_OP_LE:
+			return cmp <= 0;
+		case SV_OP_GT:
+			return cmp > 0;
+		case SV_OP_GE:
+			return cmp >= 0;
+	}
+	return false;
+}
+
+bool
+sv_range_match_key(const SvRange *r, const uint8_t *const *ckey,
+				   const size_t *cklen, const uint8_t *vkey, size_t vlen)
+{
+	int			idx = 0;
+	bool		vpre = vlen > 0 && vkey[vlen - 1] != 0x02;
+	bool		have_nums = false;
+	uint64_t	num[3] = {0, 0, 0};
+
+	for (int s = 0; s < r->nsets; s++)
+	{
+		int			first = idx;
+		int			n = r->set_len[s];
+		bool		ok = true;
+
+		idx += n;
+		for (int i = first; i < first + n && ok; i++)
+			ok = op_holds(r->comps[i].op, key_cmp(vkey, vlen, ckey[i], cklen[i]));
+		if (!ok)
+			continue;
+		if (vpre)
+		{
+			/* a pre-release needs a comparator naming a pre-release of its M.m.p */
+			bool		allowed = false;
+
+			if (!have_nums)
+			{
+				const uint8_t *p = vkey;
+
+				if (!key_get_num(&p, vkey + vlen, &num[0]) ||
+					!key_get_num(&p, vkey + vlen, &num[1]) ||
+					!key_get_num(&p, vkey + vlen, &num[2]))
+					return false;
+				have_nums = true;
+			}
+			for (int i = first; i < first + n && !allowed; i++)
+				allowed = r->comps[i].pre_len > 0 && r->comps[i].major == num[0] &&
+					r->comps[i].minor == num[1] && r->comps[i].patch == num[2];
 			if (!allowed)
 				continue;
 		}

@@ -98,12 +98,51 @@ extern int	sv_prerelease_cmp(const char *a, size_t alen,
 /* SemVer precedence of two versions (build ignored): -1, 0 or 1. */
 extern int	sv_version_cmp(const SvVersion *a, const SvVersion *b);
 
+/*
+ * Precedence keys: a version encoded so that memcmp() order is SemVer
+ * precedence order and byte equality is precedence equality (build metadata
+ * is not part of the key).  Layout:
+ *
+ *   key   := num(major) num(minor) num(patch) tail
+ *   tail  := 0x02                      a release
+ *          | 0x01 ident... 0x00        a pre-release (sorts below a release)
+ *   ident := 0x01 num(value)           numeric identifier below 2^64
+ *          | 0x01 0xC0 u16be(ndigits) digits   larger numeric identifier
+ *          | 0x02 chars 0x00           alphanumeric identifier
+ *   num(v) := v                        if v < 0x80 (one byte)
+ *          | (0x80 + n) v as n big-endian bytes (n = 1..8)
+ *
+ * Shorter numbers sort first, numeric identifiers before alphanumeric ones,
+ * fewer identifiers before more, exactly as SemVer 2.0.0 requires.
+ */
+#define SV_MAX_KEY	(2 * SV_MAX_TEXT + 64)
+
+/* Encode v's key into buf (at least SV_MAX_KEY bytes); returns its length. */
+extern size_t sv_key_encode(const SvVersion *v, uint8_t *buf);
+
+/*
+ * Decode a key.  The pre-release text is written to prebuf (at least
+ * SV_MAX_TEXT bytes) and v->pre points to it; v->build is left empty.
+ * Returns false if the bytes are not a well-formed key.
+ */
+extern bool sv_key_decode(const uint8_t *key, size_t len, SvVersion *v,
+						  char *prebuf);
+
 /* Parse a node-semver range into out. */
 extern SvError sv_range_parse(const char *text, size_t len, SvRange *out,
 							  const char **detail);
 
 /* Whether v satisfies the range, with node-semver's pre-release rule. */
 extern bool sv_range_match(const SvRange *r, const SvVersion *v);
+
+/*
+ * The same test on precedence keys: ckey[i]/cklen[i] is the key of
+ * comparator i, vkey/vlen the version's key.  Used per row by the server,
+ * where versions are stored as keys.
+ */
+extern bool sv_range_match_key(const SvRange *r, const uint8_t *const *ckey,
+							   const size_t *cklen, const uint8_t *vkey,
+							   size_t vlen);
 
 /*
  * Write the canonical text of a version or a range into buf (size bytes,

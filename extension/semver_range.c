@@ -157,17 +157,33 @@ range_to_cstring(const bytea *d)
 }
 
 /*
- * The decoded form of the range argument, cached in fn_extra: queries such
- * as "WHERE v <@ '^1.2'" call us once per row with the same range.
+ * The decoded form of the range argument, with each comparator's precedence
+ * key, cached in fn_extra: queries such as "WHERE v <@ '^1.2'" call us once
+ * per row with the same range, and each row then costs a few memcmp calls.
  */
 typedef struct RangeCache
 {
 	Size		len;
 	char	   *bytes;			/* copy of the datum, backing r's strings */
+	uint8	   *keys;			/* the comparators' keys, back to back */
 	SvRange		r;
+	const uint8 *ckey[SV_RANGE_MAX_COMPS];
+	size_t		cklen[SV_RANGE_MAX_COMPS];
 } RangeCache;
 
-static const SvRange *
+/* View comparator c as a version (for encoding its key). */
+static void
+comp_version(const SvComparator *c, SvVersion *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->major = c->major;
+	v->minor = c->minor;
+	v->patch = c->patch;
+	v->pre = c->pre;
+	v->pre_len = c->pre_len;
+}
+
+static const RangeCache *
 cached_range(FunctionCallInfo fcinfo, Datum d)
 {
 	bytea	   *b = (bytea *) PG_DETOAST_DATUM_PACKED(d);
@@ -181,25 +197,46 @@ cached_range(FunctionCallInfo fcinfo, Datum d)
 	}
 	if (c->bytes == NULL || c->len != len || memcmp(c->bytes, b, len) != 0)
 	{
+		uint8		tmp[SV_MAX_KEY];
+		size_t		total = 0;
+		SvVersion	v;
+
 		if (c->bytes)
 			pfree(c->bytes);
+		if (c->keys)
+			pfree(c->keys);
+		c->keys = NULL;
 		c->bytes = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, len);
 		memcpy(c->bytes, b, len);
 		c->len = len;
 		range_deserialize((bytea *) c->bytes, &c->r);
+		for (int i = 0; i < c->r.ncomps; i++)
+		{
+			comp_version(&c->r.comps[i], &v);
+			c->cklen[i] = sv_key_encode(&v, tmp);
+			total += c->cklen[i];
+		}
+		c->keys = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, Max(total, 1));
+		total = 0;
+		for (int i = 0; i < c->r.ncomps; i++)
+		{
+			comp_version(&c->r.comps[i], &v);
+			sv_key_encode(&v, c->keys + total);
+			c->ckey[i] = c->keys + total;
+			total += c->cklen[i];
+		}
 	}
-	return &c->r;
+	return c;
 }
 
-/* Does the semver datum satisfy the range? */
+/* Does the semver datum satisfy the cached range? Compares keys only. */
 static bool
-range_match_datum(const SvRange *r, Datum v)
+range_match_cached(const RangeCache *c, Datum d)
 {
-	SemVer	   *sv = DatumGetSemVerP(v);
-	SvVersion	parsed;
+	SemVerView	v;
 
-	semver_to_parsed(sv, &parsed);
-	return sv_range_match(r, &parsed);
+	semver_view(semver_detoast(d), &v);
+	return sv_range_match_key(&c->r, c->ckey, c->cklen, v.key, v.keylen);
 }
 
 /* semver_range_in(cstring) returns semver_range */
@@ -268,16 +305,16 @@ semver_range_to_text(PG_FUNCTION_ARGS)
 Datum
 semver_range_contains(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(range_match_datum(cached_range(fcinfo, PG_GETARG_DATUM(0)),
-									 PG_GETARG_DATUM(1)));
+	PG_RETURN_BOOL(range_match_cached(cached_range(fcinfo, PG_GETARG_DATUM(0)),
+									  PG_GETARG_DATUM(1)));
 }
 
 /* semver <@ semver_range */
 Datum
 semver_range_contained(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(range_match_datum(cached_range(fcinfo, PG_GETARG_DATUM(1)),
-									 PG_GETARG_DATUM(0)));
+	PG_RETURN_BOOL(range_match_cached(cached_range(fcinfo, PG_GETARG_DATUM(1)),
+									  PG_GETARG_DATUM(0)));
 }
 
 /* satisfies(semver, text) returns boolean: parses the range text each call */
@@ -286,10 +323,13 @@ semver_satisfies(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(1);
 	SvRange    *r = palloc(sizeof(SvRange));
+	SvVersion	v;
+	char		prebuf[SV_MAX_TEXT];
 	bool		res;
 
 	range_parse_or_error(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), r);
-	res = range_match_datum(r, PG_GETARG_DATUM(0));
+	semver_decode(PG_GETARG_SEMVER_P(0), &v, prebuf);
+	res = sv_range_match(r, &v);
 	pfree(r);
 	PG_RETURN_BOOL(res);
 }

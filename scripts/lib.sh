@@ -41,13 +41,17 @@ server_dir() {
 	if [ "$(id -u)" = 0 ]; then chown "$SERVER_USER" "$1"; fi
 }
 
-# pg_start DATADIR PORT: initdb if needed, start on 127.0.0.1:PORT with the
-# socket in DATADIR, wait until it accepts connections.
+# pg_start DATADIR PORT [PWFILE]: initdb if needed, start on 127.0.0.1:PORT
+# (no Unix socket), wait until it accepts connections. With PWFILE the
+# superuser "postgres" gets that password and connections need it (SCRAM);
+# without, the throwaway test cluster trusts loopback connections.
 pg_start() {
-	local data=$1 port=$2
+	local data=$1 port=$2 pwfile=${3:-}
+	local auth=(--auth=trust)
+	[ -n "$pwfile" ] && auth=(--auth=scram-sha-256 "--pwfile=$pwfile")
 	server_dir "$data"
 	if [ ! -f "$data/PG_VERSION" ]; then
-		as_server "$PG_BINDIR/initdb" -D "$data" -U postgres --auth=trust \
+		as_server "$PG_BINDIR/initdb" -D "$data" -U postgres "${auth[@]}" \
 			--encoding=UTF8 --locale=C.UTF-8 >"$data.initdb.log" 2>&1 ||
 			{ cat "$data.initdb.log" >&2; return 1; }
 		rm -f "$data.initdb.log"

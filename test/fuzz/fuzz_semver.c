@@ -3,9 +3,12 @@
  *		libFuzzer target for the version and range parsers of semver_core.c.
  *
  * Besides "no crash, no leak, no hang", it checks properties: a parsed
- * version prints to text that parses back to an equal version; a parsed
- * range prints to canonical text that parses back to the same canonical
- * text and matches the same versions; comparison is antisymmetric.
+ * version prints to text that parses back to an equal version; its
+ * precedence key decodes back to it, and memcmp of two keys orders like
+ * sv_version_cmp; arbitrary bytes either fail to decode as a key or decode
+ * to a version whose key is exactly those bytes; a parsed range prints to
+ * canonical text that parses back to the same canonical text and matches the
+ * same versions; comparison is antisymmetric.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,42 @@ static SvRange r1,
 			r2;
 static char buf1[65536],
 			buf2[65536];
+static uint8_t key1[SV_MAX_KEY],
+			key2[SV_MAX_KEY];
+static char pre1[SV_MAX_TEXT];
+static uint8_t ckeys[SV_RANGE_MAX_COMPS][SV_MAX_KEY];
+static const uint8_t *ckey[SV_RANGE_MAX_COMPS];
+static size_t cklen[SV_RANGE_MAX_COMPS];
+
+/* sv_range_match_key agrees with sv_range_match for v */
+static void
+check_key_match(const SvRange *r, const SvVersion *v)
+{
+	size_t		vlen = sv_key_encode(v, key2);
+
+	if (sv_range_match_key(r, ckey, cklen, key2, vlen) != sv_range_match(r, v))
+		abort();
+}
+
+static int
+sgn(int c)
+{
+	return (c > 0) - (c < 0);
+}
+
+/* memcmp order of the keys of a and b equals their precedence order */
+static void
+check_key_order(const SvVersion *a, const SvVersion *b)
+{
+	size_t		la = sv_key_encode(a, key1);
+	size_t		lb = sv_key_encode(b, key2);
+	int			c = memcmp(key1, key2, la < lb ? la : lb);
+
+	if (c == 0)
+		c = (la > lb) - (la < lb);
+	if (sgn(c) != sv_version_cmp(a, b))
+		abort();
+}
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,11 +76,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{
 			size_t		n = sv_format(&v, true, buf1, sizeof(buf1));
 
+			size_t		klen;
+			SvVersion	d;
+
 			if (n >= sizeof(buf1) || sv_parse(buf1, n, &w, &detail) != SV_OK ||
 				sv_version_cmp(&v, &w) != 0 || w.build_len != v.build_len)
 				abort();
+			/* the key decodes back to the same numbers and pre-release text */
+			klen = sv_key_encode(&v, key1);
+			if (klen > SV_MAX_KEY || !sv_key_decode(key1, klen, &d, pre1) ||
+				d.major != v.major || d.minor != v.minor || d.patch != v.patch ||
+				d.pre_len != v.pre_len ||
+				(v.pre_len > 0 && memcmp(d.pre, v.pre, v.pre_len) != 0))
+				abort();
 		}
 		else if (detail == NULL)
+			abort();
+	}
+
+	/* arbitrary bytes as a key: rejected, or canonical */
+	if (size <= SV_MAX_KEY && sv_key_decode(data, size, &w, pre1))
+	{
+		size_t		klen = sv_key_encode(&w, key1);
+
+		if (klen != size || memcmp(key1, data, size) != 0)
 			abort();
 	}
 
@@ -56,6 +114,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n2 = sv_range_format(&r2, buf2, sizeof(buf2));
 		if (n1 != n2 || memcmp(buf1, buf2, n1) != 0)
 			abort();
+		for (int i = 0; i < r1.ncomps; i++)
+		{
+			SvVersion	c = {r1.comps[i].major, r1.comps[i].minor, r1.comps[i].patch,
+			r1.comps[i].pre, r1.comps[i].pre_len, NULL, 0};
+
+			cklen[i] = sv_key_encode(&c, ckeys[i]);
+			ckey[i] = ckeys[i];
+		}
 		/* probe a few versions derived from the comparators */
 		for (int i = 0; i < r1.ncomps && i < 8; i++)
 		{
@@ -64,8 +130,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (sv_range_match(&r1, &p) != sv_range_match(&r2, &p))
 				abort();
+			check_key_match(&r1, &p);
+			p.pre_len = 0;		/* and the release of the same M.m.p */
+			check_key_match(&r1, &p);
+			p.patch = p.patch > 0 ? p.patch - 1 : p.patch + 1;
+			check_key_match(&r1, &p);
+			p.pre = r1.comps[i].pre;
+			p.pre_len = r1.comps[i].pre_len;
+			check_key_match(&r1, &p);
+			p.patch = r1.comps[i].patch;
 			if (sv_version_cmp(&p, &v) != -sv_version_cmp(&v, &p))
 				abort();
+			if (i > 0)
+			{
+				SvVersion	q = {r1.comps[i - 1].major, r1.comps[i - 1].minor,
+				r1.comps[i - 1].patch, r1.comps[i - 1].pre, r1.comps[i - 1].pre_len, NULL, 0};
+
+				check_key_order(&p, &q);
+			}
 		}
 	}
 	else if (detail == NULL)
