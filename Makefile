@@ -23,7 +23,7 @@ DATA_built = extension/rollout.control
 EXTRA_CLEAN = extension/rollout.control
 
 PG_CPPFLAGS = -Iextension
-PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+PG_CFLAGS = -Wall -Wextra -Werror
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifeq ($(PGXS),)

@@ -134,7 +134,7 @@ semver_larger(PG_FUNCTION_ARGS)
 
 /* Full comparison of two datums for the sort. */
 static int
-semver_fastcmp(Datum x, Datum y, SortSupport ssup)
+semver_fastcmp(Datum x, Datum y, SortSupport ssup pg_attribute_unused())
 {
 	struct varlena *a = semver_detoast(x);
 	struct varlena *b = semver_detoast(y);
@@ -161,7 +161,7 @@ semver_fastcmp(Datum x, Datum y, SortSupport ssup)
  * "1.2.3-rc" fit whole.
  */
 static Datum
-semver_abbrev_convert(Datum original, SortSupport ssup)
+semver_abbrev_convert(Datum original, SortSupport ssup pg_attribute_unused())
 {
 	struct varlena *sv = semver_detoast(original);
 	SemVerView	v;
@@ -177,7 +177,7 @@ semver_abbrev_convert(Datum original, SortSupport ssup)
 
 /* The key is a prefix copy, cheap and never misleading: never abort. */
 static bool
-semver_abbrev_abort(int memtupcount, SortSupport ssup)
+semver_abbrev_abort(int memtupcount pg_attribute_unused(), SortSupport ssup pg_attribute_unused())
 {
 	return false;
 }
