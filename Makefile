@@ -15,7 +15,8 @@ OBJS = \
 	extension/semver.o \
 	extension/semver_ops.o \
 	extension/semver_range.o \
-	extension/rollout_hash.o
+	extension/rollout_hash.o \
+	extension/rollout_crypto.o
 
 MODULEDIR = extension
 DATA = $(wildcard extension/rollout--*.sql)
@@ -39,8 +40,8 @@ endif
 $(OBJS): $(wildcard extension/*.h)
 
 extension/rollout.control: extension/rollout.control.in META.json
-	@test -f extension/rollout--$(EXTVERSION).sql || \
-		{ echo "extension/rollout--$(EXTVERSION).sql is missing (version from META.json)" >&2; exit 1; }
+	@[ -n "$$(ls extension/rollout--$(EXTVERSION).sql extension/rollout--*--$(EXTVERSION).sql 2>/dev/null)" ] || \
+		{ echo "no install or upgrade script for $(EXTVERSION) (version from META.json)" >&2; exit 1; }
 	sed 's/@VERSION@/$(EXTVERSION)/' $< > $@
 
 .PHONY: run test bench stop deps

@@ -1,0 +1,2096 @@
+\echo Use "ALTER EXTENSION rollout UPDATE TO '0.2.0'" to load this file. \quit
+
+/*
+ * rollout 0.2.0: the data model, the update decision, events, statistics,
+ * automatic safety, the admin SQL API, authentication, roles and audit.
+ */
+
+-- ---------------------------------------------------------------------
+-- Roles (cluster-wide; created once, kept if the extension is dropped)
+-- ---------------------------------------------------------------------
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_reader') THEN
+		CREATE ROLE rollout_reader NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_client') THEN
+		CREATE ROLE rollout_client NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_maintainer') THEN
+		CREATE ROLE rollout_maintainer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rollout_admin') THEN
+		CREATE ROLE rollout_admin NOLOGIN;
+	END IF;
+END
+$$;
+GRANT rollout_reader TO rollout_maintainer;
+GRANT rollout_maintainer TO rollout_admin;
+
+-- ---------------------------------------------------------------------
+-- C helpers: passwords and tokens
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.hash_password(password text) RETURNS text
+	AS 'MODULE_PATHNAME', 'rollout_hash_password' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.hash_password(text) IS
+	'salted PBKDF2-HMAC-SHA256 hash (100,000 iterations) of a password, for storage';
+CREATE FUNCTION rollout.verify_password(password text, stored text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'rollout_verify_password' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.verify_password(text, text) IS
+	'whether the password matches a stored hash (constant-time comparison)';
+CREATE FUNCTION rollout.random_token() RETURNS text
+	AS 'MODULE_PATHNAME', 'rollout_random_token' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.random_token() IS '32 random bytes from a strong source, hex-encoded';
+
+-- ---------------------------------------------------------------------
+-- Configuration tables
+-- ---------------------------------------------------------------------
+CREATE TABLE rollout.projects (
+	id bigserial PRIMARY KEY,
+	slug text NOT NULL UNIQUE CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+	name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+	default_channel text NOT NULL DEFAULT 'stable',
+	failure_threshold numeric(5,2) NOT NULL DEFAULT 20 CHECK (failure_threshold BETWEEN 0 AND 100),
+	failure_min_samples integer NOT NULL DEFAULT 50 CHECK (failure_min_samples >= 1),
+	retention_days integer NOT NULL DEFAULT 90 CHECK (retention_days BETWEEN 1 AND 3650),
+	record_check_events boolean NOT NULL DEFAULT false,
+	seeded boolean NOT NULL DEFAULT false,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz
+);
+COMMENT ON TABLE rollout.projects IS 'software projects; every other table is scoped by project';
+COMMENT ON COLUMN rollout.projects.failure_threshold IS 'install failure rate (percent) above which a version is paused automatically';
+COMMENT ON COLUMN rollout.projects.failure_min_samples IS 'install results needed before the failure threshold applies';
+COMMENT ON COLUMN rollout.projects.retention_days IS 'days of raw update_events kept by rollout.maintain()';
+COMMENT ON COLUMN rollout.projects.record_check_events IS 'also store every check as a raw update_events row (rollups count checks regardless)';
+COMMENT ON COLUMN rollout.projects.seeded IS 'created by the extension script (the default project)';
+
+CREATE TABLE rollout.channels (
+	id bigserial PRIMARY KEY,
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9_-]{0,31}$'),
+	display_name jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(display_name) = 'object'),
+	description jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(description) = 'object'),
+	is_active boolean NOT NULL DEFAULT true,
+	auto_publish boolean NOT NULL DEFAULT false,
+	rollout_percentage numeric(5,2) NOT NULL DEFAULT 100 CHECK (rollout_percentage BETWEEN 0 AND 100),
+	rank integer NOT NULL CHECK (rank >= 0),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz,
+	UNIQUE (project_id, name)
+);
+COMMENT ON TABLE rollout.channels IS 'release channels; a client on a channel also receives releases of channels with a lower rank (more stable)';
+COMMENT ON COLUMN rollout.channels.display_name IS 'localized names, e.g. {"en": "Stable", "zh-CN": "稳定版"}';
+COMMENT ON COLUMN rollout.channels.rank IS '0 is the most stable; alpha (2) includes beta (1) includes stable (0)';
+
+CREATE TABLE rollout.versions (
+	id bigserial PRIMARY KEY,
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	version rollout.semver NOT NULL,
+	tag text NOT NULL CHECK (length(tag) BETWEEN 1 AND 200),
+	channel_id bigint NOT NULL REFERENCES rollout.channels,
+	title text NOT NULL DEFAULT '' CHECK (length(title) <= 500),
+	title_i18n jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(title_i18n) = 'object'),
+	description text NOT NULL DEFAULT '' CHECK (length(description) <= 10000),
+	release_notes text NOT NULL DEFAULT '' CHECK (length(release_notes) <= 200000),
+	release_notes_i18n jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(release_notes_i18n) = 'object'),
+	breaking_changes text NOT NULL DEFAULT '' CHECK (length(breaking_changes) <= 100000),
+	min_upgrade_version rollout.semver,
+	file_url text CHECK (length(file_url) <= 2000),
+	file_size bigint CHECK (file_size >= 0),
+	file_checksum text CHECK (file_checksum ~ '^sha256:[0-9a-f]{64}$'),
+	is_forced boolean NOT NULL DEFAULT false,
+	status text NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'published', 'paused', 'yanked')),
+	is_published boolean GENERATED ALWAYS AS (status = 'published') STORED,
+	publish_time timestamptz,
+	rollout_percentage numeric(5,2) CHECK (rollout_percentage BETWEEN 0 AND 100),
+	paused_reason text,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz,
+	UNIQUE (project_id, version),
+	CHECK (status = 'draft' OR publish_time IS NOT NULL)
+);
+COMMENT ON TABLE rollout.versions IS 'releases; only published ones whose publish_time has come are offered';
+COMMENT ON COLUMN rollout.versions.tag IS 'the version as published, e.g. v1.2.3; returned to clients as latest_version';
+COMMENT ON COLUMN rollout.versions.min_upgrade_version IS 'clients below it must first take a stepping stone';
+COMMENT ON COLUMN rollout.versions.rollout_percentage IS 'overrides the rule and channel percentage for this version';
+CREATE INDEX ON rollout.versions (project_id, status, version);
+
+CREATE TABLE rollout.artifacts (
+	id bigserial PRIMARY KEY,
+	version_id bigint NOT NULL REFERENCES rollout.versions ON DELETE CASCADE,
+	os text NOT NULL CHECK (os ~ '^[a-z0-9_]{1,32}$'),
+	arch text NOT NULL CHECK (arch ~ '^[a-z0-9_]{1,32}$'),
+	file_url text NOT NULL CHECK (length(file_url) BETWEEN 1 AND 2000),
+	file_size bigint CHECK (file_size >= 0),
+	file_checksum text CHECK (file_checksum ~ '^sha256:[0-9a-f]{64}$'),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (version_id, os, arch)
+);
+COMMENT ON TABLE rollout.artifacts IS 'per-platform files; a version with none serves its own file fields to every platform';
+
+CREATE TABLE rollout.mirrors (
+	id bigserial PRIMARY KEY,
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	region text NOT NULL CHECK (region ~ '^[a-z0-9][a-z0-9-]{0,31}$'),
+	base_url text NOT NULL CHECK (base_url ~ '^https?://[^\s]+$' AND length(base_url) <= 2000),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (project_id, region)
+);
+COMMENT ON TABLE rollout.mirrors IS 'download base URL per region; relative file URLs resolve against the client region''s mirror, else "global"';
+
+CREATE TABLE rollout.update_rules (
+	id bigserial PRIMARY KEY,
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+	target_region text CHECK (target_region ~ '^[a-z0-9][a-z0-9-]{0,31}$'),
+	target_version_range rollout.semver_range,
+	target_os text CHECK (target_os ~ '^[a-z0-9_]{1,32}$'),
+	target_arch text CHECK (target_arch ~ '^[a-z0-9_]{1,32}$'),
+	enabled boolean NOT NULL DEFAULT true,
+	priority integer NOT NULL DEFAULT 0,
+	rollout_config jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(rollout_config) = 'object'),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz
+);
+COMMENT ON TABLE rollout.update_rules IS 'targeted overrides; the enabled matching rule with the highest priority wins';
+COMMENT ON COLUMN rollout.update_rules.rollout_config IS '{"percentage": 0-100, "block": true, "pin": "max version", "channel": "name"}';
+CREATE INDEX ON rollout.update_rules (project_id, priority DESC) WHERE enabled;
+
+CREATE TABLE rollout.admins (
+	id bigserial PRIMARY KEY,
+	username text NOT NULL UNIQUE CHECK (username ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'),
+	password_hash text NOT NULL,
+	role text NOT NULL CHECK (role IN ('admin', 'maintainer', 'viewer')),
+	project_id bigint REFERENCES rollout.projects ON DELETE CASCADE,
+	is_active boolean NOT NULL DEFAULT true,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz,
+	CHECK (role = 'admin' OR project_id IS NOT NULL OR role = 'viewer')
+);
+COMMENT ON TABLE rollout.admins IS 'people who use the admin API; maintainers are scoped to one project';
+
+CREATE TABLE rollout.api_tokens (
+	id bigserial PRIMARY KEY,
+	admin_id bigint NOT NULL REFERENCES rollout.admins ON DELETE CASCADE,
+	token_hash bytea NOT NULL UNIQUE,
+	name text NOT NULL DEFAULT 'login',
+	created_at timestamptz NOT NULL DEFAULT now(),
+	expires_at timestamptz NOT NULL,
+	revoked_at timestamptz,
+	last_used_at timestamptz
+);
+COMMENT ON TABLE rollout.api_tokens IS 'bearer tokens; only the SHA-256 of a token is stored';
+
+CREATE TABLE rollout.audit_log (
+	id bigserial PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT now(),
+	actor text NOT NULL,
+	action text NOT NULL,
+	object_type text NOT NULL,
+	object_id bigint,
+	project_id bigint,
+	before jsonb,
+	after jsonb
+);
+COMMENT ON TABLE rollout.audit_log IS 'who changed what and when, with before/after values (secrets removed)';
+CREATE INDEX ON rollout.audit_log (project_id, at DESC);
+
+-- ---------------------------------------------------------------------
+-- Client state, events and rollups
+-- ---------------------------------------------------------------------
+CREATE TABLE rollout.client_state (
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	client_id text NOT NULL,
+	current_version rollout.semver NOT NULL,
+	channel text NOT NULL,
+	region text NOT NULL,
+	os text,
+	arch text,
+	last_offered rollout.semver,
+	first_seen timestamptz NOT NULL DEFAULT now(),
+	last_seen timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (project_id, client_id)
+);
+COMMENT ON TABLE rollout.client_state IS 'one row per client, upserted on every check';
+
+CREATE TABLE rollout.update_events (
+	id bigint GENERATED ALWAYS AS IDENTITY,
+	project_id bigint NOT NULL,
+	version rollout.semver,
+	client_id text NOT NULL,
+	client_version rollout.semver,
+	region text,
+	ip_address inet,
+	user_agent text,
+	action text NOT NULL CHECK (action IN ('check', 'download', 'install', 'success', 'failed')),
+	error_message text,
+	created_at timestamptz NOT NULL DEFAULT now()
+) PARTITION BY RANGE (created_at);
+COMMENT ON TABLE rollout.update_events IS 'raw events, one partition per UTC day (rows land in the default partition until rollout.maintain() has created the day''s partition)';
+CREATE TABLE rollout.update_events_default PARTITION OF rollout.update_events DEFAULT;
+
+-- per (client, version): the latest reported result, so repeats never double count
+CREATE TABLE rollout.client_results (
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	client_id text NOT NULL,
+	version rollout.semver NOT NULL,
+	downloaded_at timestamptz,
+	result text CHECK (result IN ('success', 'failed')),
+	result_at timestamptz,
+	PRIMARY KEY (project_id, version, client_id)
+);
+
+-- rollups, maintained at write time; statistics never scan raw events
+CREATE TABLE rollout.rollup_daily (
+	day date NOT NULL,
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	action text NOT NULL,
+	version rollout.semver NOT NULL,
+	shard smallint NOT NULL,
+	events bigint NOT NULL DEFAULT 0,
+	clients bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (project_id, day, action, version, shard)
+);
+COMMENT ON TABLE rollout.rollup_daily IS 'events and distinct clients per UTC day, action and version, in shards to avoid hot rows';
+
+CREATE TABLE rollout.rollup_clients (
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	channel text NOT NULL,
+	version rollout.semver NOT NULL,
+	region text NOT NULL,
+	clients bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (project_id, channel, version, region)
+);
+COMMENT ON TABLE rollout.rollup_clients IS 'clients per channel, current version and region (from client_state)';
+
+CREATE TABLE rollout.rollup_funnel (
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	version rollout.semver NOT NULL,
+	offered bigint NOT NULL DEFAULT 0,
+	downloaded bigint NOT NULL DEFAULT 0,
+	succeeded bigint NOT NULL DEFAULT 0,
+	failed bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (project_id, version)
+);
+COMMENT ON TABLE rollout.rollup_funnel IS 'distinct clients offered, downloading, succeeding and failing, per version';
+
+-- ---------------------------------------------------------------------
+-- pg_dump keeps configuration and data
+-- ---------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('rollout.projects', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.projects_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.channels', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.channels_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.versions', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.versions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.artifacts', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.artifacts_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.mirrors', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.mirrors_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.update_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.update_rules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.admins', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.admins_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.api_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.api_tokens_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.audit_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.client_state', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.client_results', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.update_events_default', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.rollup_daily', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.rollup_clients', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.rollup_funnel', '');
+
+-- ---------------------------------------------------------------------
+-- Internal helpers
+-- ---------------------------------------------------------------------
+
+-- who is acting: the rollout.actor setting (the HTTP server sets it), else the database user
+CREATE FUNCTION rollout.current_actor() RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$ SELECT coalesce(nullif(pg_catalog.current_setting('rollout.actor', true), ''), session_user::text) $$;
+COMMENT ON FUNCTION rollout.current_actor() IS 'the actor recorded in audit_log: setting rollout.actor, else the database user';
+
+-- Audit every change of a configuration table and announce it on rollout_events.
+CREATE FUNCTION rollout.audit_trigger() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	old_row jsonb;
+	new_row jsonb;
+	obj_id bigint;
+	proj bigint;
+BEGIN
+	IF TG_OP <> 'INSERT' THEN
+		old_row := to_jsonb(OLD) - 'password_hash';
+	END IF;
+	IF TG_OP <> 'DELETE' THEN
+		new_row := to_jsonb(NEW) - 'password_hash';
+	END IF;
+	obj_id := (coalesce(new_row, old_row)->>'id')::bigint;
+	proj := CASE WHEN TG_TABLE_NAME = 'projects' THEN obj_id
+			ELSE (coalesce(new_row, old_row)->>'project_id')::bigint END;
+	IF TG_TABLE_NAME = 'artifacts' THEN
+		SELECT project_id INTO proj FROM versions
+		WHERE id = (coalesce(new_row, old_row)->>'version_id')::bigint;
+	END IF;
+	INSERT INTO audit_log (actor, action, object_type, object_id, project_id, before, after)
+	VALUES (current_actor(), lower(TG_OP), TG_TABLE_NAME, obj_id, proj, old_row, new_row);
+	PERFORM pg_notify('rollout_events', json_build_object(
+		'type', TG_TABLE_NAME || '.' || lower(TG_OP),
+		'id', obj_id, 'project_id', proj,
+		'status', coalesce(new_row, old_row)->>'status',
+		'actor', current_actor())::text);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rollout.audit_trigger() IS 'writes audit_log and NOTIFY rollout_events for every row change';
+
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.projects
+	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.channels
+	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.versions
+	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.artifacts
+	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.mirrors
+	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.update_rules
+	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.admins
+	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
+
+-- keep updated_at current
+CREATE FUNCTION rollout.touch_trigger() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = rollout, pg_catalog, pg_temp
+AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+COMMENT ON FUNCTION rollout.touch_trigger() IS 'sets updated_at on update';
+CREATE TRIGGER touch BEFORE UPDATE ON rollout.projects FOR EACH ROW EXECUTE FUNCTION rollout.touch_trigger();
+CREATE TRIGGER touch BEFORE UPDATE ON rollout.channels FOR EACH ROW EXECUTE FUNCTION rollout.touch_trigger();
+CREATE TRIGGER touch BEFORE UPDATE ON rollout.versions FOR EACH ROW EXECUTE FUNCTION rollout.touch_trigger();
+CREATE TRIGGER touch BEFORE UPDATE ON rollout.update_rules FOR EACH ROW EXECUTE FUNCTION rollout.touch_trigger();
+CREATE TRIGGER touch BEFORE UPDATE ON rollout.admins FOR EACH ROW EXECUTE FUNCTION rollout.touch_trigger();
+
+/*
+ * A restored project replaces a seeded one that was never used: pg_dump
+ * restores the default project's row after CREATE EXTENSION has seeded it.
+ */
+CREATE FUNCTION rollout.replace_seed_trigger() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM projects p
+	WHERE p.slug = NEW.slug AND p.seeded AND p.updated_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.project_id = p.id)
+		AND NOT EXISTS (SELECT 1 FROM client_state c WHERE c.project_id = p.id)
+		AND NOT EXISTS (SELECT 1 FROM channels c WHERE c.project_id = p.id AND c.updated_at IS NOT NULL);
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION rollout.replace_seed_trigger() IS 'lets a restored project replace the untouched seeded one';
+CREATE TRIGGER replace_seed BEFORE INSERT ON rollout.projects
+	FOR EACH ROW EXECUTE FUNCTION rollout.replace_seed_trigger();
+
+-- Seed the standard channels of a project.
+CREATE FUNCTION rollout.seed_channels(project_id bigint) RETURNS void
+	LANGUAGE sql SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	INSERT INTO channels (project_id, name, display_name, description, rank)
+	VALUES
+	 ($1, 'stable', '{"en": "Stable", "zh-CN": "稳定版"}',
+	  '{"en": "Tested releases for everyone", "zh-CN": "面向所有用户的正式版本"}', 0),
+	 ($1, 'beta', '{"en": "Beta", "zh-CN": "测试版"}',
+	  '{"en": "Upcoming releases for early adopters", "zh-CN": "供尝鲜用户使用的预发布版本"}', 1),
+	 ($1, 'alpha', '{"en": "Alpha", "zh-CN": "预览版"}',
+	  '{"en": "Previews that may be unstable", "zh-CN": "可能不稳定的预览版本"}', 2);
+$$;
+COMMENT ON FUNCTION rollout.seed_channels(bigint) IS 'creates the stable, beta and alpha channels of a project';
+
+INSERT INTO rollout.projects (slug, name, seeded) VALUES ('default', 'Default project', true);
+SELECT rollout.seed_channels(id) FROM rollout.projects WHERE slug = 'default';
+-- the seed is configuration, not history
+DELETE FROM rollout.audit_log;
+
+-- ---------------------------------------------------------------------
+-- Event partitions and retention
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.ensure_event_partitions(from_day date, to_day date) RETURNS integer
+	LANGUAGE plpgsql SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	d date;
+	n integer := 0;
+	part text;
+	moved update_events[];
+BEGIN
+	FOR d IN SELECT generate_series(from_day, to_day, '1 day')::date LOOP
+		part := 'update_events_' || to_char(d, 'YYYYMMDD');
+		IF to_regclass('rollout.' || part) IS NULL THEN
+			-- rows already in the default partition for that day move in
+			WITH gone AS (
+				DELETE FROM update_events_default
+				WHERE created_at >= (d::timestamp AT TIME ZONE 'UTC')
+				  AND created_at < ((d + 1)::timestamp AT TIME ZONE 'UTC')
+				RETURNING *)
+			SELECT array_agg(gone) INTO moved FROM gone;
+			EXECUTE format('CREATE TABLE rollout.%I PARTITION OF rollout.update_events FOR VALUES FROM (%L) TO (%L)',
+						   part, d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+			INSERT INTO update_events OVERRIDING SYSTEM VALUE
+			SELECT * FROM unnest(moved);
+			n := n + 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION rollout.ensure_event_partitions(date, date) IS
+	'creates the daily update_events partitions for the days given (UTC); returns how many were created';
+
+CREATE FUNCTION rollout.maintain() RETURNS jsonb
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp SET timezone = 'UTC'
+AS $$
+DECLARE
+	created integer;
+	dropped integer := 0;
+	keep integer;
+	r record;
+BEGIN
+	created := ensure_event_partitions(current_date - 1, current_date + 7);
+	SELECT max(retention_days) INTO keep FROM projects;
+	FOR r IN
+		SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'rollout.update_events'::regclass
+		  AND c.relname ~ '^update_events_[0-9]{8}$'
+		  AND to_date(substr(c.relname, 15), 'YYYYMMDD') < current_date - coalesce(keep, 90)
+	LOOP
+		EXECUTE format('DROP TABLE rollout.%I', r.relname);
+		dropped := dropped + 1;
+	END LOOP;
+	-- per-project retention inside the partitions that remain
+	DELETE FROM update_events e USING projects p
+	WHERE e.project_id = p.id AND e.created_at < now() - make_interval(days => p.retention_days);
+	RETURN jsonb_build_object('partitions_created', created, 'partitions_dropped', dropped);
+END
+$$;
+COMMENT ON FUNCTION rollout.maintain() IS
+	'creates event partitions for the coming week and applies retention; run it daily (cron, pg_cron or the HTTP server)';
+
+-- Partitions are created by maintain(), never by this script: tables made here
+-- would belong to the extension, and pg_dump would leave their rows out.
+
+-- ---------------------------------------------------------------------
+-- Request validation
+-- ---------------------------------------------------------------------
+
+/*
+ * A text field of a JSON request, validated.  Errors are 22023 with the
+ * field name in the error's COLUMN and a message key in its CONSTRAINT
+ * (required, type, too_long, invalid) so the HTTP server can localize them.
+ */
+CREATE FUNCTION rollout.request_text(request jsonb, field text, required boolean,
+									 pattern text, max_length integer)
+	RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v jsonb := request -> field;
+	t text;
+BEGIN
+	IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+		IF required THEN
+			RAISE EXCEPTION '% is required', field
+				USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'required';
+		END IF;
+		RETURN NULL;
+	END IF;
+	IF jsonb_typeof(v) <> 'string' THEN
+		RAISE EXCEPTION '% must be a string, not %', field, jsonb_typeof(v)
+			USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'type';
+	END IF;
+	t := v #>> '{}';
+	IF length(t) > max_length THEN
+		RAISE EXCEPTION '% must be at most % characters', field, max_length
+			USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'too_long';
+	END IF;
+	IF pattern IS NOT NULL AND t !~ pattern THEN
+		RAISE EXCEPTION 'invalid %: "%"', field, left(t, 100)
+			USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'invalid';
+	END IF;
+	RETURN t;
+END
+$$;
+COMMENT ON FUNCTION rollout.request_text(jsonb, text, boolean, text, integer) IS
+	'a validated text field of a JSON request (22023 naming the field otherwise)';
+
+-- A version field of a JSON request: 22P02 naming the field if it is not SemVer.
+CREATE FUNCTION rollout.request_version(request jsonb, field text, required boolean)
+	RETURNS rollout.semver LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text := request_text(request, field, required, NULL, 1024);
+BEGIN
+	IF t IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF NOT is_semver(t) THEN
+		RAISE EXCEPTION 'invalid %: "%" is not a semantic version', field, left(t, 100)
+			USING ERRCODE = '22P02', COLUMN = field, CONSTRAINT = 'invalid',
+				  HINT = 'Use MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.2.3 or v1.2.3-rc.1.';
+	END IF;
+	RETURN t::semver;
+END
+$$;
+COMMENT ON FUNCTION rollout.request_version(jsonb, text, boolean) IS
+	'a version field of a JSON request (22P02 naming the field if it is not SemVer)';
+
+-- The project named by a slug (default: "default"), or P0002.
+CREATE FUNCTION rollout.project_by_slug(slug text) RETURNS rollout.projects
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects;
+BEGIN
+	SELECT * INTO p FROM projects WHERE projects.slug = coalesce(project_by_slug.slug, 'default');
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'project not found: "%"', coalesce(slug, 'default')
+			USING ERRCODE = 'P0002', COLUMN = 'project', CONSTRAINT = 'not_found';
+	END IF;
+	RETURN p;
+END
+$$;
+COMMENT ON FUNCTION rollout.project_by_slug(text) IS 'the project with this slug (NULL: default), or error P0002';
+
+-- Localized text: locale, then its language, then the default.
+CREATE FUNCTION rollout.localized(variants jsonb, locale text, fallback text) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT coalesce(variants ->> locale, variants ->> split_part(locale, '-', 1),
+						  nullif(fallback, ''), variants ->> 'en', fallback) $$;
+COMMENT ON FUNCTION rollout.localized(jsonb, text, text) IS
+	'picks the variant for locale (zh-CN), else its language (zh), else the default text';
+
+-- A file URL resolved against the region's mirror (else "global"); absolute URLs stay.
+CREATE FUNCTION rollout.resolve_url(project_id bigint, region text, url text) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT CASE
+		WHEN url IS NULL OR url ~* '^[a-z][a-z0-9+.-]*://' THEN url
+		ELSE coalesce(
+			(SELECT rtrim(m.base_url, '/') || '/' || ltrim(url, '/')
+			 FROM mirrors m WHERE m.project_id = $1 AND m.region IN ($2, 'global')
+			 ORDER BY m.region = $2 DESC LIMIT 1),
+			url)
+	END
+$$;
+COMMENT ON FUNCTION rollout.resolve_url(bigint, text, text) IS
+	'resolves a relative file URL against the region''s mirror, else the global one';
+
+-- The current UTC day, the unit of the daily rollups.
+CREATE FUNCTION rollout.utc_today() RETURNS date
+	LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT (now() AT TIME ZONE 'UTC')::date $$;
+COMMENT ON FUNCTION rollout.utc_today() IS 'today in UTC (rollups count by UTC day)';
+
+-- Count events (and optionally a new distinct client) in today's rollup.
+CREATE FUNCTION rollout.count_daily(project_id bigint, action text, version rollout.semver, new_client boolean)
+	RETURNS void LANGUAGE sql SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	INSERT INTO rollup_daily AS r (day, project_id, action, version, shard, events, clients)
+	VALUES (utc_today(), $1, $2, $3, pg_backend_pid() % 16, 1, $4::int)
+	ON CONFLICT (project_id, day, action, version, shard)
+	DO UPDATE SET events = r.events + 1, clients = r.clients + EXCLUDED.clients
+$$;
+COMMENT ON FUNCTION rollout.count_daily(bigint, text, rollout.semver, boolean) IS
+	'adds one event (and a distinct client when new_client) to today''s rollup';
+
+-- Move one client between (channel, version, region) cells of rollup_clients.
+CREATE FUNCTION rollout.count_client(project_id bigint, channel text, version rollout.semver, region text, delta integer)
+	RETURNS void LANGUAGE sql SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	INSERT INTO rollup_clients AS r (project_id, channel, version, region, clients)
+	VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (project_id, channel, version, region)
+	DO UPDATE SET clients = r.clients + EXCLUDED.clients
+$$;
+COMMENT ON FUNCTION rollout.count_client(bigint, text, rollout.semver, text, integer) IS
+	'adds delta clients to a (channel, version, region) cell of rollup_clients';
+
+-- ---------------------------------------------------------------------
+-- The update decision
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.check_update(request jsonb) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects;
+	ch channels;
+	eff channels;
+	rule update_rules;
+	cur semver;
+	cid text;
+	reg text;
+	c_os text;
+	c_arch text;
+	loc text;
+	ip inet;
+	ua text;
+	pin semver;
+	rule_pct numeric;
+	blocked boolean := false;
+	yanked boolean;
+	cand record;
+	target record;
+	has_target boolean := false;
+	target_version semver;
+	newest_tag text;
+	newest_version semver;
+	newest_id bigint;
+	newest_pct numeric;
+	unreachable_tag text;
+	pct numeric;
+	bkt integer;
+	why text;
+	forced boolean := false;
+	rollback boolean := false;
+	old client_state;
+	first_today boolean;
+	result jsonb;
+	reason jsonb;
+BEGIN
+	-- check bookkeeping need not wait for the disk (SPEC §7.8)
+	PERFORM set_config('synchronous_commit', 'off', true);
+
+	IF request IS NULL OR jsonb_typeof(request) <> 'object' THEN
+		RAISE EXCEPTION 'the request must be a JSON object'
+			USING ERRCODE = '22023', CONSTRAINT = 'type';
+	END IF;
+	-- 1. validate
+	p := project_by_slug(request_text(request, 'project', false, '^[a-z0-9][a-z0-9-]{0,62}$', 63));
+	cur := request_version(request, 'current_version', true);
+	cid := request_text(request, 'client_id', true, '^[\x21-\x7e]+$', 128);
+	reg := coalesce(lower(request_text(request, 'region', false, '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$', 32)), 'global');
+	c_os := lower(request_text(request, 'os', false, '^[A-Za-z0-9_]{1,32}$', 32));
+	c_arch := lower(request_text(request, 'arch', false, '^[A-Za-z0-9_]{1,32}$', 32));
+	loc := coalesce(request_text(request, 'locale', false, '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$', 35), 'en');
+	loc := replace(loc, '_', '-');
+	ua := left(request_text(request, 'user_agent', false, NULL, 100000), 512);
+	IF request ? 'ip' AND request_text(request, 'ip', false, '^[0-9A-Fa-f:.]{2,45}$', 45) IS NOT NULL THEN
+		ip := (request ->> 'ip')::inet;
+	END IF;
+	SELECT * INTO ch FROM channels
+	WHERE project_id = p.id
+	  AND name = coalesce(request_text(request, 'channel', false, '^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$', 32), p.default_channel);
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'channel not found: "%"', coalesce(request ->> 'channel', p.default_channel)
+			USING ERRCODE = 'P0002', COLUMN = 'channel', CONSTRAINT = 'not_found';
+	END IF;
+
+	-- 3. the best matching enabled rule
+	SELECT * INTO rule FROM update_rules r
+	WHERE r.project_id = p.id AND r.enabled
+	  AND (r.target_region IS NULL OR r.target_region = reg)
+	  AND (r.target_os IS NULL OR r.target_os = c_os)
+	  AND (r.target_arch IS NULL OR r.target_arch = c_arch)
+	  AND (r.target_version_range IS NULL OR cur <@ r.target_version_range)
+	ORDER BY r.priority DESC, r.id
+	LIMIT 1;
+	eff := ch;
+	IF rule.id IS NOT NULL THEN
+		blocked := coalesce((rule.rollout_config ->> 'block')::boolean, false);
+		pin := (rule.rollout_config ->> 'pin')::semver;
+		rule_pct := (rule.rollout_config ->> 'percentage')::numeric;
+		IF rule.rollout_config ? 'channel' THEN
+			SELECT * INTO eff FROM channels WHERE project_id = p.id AND name = rule.rollout_config ->> 'channel';
+			IF NOT FOUND THEN
+				eff := ch;
+			END IF;
+		END IF;
+	END IF;
+
+	yanked := EXISTS (SELECT 1 FROM versions v WHERE v.project_id = p.id AND v.version = cur AND v.status = 'yanked');
+
+	-- 2, 4, 5. candidates, newest first: rollout, then reachability
+	IF blocked THEN
+		why := 'blocked_by_rule';
+	ELSE
+		FOR cand IN
+			SELECT v.*, c.rollout_percentage AS channel_pct, c.name AS channel_name,
+				   a.file_url AS a_url, a.file_size AS a_size, a.file_checksum AS a_sum
+			FROM versions v
+			JOIN channels c ON c.id = v.channel_id
+			LEFT JOIN artifacts a ON a.version_id = v.id AND a.os = c_os AND a.arch = c_arch
+			WHERE v.project_id = p.id
+			  AND v.status = 'published'
+			  AND v.publish_time <= now()
+			  AND c.is_active AND c.rank <= eff.rank
+			  AND v.version <> cur
+			  AND (v.version > cur OR yanked)
+			  AND (pin IS NULL OR v.version <= pin)
+			  AND (a.id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM artifacts x WHERE x.version_id = v.id))
+			ORDER BY v.version DESC
+		LOOP
+			IF newest_id IS NULL THEN
+				newest_id := cand.id;
+				newest_tag := cand.tag;
+				newest_version := cand.version;
+				newest_pct := coalesce(cand.rollout_percentage, rule_pct, cand.channel_pct);
+			END IF;
+			IF cand.version < cur THEN
+				-- leaving a yanked version: the newest good one, whatever the rollout
+				target := cand;
+				has_target := true;
+				rollback := true;
+				EXIT;
+			END IF;
+			pct := coalesce(cand.rollout_percentage, rule_pct, cand.channel_pct);
+			bkt := rollout_bucket(cid, p.slug || '@' || cand.version::text);
+			IF bkt >= round(pct * 100) THEN
+				why := coalesce(why, 'outside_rollout');
+				CONTINUE;
+			END IF;
+			IF cand.min_upgrade_version IS NOT NULL AND cur < cand.min_upgrade_version THEN
+				-- not reachable directly: remember it and look for a stepping stone
+				unreachable_tag := coalesce(unreachable_tag, cand.tag);
+				why := coalesce(why, 'min_upgrade_version');
+				CONTINUE;
+			END IF;
+			target := cand;
+			has_target := true;
+			EXIT;
+		END LOOP;
+		IF newest_id IS NULL THEN
+			why := 'up_to_date';
+		END IF;
+	END IF;
+
+	IF has_target THEN
+		target_version := target.version;
+		pct := coalesce(target.rollout_percentage, rule_pct, target.channel_pct);
+		bkt := rollout_bucket(cid, p.slug || '@' || target.version::text);
+		-- 6. forced if any eligible release in (current, target] is forced
+		forced := rollback OR EXISTS (
+			SELECT 1 FROM versions v JOIN channels c ON c.id = v.channel_id
+			WHERE v.project_id = p.id AND v.status = 'published' AND v.publish_time <= now()
+			  AND c.rank <= eff.rank AND v.is_forced
+			  AND v.version > cur AND v.version <= target.version);
+		reason := jsonb_build_object(
+			'candidate', newest_tag,
+			'channel', eff.name,
+			'rule', CASE WHEN rule.id IS NULL THEN NULL
+					ELSE jsonb_build_object('id', rule.id, 'name', rule.name, 'priority', rule.priority) END,
+			'bucket', bkt,
+			'percentage', pct,
+			'stepping_stone', unreachable_tag IS NOT NULL,
+			'final_target', unreachable_tag,
+			'rollback', rollback,
+			'why_not_newer', CASE WHEN newest_id <> target.id THEN why END);
+		-- 7. the download
+		result := jsonb_build_object(
+			'has_update', true,
+			'latest_version', target.tag,
+			'download_url', resolve_url(p.id, reg, coalesce(target.a_url, target.file_url)),
+			'file_size', coalesce(target.a_size, target.file_size),
+			'file_checksum', coalesce(target.a_sum, target.file_checksum),
+			'is_forced', forced,
+			'is_rollback', rollback,
+			'title', localized(target.title_i18n, loc, target.title),
+			'release_notes', localized(target.release_notes_i18n, loc, target.release_notes),
+			'breaking_changes', target.breaking_changes,
+			'min_upgrade_version', target.min_upgrade_version::text,
+			'publish_time', target.publish_time,
+			'reason', reason);
+	ELSE
+		reason := jsonb_build_object(
+			'candidate', newest_tag,
+			'channel', eff.name,
+			'rule', CASE WHEN rule.id IS NULL THEN NULL
+					ELSE jsonb_build_object('id', rule.id, 'name', rule.name, 'priority', rule.priority) END,
+			'bucket', CASE WHEN newest_id IS NOT NULL THEN rollout_bucket(cid, p.slug || '@' || newest_version::text) END,
+			'percentage', newest_pct,
+			'stepping_stone', false,
+			'rollback', false,
+			'why_not', coalesce(why, 'up_to_date'));
+		result := jsonb_build_object(
+			'has_update', false, 'latest_version', NULL, 'download_url', NULL,
+			'file_size', NULL, 'file_checksum', NULL, 'is_forced', false, 'is_rollback', false,
+			'title', NULL, 'release_notes', NULL, 'breaking_changes', NULL,
+			'min_upgrade_version', NULL, 'publish_time', NULL, 'reason', reason);
+	END IF;
+
+	-- 8. record: client_state and rollups
+	SELECT * INTO old FROM client_state WHERE project_id = p.id AND client_id = cid FOR UPDATE;
+	IF NOT FOUND THEN
+		INSERT INTO client_state (project_id, client_id, current_version, channel, region, os, arch, last_offered)
+		VALUES (p.id, cid, cur, ch.name, reg, c_os, c_arch, target_version)
+		ON CONFLICT (project_id, client_id) DO NOTHING;
+		IF FOUND THEN
+			PERFORM count_client(p.id, ch.name, cur, reg, 1);
+			PERFORM count_daily(p.id, 'check', cur, true);
+			IF has_target THEN
+				INSERT INTO rollup_funnel AS f (project_id, version, offered) VALUES (p.id, target_version, 1)
+				ON CONFLICT (project_id, version) DO UPDATE SET offered = f.offered + 1;
+			END IF;
+		ELSE
+			-- a concurrent first check of the same client won: count as a repeat
+			PERFORM count_daily(p.id, 'check', cur, false);
+		END IF;
+	ELSE
+		first_today := (old.last_seen AT TIME ZONE 'UTC')::date < utc_today() OR old.current_version <> cur;
+		IF old.current_version <> cur OR old.channel <> ch.name OR old.region <> reg THEN
+			PERFORM count_client(p.id, old.channel, old.current_version, old.region, -1);
+			PERFORM count_client(p.id, ch.name, cur, reg, 1);
+		END IF;
+		IF has_target AND old.last_offered IS DISTINCT FROM target_version THEN
+			INSERT INTO rollup_funnel AS f (project_id, version, offered) VALUES (p.id, target_version, 1)
+			ON CONFLICT (project_id, version) DO UPDATE SET offered = f.offered + 1;
+		END IF;
+		UPDATE client_state
+		SET current_version = cur, channel = ch.name, region = reg, os = c_os, arch = c_arch,
+			last_offered = coalesce(target_version, last_offered), last_seen = now()
+		WHERE project_id = p.id AND client_id = cid;
+		PERFORM count_daily(p.id, 'check', cur, first_today);
+	END IF;
+	IF p.record_check_events THEN
+		INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)
+		VALUES (p.id, target_version, cid, cur, reg, ip, ua, 'check');
+	END IF;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION rollout.check_update(jsonb) IS
+	'the update decision (SPEC §7): request {project, current_version, channel, client_id, region, os, arch, locale, ip, user_agent}, result {has_update, latest_version, download_url, ..., reason}';
+
+-- ---------------------------------------------------------------------
+-- Events from clients
+-- ---------------------------------------------------------------------
+
+-- The published (or paused/yanked) version a client reports about, or P0002.
+CREATE FUNCTION rollout.reported_version(project_id bigint, version rollout.semver) RETURNS rollout.versions
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v versions;
+BEGIN
+	SELECT * INTO v FROM versions x WHERE x.project_id = $1 AND x.version = $2 AND x.status <> 'draft';
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'version not found: "%"', $2
+			USING ERRCODE = 'P0002', COLUMN = 'version', CONSTRAINT = 'not_found';
+	END IF;
+	RETURN v;
+END
+$$;
+COMMENT ON FUNCTION rollout.reported_version(bigint, rollout.semver) IS 'the released version a client reports on, or P0002';
+
+CREATE FUNCTION rollout.download_started(request jsonb) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects;
+	v versions;
+	cid text;
+	prev client_results;
+	cs client_state;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	IF request IS NULL OR jsonb_typeof(request) <> 'object' THEN
+		RAISE EXCEPTION 'the request must be a JSON object' USING ERRCODE = '22023', CONSTRAINT = 'type';
+	END IF;
+	p := project_by_slug(request_text(request, 'project', false, '^[a-z0-9][a-z0-9-]{0,62}$', 63));
+	v := reported_version(p.id, request_version(request, 'version', true));
+	cid := request_text(request, 'client_id', true, '^[\x21-\x7e]+$', 128);
+	SELECT * INTO cs FROM client_state WHERE project_id = p.id AND client_id = cid;
+
+	SELECT * INTO prev FROM client_results
+	WHERE project_id = p.id AND version = v.version AND client_id = cid FOR UPDATE;
+	IF NOT FOUND THEN
+		INSERT INTO client_results (project_id, client_id, version, downloaded_at)
+		VALUES (p.id, cid, v.version, now()) ON CONFLICT DO NOTHING;
+		INSERT INTO rollup_funnel AS f (project_id, version, downloaded) VALUES (p.id, v.version, 1)
+		ON CONFLICT (project_id, version) DO UPDATE SET downloaded = f.downloaded + 1;
+		PERFORM count_daily(p.id, 'download', v.version, true);
+	ELSE
+		IF prev.downloaded_at IS NULL THEN
+			INSERT INTO rollup_funnel AS f (project_id, version, downloaded) VALUES (p.id, v.version, 1)
+			ON CONFLICT (project_id, version) DO UPDATE SET downloaded = f.downloaded + 1;
+		END IF;
+		PERFORM count_daily(p.id, 'download', v.version,
+							prev.downloaded_at IS NULL OR (prev.downloaded_at AT TIME ZONE 'UTC')::date < utc_today());
+		UPDATE client_results SET downloaded_at = now()
+		WHERE project_id = p.id AND version = v.version AND client_id = cid;
+	END IF;
+	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)
+	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
+			CASE WHEN request_text(request, 'ip', false, '^[0-9A-Fa-f:.]{2,45}$', 45) IS NOT NULL THEN (request ->> 'ip')::inet END,
+			left(request_text(request, 'user_agent', false, NULL, 100000), 512), 'download');
+	RETURN jsonb_build_object('recorded', true, 'version', v.tag);
+END
+$$;
+COMMENT ON FUNCTION rollout.download_started(jsonb) IS
+	'records that a client started downloading a version: {version, client_id, project?}';
+
+CREATE FUNCTION rollout.install_result(request jsonb) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects;
+	v versions;
+	cid text;
+	ok boolean;
+	err text;
+	res text;
+	prev client_results;
+	cs client_state;
+	f rollup_funnel;
+	paused boolean := false;
+	saved_actor text;
+BEGIN
+	-- results must survive a crash even if the session relaxed durability
+	PERFORM set_config('synchronous_commit', 'on', true);
+	IF request IS NULL OR jsonb_typeof(request) <> 'object' THEN
+		RAISE EXCEPTION 'the request must be a JSON object' USING ERRCODE = '22023', CONSTRAINT = 'type';
+	END IF;
+	p := project_by_slug(request_text(request, 'project', false, '^[a-z0-9][a-z0-9-]{0,62}$', 63));
+	v := reported_version(p.id, request_version(request, 'version', true));
+	cid := request_text(request, 'client_id', true, '^[\x21-\x7e]+$', 128);
+	IF jsonb_typeof(request -> 'success') IS DISTINCT FROM 'boolean' THEN
+		RAISE EXCEPTION 'success must be true or false'
+			USING ERRCODE = '22023', COLUMN = 'success', CONSTRAINT = CASE WHEN request ? 'success' THEN 'type' ELSE 'required' END;
+	END IF;
+	ok := (request ->> 'success')::boolean;
+	err := left(request_text(request, 'error_message', false, NULL, 100000), 2000);
+	res := CASE WHEN ok THEN 'success' ELSE 'failed' END;
+
+	-- the latest result of a client for a version counts, once
+	SELECT * INTO prev FROM client_results
+	WHERE project_id = p.id AND version = v.version AND client_id = cid FOR UPDATE;
+	IF NOT FOUND THEN
+		INSERT INTO client_results (project_id, client_id, version, result, result_at)
+		VALUES (p.id, cid, v.version, res, now());
+	ELSE
+		UPDATE client_results SET result = res, result_at = now()
+		WHERE project_id = p.id AND version = v.version AND client_id = cid;
+	END IF;
+	IF prev.result IS DISTINCT FROM res THEN
+		INSERT INTO rollup_funnel AS x (project_id, version, succeeded, failed)
+		VALUES (p.id, v.version, ok::int, (NOT ok)::int)
+		ON CONFLICT (project_id, version) DO UPDATE
+		SET succeeded = x.succeeded + ok::int - (prev.result IS NOT DISTINCT FROM 'success')::int,
+			failed = x.failed + (NOT ok)::int - (prev.result IS NOT DISTINCT FROM 'failed')::int
+		RETURNING * INTO f;
+	ELSE
+		SELECT * INTO f FROM rollup_funnel WHERE project_id = p.id AND version = v.version;
+	END IF;
+	PERFORM count_daily(p.id, res, v.version,
+						prev.result IS DISTINCT FROM res OR (prev.result_at AT TIME ZONE 'UTC')::date < utc_today());
+
+	SELECT * INTO cs FROM client_state WHERE project_id = p.id AND client_id = cid FOR UPDATE;
+	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action, error_message)
+	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
+			CASE WHEN request_text(request, 'ip', false, '^[0-9A-Fa-f:.]{2,45}$', 45) IS NOT NULL THEN (request ->> 'ip')::inet END,
+			left(request_text(request, 'user_agent', false, NULL, 100000), 512), res, err);
+
+	-- a successful install moves the client to the new version at once
+	IF ok AND cs.client_id IS NOT NULL AND cs.current_version <> v.version THEN
+		PERFORM count_client(p.id, cs.channel, cs.current_version, cs.region, -1);
+		PERFORM count_client(p.id, cs.channel, v.version, cs.region, 1);
+		UPDATE client_state SET current_version = v.version, last_seen = now()
+		WHERE project_id = p.id AND client_id = cid;
+	END IF;
+
+	-- 5. automatic safety: pause a version whose failure rate passes the threshold
+	IF NOT ok AND v.status = 'published' AND f.succeeded + f.failed >= p.failure_min_samples
+	   AND f.failed * 100.0 / (f.succeeded + f.failed) > p.failure_threshold THEN
+		saved_actor := current_setting('rollout.actor', true);
+		PERFORM set_config('rollout.actor', 'system:auto-pause', true);
+		UPDATE versions
+		SET status = 'paused',
+			paused_reason = format('automatic: %s of %s installs failed (%s%%), above the %s%% threshold',
+								   f.failed, f.succeeded + f.failed,
+								   round(f.failed * 100.0 / (f.succeeded + f.failed), 1), p.failure_threshold)
+		WHERE id = v.id;
+		PERFORM set_config('rollout.actor', coalesce(saved_actor, ''), true);
+		PERFORM pg_notify('rollout_events', json_build_object(
+			'type', 'version.auto_paused', 'id', v.id, 'project_id', p.id, 'version', v.tag,
+			'failed', f.failed, 'results', f.succeeded + f.failed)::text);
+		paused := true;
+	END IF;
+	RETURN jsonb_build_object('recorded', true, 'version', v.tag, 'result', res, 'version_paused', paused);
+END
+$$;
+COMMENT ON FUNCTION rollout.install_result(jsonb) IS
+	'records an install result {version, client_id, success, error_message, project?}, durably; may pause the version automatically';
+
+-- ---------------------------------------------------------------------
+-- Statistics views (read rollups only)
+-- ---------------------------------------------------------------------
+CREATE VIEW rollout.stats_overview AS
+SELECT p.slug AS project,
+	   coalesce((SELECT sum(clients) FROM rollout.rollup_clients c WHERE c.project_id = p.id), 0)::bigint AS total_clients,
+	   coalesce(d.active_today, 0)::bigint AS active_clients_today,
+	   coalesce(d.checks_today, 0)::bigint AS checks_today,
+	   coalesce(d.downloads_today, 0)::bigint AS downloads_today,
+	   coalesce(d.successes_today, 0)::bigint AS successes_today,
+	   coalesce(d.failures_today, 0)::bigint AS failures_today,
+	   round(100.0 * coalesce(w.succ, 0) / nullif(coalesce(w.succ, 0) + coalesce(w.fail, 0), 0), 2) AS success_rate_7d,
+	   (SELECT count(*) FROM rollout.versions v WHERE v.project_id = p.id AND v.status = 'published') AS published_versions
+FROM rollout.projects p
+LEFT JOIN LATERAL (
+	SELECT sum(clients) FILTER (WHERE action = 'check') AS active_today,
+		   sum(events) FILTER (WHERE action = 'check') AS checks_today,
+		   sum(events) FILTER (WHERE action = 'download') AS downloads_today,
+		   sum(events) FILTER (WHERE action = 'success') AS successes_today,
+		   sum(events) FILTER (WHERE action = 'failed') AS failures_today
+	FROM rollout.rollup_daily r WHERE r.project_id = p.id AND r.day = rollout.utc_today()) d ON true
+LEFT JOIN LATERAL (
+	SELECT sum(clients) FILTER (WHERE action = 'success') AS succ,
+		   sum(clients) FILTER (WHERE action = 'failed') AS fail
+	FROM rollout.rollup_daily r WHERE r.project_id = p.id AND r.day > rollout.utc_today() - 7) w ON true;
+COMMENT ON VIEW rollout.stats_overview IS
+	'per project: clients, clients and events today (UTC), 7-day install success rate (percent)';
+
+CREATE VIEW rollout.stats_version_distribution AS
+SELECT p.slug AS project, c.version, sum(c.clients)::bigint AS clients,
+	   round(100.0 * sum(c.clients) / nullif(sum(sum(c.clients)) OVER (PARTITION BY p.slug), 0), 2) AS share
+FROM rollout.rollup_clients c JOIN rollout.projects p ON p.id = c.project_id
+GROUP BY p.slug, c.version
+HAVING sum(c.clients) > 0;
+COMMENT ON VIEW rollout.stats_version_distribution IS 'clients per current version and their share (percent) of the project';
+
+CREATE VIEW rollout.stats_region_distribution AS
+SELECT p.slug AS project, c.region, sum(c.clients)::bigint AS clients,
+	   round(100.0 * sum(c.clients) / nullif(sum(sum(c.clients)) OVER (PARTITION BY p.slug), 0), 2) AS share
+FROM rollout.rollup_clients c JOIN rollout.projects p ON p.id = c.project_id
+GROUP BY p.slug, c.region
+HAVING sum(c.clients) > 0;
+COMMENT ON VIEW rollout.stats_region_distribution IS 'clients per region and their share (percent) of the project';
+
+CREATE VIEW rollout.stats_daily AS
+SELECT r.day, p.slug AS project, r.action, r.version, sum(r.events)::bigint AS events, sum(r.clients)::bigint AS clients
+FROM rollout.rollup_daily r JOIN rollout.projects p ON p.id = r.project_id
+GROUP BY r.day, p.slug, r.action, r.version;
+COMMENT ON VIEW rollout.stats_daily IS
+	'per UTC day, action (check, download, success, failed) and version: events and distinct clients';
+
+CREATE VIEW rollout.stats_version_funnel AS
+SELECT p.slug AS project, v.version, v.tag, v.status, coalesce(f.offered, 0) AS offered,
+	   coalesce(f.downloaded, 0) AS downloaded, coalesce(f.succeeded, 0) AS succeeded,
+	   coalesce(f.failed, 0) AS failed,
+	   round(100.0 * f.succeeded / nullif(f.succeeded + f.failed, 0), 2) AS success_rate
+FROM rollout.versions v
+JOIN rollout.projects p ON p.id = v.project_id
+LEFT JOIN rollout.rollup_funnel f ON f.project_id = v.project_id AND f.version = v.version
+WHERE v.status <> 'draft';
+COMMENT ON VIEW rollout.stats_version_funnel IS
+	'per released version: distinct clients offered it, downloading, succeeding, failing; success rate (percent)';
+
+CREATE VIEW rollout.stats_channel_status AS
+SELECT p.slug AS project, c.name AS channel, c.display_name, c.rollout_percentage, c.is_active,
+	   l.tag AS latest_version, l.publish_time,
+	   coalesce(on_latest.clients, 0)::bigint AS clients_on_latest,
+	   coalesce(total.clients, 0)::bigint AS channel_clients,
+	   round(100.0 * on_latest.clients / nullif(total.clients, 0), 2) AS adoption_rate
+FROM rollout.channels c
+JOIN rollout.projects p ON p.id = c.project_id
+LEFT JOIN LATERAL (
+	SELECT v.tag, v.version, v.publish_time FROM rollout.versions v
+	WHERE v.channel_id = c.id AND v.status = 'published' AND v.publish_time <= now()
+	ORDER BY v.version DESC LIMIT 1) l ON true
+LEFT JOIN LATERAL (
+	SELECT sum(r.clients) AS clients FROM rollout.rollup_clients r
+	WHERE r.project_id = c.project_id AND r.channel = c.name AND r.version = l.version) on_latest ON true
+LEFT JOIN LATERAL (
+	SELECT sum(r.clients) AS clients FROM rollout.rollup_clients r
+	WHERE r.project_id = c.project_id AND r.channel = c.name) total ON true;
+COMMENT ON VIEW rollout.stats_channel_status IS
+	'per channel: latest published version, its publish time, and the share of the channel''s clients on it (percent)';
+
+-- ---------------------------------------------------------------------
+-- Statistics with period and action filters (for the API)
+-- ---------------------------------------------------------------------
+
+-- The UTC days of a period: 24h (today), 7d, 30d, or from/to dates.
+CREATE FUNCTION rollout.period_days(period text, from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+	RETURNS daterange LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF from_day IS NOT NULL OR to_day IS NOT NULL THEN
+		IF from_day IS NULL OR to_day IS NULL OR from_day > to_day OR to_day - from_day > 3660 THEN
+			RAISE EXCEPTION 'a custom period needs from <= to, at most ten years apart'
+				USING ERRCODE = '22023', COLUMN = 'period', CONSTRAINT = 'invalid';
+		END IF;
+		RETURN daterange(from_day, to_day, '[]');
+	END IF;
+	RETURN CASE coalesce(period, '7d')
+		WHEN '24h' THEN daterange(utc_today(), utc_today(), '[]')
+		WHEN '7d' THEN daterange(utc_today() - 6, utc_today(), '[]')
+		WHEN '30d' THEN daterange(utc_today() - 29, utc_today(), '[]')
+		WHEN '90d' THEN daterange(utc_today() - 89, utc_today(), '[]')
+	END;
+END
+$$;
+COMMENT ON FUNCTION rollout.period_days(text, date, date) IS 'UTC days of a period: 24h (today), 7d, 30d, 90d or from/to';
+
+CREATE FUNCTION rollout.check_period(period text, from_day date, to_day date) RETURNS daterange
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	r daterange := period_days(period, from_day, to_day);
+BEGIN
+	IF r IS NULL THEN
+		RAISE EXCEPTION 'invalid period: "%" (use 24h, 7d, 30d, 90d or from/to)', period
+			USING ERRCODE = '22023', COLUMN = 'period', CONSTRAINT = 'invalid';
+	END IF;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION rollout.check_period(text, date, date) IS 'period_days, raising 22023 for an unknown period';
+
+CREATE FUNCTION rollout.check_action(action text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF coalesce(action, 'all') NOT IN ('all', 'check', 'download', 'success', 'failed') THEN
+		RAISE EXCEPTION 'invalid action: "%" (use all, check, download, success or failed)', action
+			USING ERRCODE = '22023', COLUMN = 'action', CONSTRAINT = 'invalid';
+	END IF;
+	RETURN coalesce(action, 'all');
+END
+$$;
+COMMENT ON FUNCTION rollout.check_action(text) IS 'validates an action filter';
+
+CREATE FUNCTION rollout.stats(project text DEFAULT 'default', period text DEFAULT '7d', action text DEFAULT 'all',
+							  from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+	days daterange := check_period(period, from_day, to_day);
+	act text := check_action(action);
+	o stats_overview;
+	totals jsonb;
+BEGIN
+	SELECT * INTO o FROM stats_overview WHERE stats_overview.project = p.slug;
+	SELECT coalesce(jsonb_object_agg(a, jsonb_build_object('events', e, 'clients', c)), '{}') INTO totals
+	FROM (SELECT r.action AS a, sum(r.events) AS e, sum(r.clients) AS c
+		  FROM rollup_daily r
+		  WHERE r.project_id = p.id AND r.day <@ days AND (act = 'all' OR r.action = act)
+		  GROUP BY r.action) s;
+	RETURN jsonb_build_object(
+		'project', p.slug, 'period', coalesce(period, '7d'), 'from', lower(days), 'to', upper(days) - 1,
+		'total_clients', o.total_clients, 'active_clients_today', o.active_clients_today,
+		'checks_today', o.checks_today, 'success_rate_7d', o.success_rate_7d,
+		'published_versions', o.published_versions, 'totals', totals);
+END
+$$;
+COMMENT ON FUNCTION rollout.stats(text, text, text, date, date) IS 'overview and per-action totals of a period (GET /stats)';
+
+CREATE FUNCTION rollout.stats_trend(project text DEFAULT 'default', period text DEFAULT '7d', action text DEFAULT 'all',
+									from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+	days daterange := check_period(period, from_day, to_day);
+	act text := check_action(action);
+BEGIN
+	RETURN coalesce((
+		SELECT jsonb_agg(jsonb_build_object('day', d.day, 'action', d.action, 'events', coalesce(s.e, 0), 'clients', coalesce(s.c, 0))
+						 ORDER BY d.day, d.action)
+		FROM (SELECT g::date AS day, a AS action
+			  FROM generate_series(lower(days), upper(days) - 1, '1 day') g,
+				   unnest(ARRAY['check', 'download', 'success', 'failed']) a
+			  WHERE act = 'all' OR a = act) d
+		LEFT JOIN (SELECT r.day, r.action, sum(r.events) e, sum(r.clients) c FROM rollup_daily r
+				   WHERE r.project_id = p.id AND r.day <@ days GROUP BY r.day, r.action) s
+		  ON s.day = d.day AND s.action = d.action), '[]');
+END
+$$;
+COMMENT ON FUNCTION rollout.stats_trend(text, text, text, date, date) IS 'events and clients per day and action over a period (GET /stats/trend)';
+
+CREATE FUNCTION rollout.stats_distribution(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('version', d.version::text, 'clients', d.clients, 'share', d.share)
+							  ORDER BY d.version DESC), '[]')
+	FROM stats_version_distribution d WHERE d.project = (project_by_slug(stats_distribution.project)).slug
+$$;
+COMMENT ON FUNCTION rollout.stats_distribution(text) IS 'clients per current version (GET /stats/distribution)';
+
+CREATE FUNCTION rollout.stats_regions(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('region', d.region, 'clients', d.clients, 'share', d.share)
+							  ORDER BY d.clients DESC, d.region), '[]')
+	FROM stats_region_distribution d WHERE d.project = (project_by_slug(stats_regions.project)).slug
+$$;
+COMMENT ON FUNCTION rollout.stats_regions(text) IS 'clients per region (GET /stats/regions)';
+
+CREATE FUNCTION rollout.stats_funnel(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('version', f.tag, 'status', f.status, 'offered', f.offered,
+												 'downloaded', f.downloaded, 'succeeded', f.succeeded,
+												 'failed', f.failed, 'success_rate', f.success_rate)
+							  ORDER BY f.version DESC), '[]')
+	FROM stats_version_funnel f WHERE f.project = (project_by_slug(stats_funnel.project)).slug
+$$;
+COMMENT ON FUNCTION rollout.stats_funnel(text) IS 'offered, downloaded, succeeded, failed per version (GET /stats/funnel)';
+
+-- ---------------------------------------------------------------------
+-- Access: who may change what
+-- ---------------------------------------------------------------------
+
+/*
+ * Check that the actor may act on a project with at least the given role
+ * (viewer < maintainer < admin).  Database roles already decided which
+ * functions the caller may run (GRANTs below); this adds the per-project
+ * scope of the admin account named by rollout.actor, which the HTTP server
+ * sets from a verified token.  Without rollout.actor (a DBA in psql) the
+ * database role alone decides.
+ */
+CREATE FUNCTION rollout.require_role(min_role text, project_id bigint) RETURNS void
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	actor text := nullif(current_setting('rollout.actor', true), '');
+	a admins;
+	rank_of constant jsonb := '{"viewer": 0, "maintainer": 1, "admin": 2}';
+BEGIN
+	IF actor IS NULL OR actor LIKE 'system:%' THEN
+		RETURN;
+	END IF;
+	SELECT * INTO a FROM admins WHERE username = actor AND is_active;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown or disabled account: "%"', actor USING ERRCODE = '42501', CONSTRAINT = 'forbidden';
+	END IF;
+	IF (rank_of ->> a.role)::int < (rank_of ->> min_role)::int
+	   OR (a.role <> 'admin' AND a.project_id IS NOT NULL AND a.project_id IS DISTINCT FROM require_role.project_id) THEN
+		RAISE EXCEPTION 'permission denied: % "%" may not do this', a.role, actor
+			USING ERRCODE = '42501', CONSTRAINT = 'forbidden';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout.require_role(text, bigint) IS
+	'raises 42501 unless the actor (rollout.actor) has the role on the project';
+
+-- rows as API objects
+CREATE FUNCTION rollout.version_json(v rollout.versions) RETURNS jsonb
+	LANGUAGE sql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT to_jsonb(v) - 'is_published' || jsonb_build_object(
+		'version', v.version::text,
+		'min_upgrade_version', v.min_upgrade_version::text,
+		'is_published', v.is_published,
+		'project', (SELECT slug FROM projects WHERE id = v.project_id),
+		'channel', (SELECT name FROM channels WHERE id = v.channel_id),
+		'artifacts', coalesce((SELECT jsonb_agg(to_jsonb(a) ORDER BY a.os, a.arch) FROM artifacts a WHERE a.version_id = v.id), '[]'))
+$$;
+COMMENT ON FUNCTION rollout.version_json(rollout.versions) IS 'a version as returned by the API, with its artifacts';
+
+CREATE FUNCTION rollout.rule_json(r rollout.update_rules) RETURNS jsonb
+	LANGUAGE sql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT to_jsonb(r) || jsonb_build_object(
+		'target_version_range', r.target_version_range::text,
+		'project', (SELECT slug FROM projects WHERE id = r.project_id))
+$$;
+COMMENT ON FUNCTION rollout.rule_json(rollout.update_rules) IS 'a rule as returned by the API';
+
+-- The version with this id (within reach of the actor), or P0002.
+CREATE FUNCTION rollout.version_by_id(version_id bigint, min_role text) RETURNS rollout.versions
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v versions;
+BEGIN
+	SELECT * INTO v FROM versions WHERE id = version_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'version not found: %', version_id USING ERRCODE = 'P0002', COLUMN = 'version_id', CONSTRAINT = 'not_found';
+	END IF;
+	PERFORM require_role(min_role, v.project_id);
+	RETURN v;
+END
+$$;
+COMMENT ON FUNCTION rollout.version_by_id(bigint, text) IS 'the version with this id, checked against the actor''s role, or P0002';
+
+-- The channel of a project by name, or P0002.
+CREATE FUNCTION rollout.channel_by_name(project_id bigint, channel text) RETURNS rollout.channels
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	c channels;
+BEGIN
+	SELECT * INTO c FROM channels x WHERE x.project_id = channel_by_name.project_id AND x.name = channel;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'channel not found: "%"', channel USING ERRCODE = 'P0002', COLUMN = 'channel', CONSTRAINT = 'not_found';
+	END IF;
+	RETURN c;
+END
+$$;
+COMMENT ON FUNCTION rollout.channel_by_name(bigint, text) IS 'the channel of a project by name, or P0002';
+
+-- 22023 with a field name, for argument checks.
+CREATE FUNCTION rollout.invalid_argument(field text, message text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+	RAISE EXCEPTION '%', message USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'invalid';
+END
+$$;
+COMMENT ON FUNCTION rollout.invalid_argument(text, text) IS 'raises 22023 naming the field';
+
+-- A version given as text: 22P02 naming the field.
+CREATE FUNCTION rollout.arg_version(field text, value text) RETURNS rollout.semver
+	LANGUAGE sql IMMUTABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT request_version(jsonb_build_object(field, value), field, false) $$;
+COMMENT ON FUNCTION rollout.arg_version(text, text) IS 'parses a version argument (22P02 naming the field)';
+
+-- ---------------------------------------------------------------------
+-- Admin API: projects
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.create_project(slug text, name text, default_channel text DEFAULT 'stable')
+	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	id bigint;
+BEGIN
+	PERFORM require_role('admin', NULL);
+	IF slug IS NULL OR slug !~ '^[a-z0-9][a-z0-9-]{0,62}$' THEN
+		PERFORM invalid_argument('slug', format('invalid slug: "%s" (lowercase letters, digits and -, at most 63)', slug));
+	END IF;
+	IF name IS NULL OR length(name) NOT BETWEEN 1 AND 200 THEN
+		PERFORM invalid_argument('name', 'name must be 1 to 200 characters');
+	END IF;
+	IF default_channel NOT IN ('stable', 'beta', 'alpha') THEN
+		PERFORM invalid_argument('default_channel', 'default_channel must be stable, beta or alpha');
+	END IF;
+	INSERT INTO projects (slug, name, default_channel) VALUES ($1, $2, $3) RETURNING projects.id INTO id;
+	PERFORM seed_channels(id);
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION rollout.create_project(text, text, text) IS 'creates a project with stable, beta and alpha channels; returns its id';
+
+CREATE FUNCTION rollout.update_project(project text, name text DEFAULT NULL, default_channel text DEFAULT NULL,
+									   failure_threshold numeric DEFAULT NULL, failure_min_samples integer DEFAULT NULL,
+									   retention_days integer DEFAULT NULL, record_check_events boolean DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+BEGIN
+	PERFORM require_role('admin', p.id);
+	IF default_channel IS NOT NULL THEN
+		PERFORM channel_by_name(p.id, default_channel);
+	END IF;
+	UPDATE projects x SET
+		name = coalesce(update_project.name, x.name),
+		default_channel = coalesce(update_project.default_channel, x.default_channel),
+		failure_threshold = coalesce(update_project.failure_threshold, x.failure_threshold),
+		failure_min_samples = coalesce(update_project.failure_min_samples, x.failure_min_samples),
+		retention_days = coalesce(update_project.retention_days, x.retention_days),
+		record_check_events = coalesce(update_project.record_check_events, x.record_check_events)
+	WHERE x.id = p.id RETURNING * INTO p;
+	RETURN to_jsonb(p);
+END
+$$;
+COMMENT ON FUNCTION rollout.update_project(text, text, text, numeric, integer, integer, boolean) IS
+	'changes project settings (NULL leaves a setting unchanged)';
+
+CREATE FUNCTION rollout.list_projects() RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.id), '[]') FROM projects p $$;
+COMMENT ON FUNCTION rollout.list_projects() IS 'all projects';
+
+CREATE FUNCTION rollout.get_project(project text) RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT to_jsonb(project_by_slug(project)) $$;
+COMMENT ON FUNCTION rollout.get_project(text) IS 'one project by slug, or P0002';
+
+-- ---------------------------------------------------------------------
+-- Admin API: versions and artifacts
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.check_version_fields(file_url text, file_size bigint, file_checksum text, rollout_percentage numeric)
+	RETURNS void LANGUAGE plpgsql IMMUTABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF file_checksum IS NOT NULL AND file_checksum !~ '^sha256:[0-9a-f]{64}$' THEN
+		PERFORM invalid_argument('file_checksum', 'file_checksum must be "sha256:" and 64 lowercase hex digits');
+	END IF;
+	IF file_size IS NOT NULL AND file_size < 0 THEN
+		PERFORM invalid_argument('file_size', 'file_size must not be negative');
+	END IF;
+	IF file_url IS NOT NULL AND (length(file_url) > 2000 OR file_url ~ '[\s]' OR file_url ~* '^(javascript|data):') THEN
+		PERFORM invalid_argument('file_url', 'file_url must be an http(s) URL or a relative path without blanks');
+	END IF;
+	IF rollout_percentage IS NOT NULL AND rollout_percentage NOT BETWEEN 0 AND 100 THEN
+		PERFORM invalid_argument('rollout_percentage', 'rollout_percentage must be between 0 and 100');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout.check_version_fields(text, bigint, text, numeric) IS 'validates file and rollout fields (22023)';
+
+CREATE FUNCTION rollout.create_version(
+	project text, version text, channel text DEFAULT 'stable', title text DEFAULT '',
+	file_url text DEFAULT NULL, file_size bigint DEFAULT NULL, file_checksum text DEFAULT NULL,
+	description text DEFAULT '', release_notes text DEFAULT '', breaking_changes text DEFAULT '',
+	min_upgrade_version text DEFAULT NULL, is_forced boolean DEFAULT false, rollout_percentage numeric DEFAULT NULL,
+	title_i18n jsonb DEFAULT '{}', release_notes_i18n jsonb DEFAULT '{}', tag text DEFAULT NULL)
+	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+	c channels;
+	v semver;
+	id bigint;
+BEGIN
+	PERFORM require_role('maintainer', p.id);
+	v := arg_version('version', version);
+	IF v IS NULL THEN
+		PERFORM invalid_argument('version', 'version is required');
+	END IF;
+	c := channel_by_name(p.id, coalesce(channel, 'stable'));
+	PERFORM check_version_fields(file_url, file_size, file_checksum, rollout_percentage);
+	INSERT INTO versions (project_id, version, tag, channel_id, title, title_i18n, description, release_notes,
+						  release_notes_i18n, breaking_changes, min_upgrade_version, file_url, file_size,
+						  file_checksum, is_forced, rollout_percentage)
+	VALUES (p.id, v, coalesce(nullif(trim(tag), ''), trim(version)), c.id, coalesce(title, ''), coalesce(title_i18n, '{}'),
+			coalesce(description, ''), coalesce(release_notes, ''), coalesce(release_notes_i18n, '{}'),
+			coalesce(breaking_changes, ''), arg_version('min_upgrade_version', min_upgrade_version),
+			file_url, file_size, file_checksum, coalesce(is_forced, false), rollout_percentage)
+	RETURNING versions.id INTO id;
+	IF c.auto_publish THEN
+		UPDATE versions SET status = 'published', publish_time = now() WHERE versions.id = create_version.id;
+	END IF;
+	RETURN id;
+EXCEPTION WHEN unique_violation THEN
+	RAISE EXCEPTION 'version % already exists in project %', v, p.slug
+		USING ERRCODE = '23505', COLUMN = 'version', CONSTRAINT = 'exists';
+END
+$$;
+COMMENT ON FUNCTION rollout.create_version(text, text, text, text, text, bigint, text, text, text, text, text, boolean, numeric, jsonb, jsonb, text) IS
+	'creates a version as a draft (published at once if its channel auto-publishes); returns its id';
+
+CREATE FUNCTION rollout.update_version(
+	version_id bigint, channel text DEFAULT NULL, title text DEFAULT NULL,
+	file_url text DEFAULT NULL, file_size bigint DEFAULT NULL, file_checksum text DEFAULT NULL,
+	description text DEFAULT NULL, release_notes text DEFAULT NULL, breaking_changes text DEFAULT NULL,
+	min_upgrade_version text DEFAULT NULL, is_forced boolean DEFAULT NULL, rollout_percentage numeric DEFAULT NULL,
+	title_i18n jsonb DEFAULT NULL, release_notes_i18n jsonb DEFAULT NULL, tag text DEFAULT NULL,
+	clear text[] DEFAULT '{}')
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v versions := version_by_id(version_id, 'maintainer');
+	c channels;
+BEGIN
+	IF NOT clear <@ ARRAY['file_url', 'file_size', 'file_checksum', 'min_upgrade_version', 'rollout_percentage'] THEN
+		PERFORM invalid_argument('clear', 'clear may name file_url, file_size, file_checksum, min_upgrade_version, rollout_percentage');
+	END IF;
+	IF channel IS NOT NULL THEN
+		c := channel_by_name(v.project_id, channel);
+	END IF;
+	PERFORM check_version_fields(file_url, file_size, file_checksum, rollout_percentage);
+	UPDATE versions x SET
+		channel_id = coalesce(c.id, x.channel_id),
+		title = coalesce(update_version.title, x.title),
+		title_i18n = coalesce(update_version.title_i18n, x.title_i18n),
+		tag = coalesce(nullif(trim(update_version.tag), ''), x.tag),
+		file_url = CASE WHEN 'file_url' = ANY (clear) THEN NULL ELSE coalesce(update_version.file_url, x.file_url) END,
+		file_size = CASE WHEN 'file_size' = ANY (clear) THEN NULL ELSE coalesce(update_version.file_size, x.file_size) END,
+		file_checksum = CASE WHEN 'file_checksum' = ANY (clear) THEN NULL ELSE coalesce(update_version.file_checksum, x.file_checksum) END,
+		description = coalesce(update_version.description, x.description),
+		release_notes = coalesce(update_version.release_notes, x.release_notes),
+		release_notes_i18n = coalesce(update_version.release_notes_i18n, x.release_notes_i18n),
+		breaking_changes = coalesce(update_version.breaking_changes, x.breaking_changes),
+		min_upgrade_version = CASE WHEN 'min_upgrade_version' = ANY (clear) THEN NULL
+			ELSE coalesce(arg_version('min_upgrade_version', update_version.min_upgrade_version), x.min_upgrade_version) END,
+		is_forced = coalesce(update_version.is_forced, x.is_forced),
+		rollout_percentage = CASE WHEN 'rollout_percentage' = ANY (clear) THEN NULL
+			ELSE coalesce(update_version.rollout_percentage, x.rollout_percentage) END
+	WHERE x.id = v.id RETURNING * INTO v;
+	RETURN version_json(v);
+END
+$$;
+COMMENT ON FUNCTION rollout.update_version(bigint, text, text, text, bigint, text, text, text, text, text, boolean, numeric, jsonb, jsonb, text, text[]) IS
+	'changes a version (NULL leaves a field unchanged; clear lists fields to empty)';
+
+-- Move a version between statuses, or 22023 saying why not.
+CREATE FUNCTION rollout.set_version_status(version_id bigint, to_status text, allowed_from text[], at timestamptz)
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v versions := version_by_id(version_id, 'maintainer');
+BEGIN
+	IF NOT v.status = ANY (allowed_from) THEN
+		RAISE EXCEPTION 'version % is %; it cannot become %', v.tag, v.status, to_status
+			USING ERRCODE = '22023', COLUMN = 'status', CONSTRAINT = 'invalid_transition';
+	END IF;
+	UPDATE versions SET status = to_status,
+		publish_time = CASE WHEN to_status = 'published' AND (status = 'draft' OR at IS NOT NULL)
+							THEN coalesce(at, now()) ELSE publish_time END,
+		paused_reason = CASE WHEN to_status = 'paused' THEN coalesce(paused_reason, 'paused by ' || current_actor()) END
+	WHERE id = v.id RETURNING * INTO v;
+	RETURN version_json(v);
+END
+$$;
+COMMENT ON FUNCTION rollout.set_version_status(bigint, text, text[], timestamptz) IS 'status transition with checks';
+
+CREATE FUNCTION rollout.publish_version(version_id bigint, at timestamptz DEFAULT NULL) RETURNS jsonb
+	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT set_version_status(version_id, 'published', ARRAY['draft', 'published', 'paused'], at) $$;
+COMMENT ON FUNCTION rollout.publish_version(bigint, timestamptz) IS
+	'publishes a version now, or at a later time (scheduled); also re-schedules';
+
+CREATE FUNCTION rollout.pause_version(version_id bigint) RETURNS jsonb
+	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT set_version_status(version_id, 'paused', ARRAY['published'], NULL) $$;
+COMMENT ON FUNCTION rollout.pause_version(bigint) IS 'stops offering a published version to new clients';
+
+CREATE FUNCTION rollout.resume_version(version_id bigint) RETURNS jsonb
+	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT set_version_status(version_id, 'published', ARRAY['paused'], NULL) $$;
+COMMENT ON FUNCTION rollout.resume_version(bigint) IS 'offers a paused version again (also after an automatic pause)';
+
+CREATE FUNCTION rollout.yank_version(version_id bigint) RETURNS jsonb
+	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT set_version_status(version_id, 'yanked', ARRAY['published', 'paused'], NULL) $$;
+COMMENT ON FUNCTION rollout.yank_version(bigint) IS
+	'withdraws a version: never offered again, and clients running it are offered the newest good version';
+
+CREATE FUNCTION rollout.delete_version(version_id bigint) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v versions := version_by_id(version_id, 'maintainer');
+BEGIN
+	IF v.status NOT IN ('draft', 'yanked') THEN
+		RAISE EXCEPTION 'version % is %; yank it before deleting it', v.tag, v.status
+			USING ERRCODE = '22023', COLUMN = 'status', CONSTRAINT = 'invalid_transition';
+	END IF;
+	DELETE FROM versions WHERE id = v.id;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION rollout.delete_version(bigint) IS 'deletes a draft or yanked version';
+
+CREATE FUNCTION rollout.get_version(version_id bigint) RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT version_json(version_by_id(version_id, 'viewer')) $$;
+COMMENT ON FUNCTION rollout.get_version(bigint) IS 'one version with its artifacts';
+
+CREATE FUNCTION rollout.list_versions(project text DEFAULT 'default', channel text DEFAULT NULL, status text DEFAULT NULL,
+									  page integer DEFAULT 1, "limit" integer DEFAULT 20)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+	c channels;
+	items jsonb;
+	total bigint;
+BEGIN
+	PERFORM require_role('viewer', p.id);
+	IF page IS NULL OR page < 1 THEN
+		PERFORM invalid_argument('page', 'page must be 1 or more');
+	END IF;
+	IF "limit" IS NULL OR "limit" NOT BETWEEN 1 AND 200 THEN
+		PERFORM invalid_argument('limit', 'limit must be between 1 and 200');
+	END IF;
+	IF status IS NOT NULL AND status NOT IN ('draft', 'published', 'paused', 'yanked') THEN
+		PERFORM invalid_argument('status', 'status must be draft, published, paused or yanked');
+	END IF;
+	IF channel IS NOT NULL THEN
+		c := channel_by_name(p.id, channel);
+	END IF;
+	SELECT count(*) INTO total FROM versions v
+	WHERE v.project_id = p.id AND (c.id IS NULL OR v.channel_id = c.id) AND (list_versions.status IS NULL OR v.status = list_versions.status);
+	SELECT coalesce(jsonb_agg(version_json(v) ORDER BY v.version DESC), '[]') INTO items
+	FROM (SELECT * FROM versions v
+		  WHERE v.project_id = p.id AND (c.id IS NULL OR v.channel_id = c.id)
+			AND (list_versions.status IS NULL OR v.status = list_versions.status)
+		  ORDER BY v.version DESC LIMIT "limit" OFFSET (page - 1) * "limit") v;
+	RETURN jsonb_build_object('items', items, 'total', total, 'page', page, 'limit', "limit");
+END
+$$;
+COMMENT ON FUNCTION rollout.list_versions(text, text, text, integer, integer) IS
+	'versions of a project, newest first, paginated: {items, total, page, limit}';
+
+CREATE FUNCTION rollout.add_artifact(version_id bigint, os text, arch text, file_url text,
+									 file_size bigint DEFAULT NULL, file_checksum text DEFAULT NULL)
+	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	v versions := version_by_id(version_id, 'maintainer');
+	id bigint;
+BEGIN
+	IF os IS NULL OR lower(os) !~ '^[a-z0-9_]{1,32}$' THEN
+		PERFORM invalid_argument('os', format('invalid os: "%s"', os));
+	END IF;
+	IF arch IS NULL OR lower(arch) !~ '^[a-z0-9_]{1,32}$' THEN
+		PERFORM invalid_argument('arch', format('invalid arch: "%s"', arch));
+	END IF;
+	IF file_url IS NULL OR file_url = '' THEN
+		PERFORM invalid_argument('file_url', 'file_url is required');
+	END IF;
+	PERFORM check_version_fields(file_url, file_size, file_checksum, NULL);
+	INSERT INTO artifacts AS a (version_id, os, arch, file_url, file_size, file_checksum)
+	VALUES (v.id, lower(os), lower(arch), file_url, file_size, file_checksum)
+	ON CONFLICT (version_id, os, arch) DO UPDATE
+	SET file_url = EXCLUDED.file_url, file_size = EXCLUDED.file_size, file_checksum = EXCLUDED.file_checksum
+	RETURNING a.id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION rollout.add_artifact(bigint, text, text, text, bigint, text) IS
+	'adds (or replaces) the file of a version for one os/arch; a relative file_url resolves against the client region''s mirror';
+
+CREATE FUNCTION rollout.delete_artifact(artifact_id bigint) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	vid bigint;
+BEGIN
+	SELECT version_id INTO vid FROM artifacts WHERE id = artifact_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'artifact not found: %', artifact_id USING ERRCODE = 'P0002', CONSTRAINT = 'not_found';
+	END IF;
+	PERFORM version_by_id(vid, 'maintainer');
+	DELETE FROM artifacts WHERE id = artifact_id;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION rollout.delete_artifact(bigint) IS 'removes a per-platform file';
+
+-- ---------------------------------------------------------------------
+-- Admin API: mirrors and channels
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.set_mirror(project text, region text, base_url text) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p projects := project_by_slug(project);
+	id bigint;
+BEGIN
+	PERFORM require_role('admin', p.id);
+	IF region IS NULL OR lower(region) !~ '^[a-z0-9][a-z0-9-]{0,31}$' THEN
+		PERFORM invalid_argument('region', format('invalid region: "%s"', region));
+	END IF;
+	IF base_url IS NULL OR base_url !~ '^https?://[^\s]+$' OR length(base_url) > 2000 THEN
+		PERFORM invalid_argument('base_url', 'base_url must be an http:// or https:// URL');
+	END IF;
+	INSERT INTO mirrors AS m (project_id, region, base_url) VALUES (p.id, lower(region), base_url)
+	ON CONFLICT (project_id, region) DO UPDATE SET base_url = EXCLUDED.base_url
+	RETURNING m.id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION rollout.set_mirror(text, text, text) IS 'sets the download base URL of a region (upsert); returns its id';
+
+CREATE FUNCTION rollout.delete_mirror(project text, region text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+BEGIN
+	PERFORM require_role('admin', p.id);
+	DELETE FROM mirrors m WHERE m.project_id = p.id AND m.region = lower(delete_mirror.region);
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION rollout.delete_mirror(text, text) IS 'removes the mirror of a region';
+
+CREATE FUNCTION rollout.list_mirrors(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.region), '[]') FROM mirrors m WHERE m.project_id = (project_by_slug(project)).id $$;
+COMMENT ON FUNCTION rollout.list_mirrors(text) IS 'mirrors of a project';
+
+CREATE FUNCTION rollout.set_channel(project text, channel text, rollout_percentage numeric DEFAULT NULL,
+									is_active boolean DEFAULT NULL, auto_publish boolean DEFAULT NULL,
+									display_name jsonb DEFAULT NULL, description jsonb DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+	c channels := channel_by_name(p.id, channel);
+BEGIN
+	PERFORM require_role('maintainer', p.id);
+	IF rollout_percentage IS NOT NULL AND rollout_percentage NOT BETWEEN 0 AND 100 THEN
+		PERFORM invalid_argument('rollout_percentage', 'rollout_percentage must be between 0 and 100');
+	END IF;
+	IF display_name IS NOT NULL AND jsonb_typeof(display_name) <> 'object' THEN
+		PERFORM invalid_argument('display_name', 'display_name must be an object of locale to text');
+	END IF;
+	UPDATE channels x SET
+		rollout_percentage = coalesce(set_channel.rollout_percentage, x.rollout_percentage),
+		is_active = coalesce(set_channel.is_active, x.is_active),
+		auto_publish = coalesce(set_channel.auto_publish, x.auto_publish),
+		display_name = coalesce(set_channel.display_name, x.display_name),
+		description = coalesce(set_channel.description, x.description)
+	WHERE x.id = c.id RETURNING * INTO c;
+	RETURN to_jsonb(c) || jsonb_build_object('project', p.slug);
+END
+$$;
+COMMENT ON FUNCTION rollout.set_channel(text, text, numeric, boolean, boolean, jsonb, jsonb) IS
+	'changes a channel''s rollout percentage, activity, auto-publish or names (NULL leaves unchanged)';
+
+CREATE FUNCTION rollout.list_channels(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.rank), '[]') FROM channels c WHERE c.project_id = (project_by_slug(project)).id $$;
+COMMENT ON FUNCTION rollout.list_channels(text) IS 'channels of a project, most stable first';
+
+-- ---------------------------------------------------------------------
+-- Admin API: rules
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.check_rule_config(project_id bigint, config jsonb) RETURNS jsonb
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	k text;
+BEGIN
+	IF config IS NULL THEN
+		RETURN '{}';
+	END IF;
+	IF jsonb_typeof(config) <> 'object' THEN
+		PERFORM invalid_argument('rollout_config', 'rollout_config must be a JSON object');
+	END IF;
+	FOR k IN SELECT jsonb_object_keys(config) LOOP
+		IF k NOT IN ('percentage', 'block', 'pin', 'channel') THEN
+			PERFORM invalid_argument('rollout_config', format('unknown rollout_config key "%s" (use percentage, block, pin, channel)', k));
+		END IF;
+	END LOOP;
+	IF config ? 'percentage' AND (jsonb_typeof(config -> 'percentage') <> 'number'
+								  OR (config ->> 'percentage')::numeric NOT BETWEEN 0 AND 100) THEN
+		PERFORM invalid_argument('rollout_config', 'rollout_config.percentage must be a number from 0 to 100');
+	END IF;
+	IF config ? 'block' AND jsonb_typeof(config -> 'block') <> 'boolean' THEN
+		PERFORM invalid_argument('rollout_config', 'rollout_config.block must be true or false');
+	END IF;
+	IF config ? 'pin' AND (jsonb_typeof(config -> 'pin') <> 'string' OR NOT is_semver(config ->> 'pin')) THEN
+		PERFORM invalid_argument('rollout_config', 'rollout_config.pin must be a version string');
+	END IF;
+	IF config ? 'channel' THEN
+		PERFORM channel_by_name(project_id, config ->> 'channel');
+	END IF;
+	RETURN config;
+END
+$$;
+COMMENT ON FUNCTION rollout.check_rule_config(bigint, jsonb) IS 'validates a rule''s rollout_config (22023, or P0002 for a channel)';
+
+CREATE FUNCTION rollout.check_rule_targets(target_region text, target_version_range text, target_os text, target_arch text)
+	RETURNS rollout.semver_range LANGUAGE plpgsql IMMUTABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF target_region IS NOT NULL AND target_region !~ '^[a-z0-9][a-z0-9-]{0,31}$' THEN
+		PERFORM invalid_argument('target_region', format('invalid target_region: "%s"', target_region));
+	END IF;
+	IF target_os IS NOT NULL AND target_os !~ '^[a-z0-9_]{1,32}$' THEN
+		PERFORM invalid_argument('target_os', format('invalid target_os: "%s"', target_os));
+	END IF;
+	IF target_arch IS NOT NULL AND target_arch !~ '^[a-z0-9_]{1,32}$' THEN
+		PERFORM invalid_argument('target_arch', format('invalid target_arch: "%s"', target_arch));
+	END IF;
+	RETURN target_version_range::semver_range;
+END
+$$;
+COMMENT ON FUNCTION rollout.check_rule_targets(text, text, text, text) IS 'validates rule targets; returns the parsed range';
+
+CREATE FUNCTION rollout.create_rule(project text, name text, priority integer DEFAULT 0, target_region text DEFAULT NULL,
+									target_version_range text DEFAULT NULL, target_os text DEFAULT NULL,
+									target_arch text DEFAULT NULL, rollout_config jsonb DEFAULT '{}', enabled boolean DEFAULT true)
+	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+	id bigint;
+BEGIN
+	PERFORM require_role('maintainer', p.id);
+	IF name IS NULL OR length(name) NOT BETWEEN 1 AND 200 THEN
+		PERFORM invalid_argument('name', 'name must be 1 to 200 characters');
+	END IF;
+	INSERT INTO update_rules (project_id, name, priority, target_region, target_version_range, target_os, target_arch,
+							  rollout_config, enabled)
+	VALUES (p.id, name, coalesce(priority, 0), target_region,
+			check_rule_targets(target_region, target_version_range, target_os, target_arch),
+			target_os, target_arch, check_rule_config(p.id, rollout_config), coalesce(enabled, true))
+	RETURNING update_rules.id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION rollout.create_rule(text, text, integer, text, text, text, text, jsonb, boolean) IS
+	'creates an update rule; returns its id';
+
+CREATE FUNCTION rollout.update_rule(rule_id bigint, name text DEFAULT NULL, priority integer DEFAULT NULL,
+									target_region text DEFAULT NULL, target_version_range text DEFAULT NULL,
+									target_os text DEFAULT NULL, target_arch text DEFAULT NULL,
+									rollout_config jsonb DEFAULT NULL, enabled boolean DEFAULT NULL,
+									clear text[] DEFAULT '{}')
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	r update_rules;
+BEGIN
+	SELECT * INTO r FROM update_rules WHERE id = rule_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'rule not found: %', rule_id USING ERRCODE = 'P0002', COLUMN = 'rule_id', CONSTRAINT = 'not_found';
+	END IF;
+	PERFORM require_role('maintainer', r.project_id);
+	IF NOT clear <@ ARRAY['target_region', 'target_version_range', 'target_os', 'target_arch'] THEN
+		PERFORM invalid_argument('clear', 'clear may name target_region, target_version_range, target_os, target_arch');
+	END IF;
+	UPDATE update_rules x SET
+		name = coalesce(update_rule.name, x.name),
+		priority = coalesce(update_rule.priority, x.priority),
+		target_region = CASE WHEN 'target_region' = ANY (clear) THEN NULL ELSE coalesce(update_rule.target_region, x.target_region) END,
+		target_version_range = CASE WHEN 'target_version_range' = ANY (clear) THEN NULL
+			ELSE coalesce(check_rule_targets(update_rule.target_region, update_rule.target_version_range,
+											 update_rule.target_os, update_rule.target_arch), x.target_version_range) END,
+		target_os = CASE WHEN 'target_os' = ANY (clear) THEN NULL ELSE coalesce(update_rule.target_os, x.target_os) END,
+		target_arch = CASE WHEN 'target_arch' = ANY (clear) THEN NULL ELSE coalesce(update_rule.target_arch, x.target_arch) END,
+		rollout_config = coalesce(check_rule_config(x.project_id, update_rule.rollout_config), x.rollout_config),
+		enabled = coalesce(update_rule.enabled, x.enabled)
+	WHERE x.id = rule_id RETURNING * INTO r;
+	RETURN rule_json(r);
+END
+$$;
+COMMENT ON FUNCTION rollout.update_rule(bigint, text, integer, text, text, text, text, jsonb, boolean, text[]) IS
+	'changes a rule (NULL leaves a field unchanged; clear lists targets to remove)';
+
+CREATE FUNCTION rollout.delete_rule(rule_id bigint) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	pid bigint;
+BEGIN
+	SELECT project_id INTO pid FROM update_rules WHERE id = rule_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'rule not found: %', rule_id USING ERRCODE = 'P0002', COLUMN = 'rule_id', CONSTRAINT = 'not_found';
+	END IF;
+	PERFORM require_role('maintainer', pid);
+	DELETE FROM update_rules WHERE id = rule_id;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION rollout.delete_rule(bigint) IS 'deletes a rule';
+
+CREATE FUNCTION rollout.get_rule(rule_id bigint) RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	r update_rules;
+BEGIN
+	SELECT * INTO r FROM update_rules WHERE id = rule_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'rule not found: %', rule_id USING ERRCODE = 'P0002', COLUMN = 'rule_id', CONSTRAINT = 'not_found';
+	END IF;
+	PERFORM require_role('viewer', r.project_id);
+	RETURN rule_json(r);
+END
+$$;
+COMMENT ON FUNCTION rollout.get_rule(bigint) IS 'one rule';
+
+CREATE FUNCTION rollout.list_rules(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(rule_json(r) ORDER BY r.priority DESC, r.id), '[]') FROM update_rules r WHERE r.project_id = (project_by_slug(project)).id $$;
+COMMENT ON FUNCTION rollout.list_rules(text) IS 'rules of a project, highest priority first';
+
+-- ---------------------------------------------------------------------
+-- Admins, login and tokens
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.create_admin(username text, password text, role text DEFAULT 'admin', project text DEFAULT NULL)
+	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	pid bigint;
+	id bigint;
+BEGIN
+	PERFORM require_role('admin', NULL);
+	IF username IS NULL OR username !~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$' THEN
+		PERFORM invalid_argument('username', format('invalid username: "%s"', left(username, 100)));
+	END IF;
+	IF password IS NULL OR length(password) < 8 THEN
+		PERFORM invalid_argument('password', 'password must be at least 8 characters');
+	END IF;
+	IF role IS NULL OR role NOT IN ('admin', 'maintainer', 'viewer') THEN
+		PERFORM invalid_argument('role', 'role must be admin, maintainer or viewer');
+	END IF;
+	IF project IS NOT NULL THEN
+		pid := (project_by_slug(project)).id;
+	ELSIF role = 'maintainer' THEN
+		PERFORM invalid_argument('project', 'a maintainer needs a project');
+	END IF;
+	INSERT INTO admins (username, password_hash, role, project_id)
+	VALUES (username, hash_password(password), role, pid)
+	RETURNING admins.id INTO id;
+	RETURN id;
+EXCEPTION WHEN unique_violation THEN
+	RAISE EXCEPTION 'username already exists: "%"', username USING ERRCODE = '23505', COLUMN = 'username', CONSTRAINT = 'exists';
+END
+$$;
+COMMENT ON FUNCTION rollout.create_admin(text, text, text, text) IS
+	'creates an admin account (role admin, maintainer of one project, or viewer); returns its id';
+
+CREATE FUNCTION rollout.list_admins() RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM require_role('admin', NULL);
+	RETURN (SELECT coalesce(jsonb_agg(to_jsonb(a) - 'password_hash' ORDER BY a.id), '[]') FROM admins a);
+END
+$$;
+COMMENT ON FUNCTION rollout.list_admins() IS 'admin accounts (without password hashes)';
+
+CREATE FUNCTION rollout.login(username text, password text, ttl interval DEFAULT '12 hours') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins;
+	tok text;
+	exp timestamptz;
+BEGIN
+	IF ttl IS NULL OR ttl < interval '1 minute' OR ttl > interval '90 days' THEN
+		PERFORM invalid_argument('ttl', 'ttl must be between 1 minute and 90 days');
+	END IF;
+	SELECT * INTO a FROM admins x WHERE x.username = login.username AND x.is_active;
+	-- the same work whether or not the account exists
+	IF NOT verify_password(coalesce(password, ''),
+						   coalesce(a.password_hash, 'pbkdf2-sha256$100000$00000000000000000000000000000000$0000000000000000000000000000000000000000000000000000000000000000'))
+	   OR a.id IS NULL THEN
+		RAISE EXCEPTION 'invalid username or password' USING ERRCODE = '28P01', CONSTRAINT = 'login_failed';
+	END IF;
+	tok := random_token();
+	exp := now() + ttl;
+	INSERT INTO api_tokens (admin_id, token_hash, name, expires_at)
+	VALUES (a.id, sha256(convert_to(tok, 'UTF8')), 'login', exp);
+	INSERT INTO audit_log (actor, action, object_type, object_id) VALUES (a.username, 'login', 'admins', a.id);
+	RETURN jsonb_build_object('token', tok, 'expires_at', exp, 'username', a.username, 'role', a.role,
+							  'project', (SELECT slug FROM projects WHERE id = a.project_id));
+END
+$$;
+COMMENT ON FUNCTION rollout.login(text, text, interval) IS
+	'checks a password and returns a new bearer token {token, expires_at, username, role, project}; 28P01 on failure';
+
+CREATE FUNCTION rollout.authenticate(token text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	t api_tokens;
+	a admins;
+BEGIN
+	IF token IS NULL OR token !~ '^[0-9a-f]{64}$' THEN
+		RAISE EXCEPTION 'invalid token' USING ERRCODE = '28000', CONSTRAINT = 'invalid_token';
+	END IF;
+	SELECT * INTO t FROM api_tokens WHERE token_hash = sha256(convert_to(token, 'UTF8'));
+	IF NOT FOUND OR t.revoked_at IS NOT NULL OR t.expires_at <= now() THEN
+		RAISE EXCEPTION '%', CASE WHEN t.id IS NULL THEN 'invalid token'
+								  WHEN t.revoked_at IS NOT NULL THEN 'token revoked' ELSE 'token expired' END
+			USING ERRCODE = '28000',
+				  CONSTRAINT = CASE WHEN t.id IS NULL THEN 'invalid_token'
+									WHEN t.revoked_at IS NOT NULL THEN 'token_revoked' ELSE 'token_expired' END;
+	END IF;
+	SELECT * INTO a FROM admins WHERE id = t.admin_id AND is_active;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'account disabled' USING ERRCODE = '28000', CONSTRAINT = 'account_disabled';
+	END IF;
+	UPDATE api_tokens SET last_used_at = now() WHERE id = t.id AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
+	RETURN jsonb_build_object('admin_id', a.id, 'username', a.username, 'role', a.role,
+							  'db_role', 'rollout_' || CASE a.role WHEN 'viewer' THEN 'reader' ELSE a.role END,
+							  'project', (SELECT slug FROM projects WHERE id = a.project_id),
+							  'expires_at', t.expires_at);
+END
+$$;
+COMMENT ON FUNCTION rollout.authenticate(text) IS
+	'the account behind a bearer token {admin_id, username, role, db_role, project}; 28000 if invalid, expired or revoked';
+
+CREATE FUNCTION rollout.revoke_token(token text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE api_tokens SET revoked_at = now()
+	WHERE token_hash = sha256(convert_to(coalesce(token, ''), 'UTF8')) AND revoked_at IS NULL;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION rollout.revoke_token(text) IS 'revokes a bearer token (logout); false if it was not active';
+
+CREATE FUNCTION rollout.list_audit(project text DEFAULT NULL, page integer DEFAULT 1, "limit" integer DEFAULT 50)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	pid bigint;
+BEGIN
+	IF project IS NOT NULL THEN
+		pid := (project_by_slug(project)).id;
+	END IF;
+	PERFORM require_role(CASE WHEN pid IS NULL THEN 'admin' ELSE 'viewer' END, pid);
+	IF page IS NULL OR page < 1 OR "limit" IS NULL OR "limit" NOT BETWEEN 1 AND 500 THEN
+		PERFORM invalid_argument('page', 'page must be 1 or more and limit between 1 and 500');
+	END IF;
+	RETURN jsonb_build_object(
+		'items', (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.id DESC), '[]')
+				  FROM (SELECT * FROM audit_log a WHERE pid IS NULL OR a.project_id = pid
+						ORDER BY a.id DESC LIMIT "limit" OFFSET (page - 1) * "limit") l),
+		'total', (SELECT count(*) FROM audit_log a WHERE pid IS NULL OR a.project_id = pid),
+		'page', page, 'limit', "limit");
+END
+$$;
+COMMENT ON FUNCTION rollout.list_audit(text, integer, integer) IS 'audit entries, newest first, paginated';
+
+-- ---------------------------------------------------------------------
+-- Privileges
+-- ---------------------------------------------------------------------
+GRANT USAGE ON SCHEMA rollout TO PUBLIC;	-- the semver types are for everyone
+
+-- nothing new is callable by PUBLIC; roles get what they need
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN
+		SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+		JOIN pg_catalog.pg_depend d ON d.objid = p.oid AND d.classid = 'pg_catalog.pg_proc'::regclass
+		JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'rollout'
+		WHERE p.pronamespace = 'rollout'::regnamespace
+		  AND p.proname NOT LIKE 'semver%' AND p.proname NOT IN
+			('major', 'minor', 'patch', 'prerelease', 'build', 'is_prerelease', 'to_semver', 'is_semver',
+			 'satisfies', 'rollout_bucket', 'in_rollout', 'min', 'max')
+	LOOP
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+	END LOOP;
+END
+$$;
+
+GRANT SELECT ON rollout.stats_overview, rollout.stats_version_distribution, rollout.stats_region_distribution,
+	rollout.stats_daily, rollout.stats_version_funnel, rollout.stats_channel_status TO rollout_reader;
+GRANT EXECUTE ON FUNCTION
+	rollout.stats(text, text, text, date, date), rollout.stats_trend(text, text, text, date, date),
+	rollout.stats_distribution(text), rollout.stats_regions(text), rollout.stats_funnel(text),
+	rollout.list_projects(), rollout.get_project(text), rollout.list_versions(text, text, text, integer, integer),
+	rollout.get_version(bigint), rollout.list_channels(text), rollout.list_rules(text), rollout.get_rule(bigint),
+	rollout.list_mirrors(text), rollout.list_audit(text, integer, integer), rollout.utc_today()
+	TO rollout_reader;
+
+GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),
+	rollout.login(text, text, interval), rollout.authenticate(text), rollout.revoke_token(text)
+	TO rollout_client;
+
+GRANT EXECUTE ON FUNCTION
+	rollout.create_version(text, text, text, text, text, bigint, text, text, text, text, text, boolean, numeric, jsonb, jsonb, text),
+	rollout.update_version(bigint, text, text, text, bigint, text, text, text, text, text, boolean, numeric, jsonb, jsonb, text, text[]),
+	rollout.publish_version(bigint, timestamptz), rollout.pause_version(bigint), rollout.resume_version(bigint),
+	rollout.yank_version(bigint), rollout.delete_version(bigint),
+	rollout.add_artifact(bigint, text, text, text, bigint, text), rollout.delete_artifact(bigint),
+	rollout.set_channel(text, text, numeric, boolean, boolean, jsonb, jsonb),
+	rollout.create_rule(text, text, integer, text, text, text, text, jsonb, boolean),
+	rollout.update_rule(bigint, text, integer, text, text, text, text, jsonb, boolean, text[]),
+	rollout.delete_rule(bigint), rollout.revoke_token(text)
+	TO rollout_maintainer;
+
+GRANT EXECUTE ON FUNCTION
+	rollout.create_project(text, text, text),
+	rollout.update_project(text, text, text, numeric, integer, integer, boolean),
+	rollout.set_mirror(text, text, text), rollout.delete_mirror(text, text),
+	rollout.create_admin(text, text, text, text), rollout.list_admins(), rollout.maintain()
+	TO rollout_admin;
