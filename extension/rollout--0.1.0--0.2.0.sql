@@ -1368,6 +1368,8 @@ BEGIN
 	INSERT INTO projects (slug, name, default_channel) VALUES ($1, $2, $3) RETURNING projects.id INTO id;
 	PERFORM seed_channels(id);
 	RETURN id;
+EXCEPTION WHEN unique_violation THEN
+	RAISE EXCEPTION 'project already exists: "%"', slug USING ERRCODE = '23505', COLUMN = 'slug', CONSTRAINT = 'exists';
 END
 $$;
 COMMENT ON FUNCTION rollout.create_project(text, text, text) IS 'creates a project with stable, beta and alpha channels; returns its id';
@@ -1383,6 +1385,18 @@ BEGIN
 	PERFORM require_role('admin', p.id);
 	IF default_channel IS NOT NULL THEN
 		PERFORM channel_by_name(p.id, default_channel);
+	END IF;
+	IF name IS NOT NULL AND length(name) NOT BETWEEN 1 AND 200 THEN
+		PERFORM invalid_argument('name', 'name must be 1 to 200 characters');
+	END IF;
+	IF failure_threshold NOT BETWEEN 0 AND 100 THEN
+		PERFORM invalid_argument('failure_threshold', 'failure_threshold must be between 0 and 100');
+	END IF;
+	IF failure_min_samples < 1 THEN
+		PERFORM invalid_argument('failure_min_samples', 'failure_min_samples must be at least 1');
+	END IF;
+	IF retention_days NOT BETWEEN 1 AND 3650 THEN
+		PERFORM invalid_argument('retention_days', 'retention_days must be between 1 and 3650');
 	END IF;
 	UPDATE projects x SET
 		name = coalesce(update_project.name, x.name),
@@ -1793,6 +1807,9 @@ BEGIN
 		PERFORM invalid_argument('target_arch', format('invalid target_arch: "%s"', target_arch));
 	END IF;
 	RETURN target_version_range::semver_range;
+EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range OR program_limit_exceeded THEN
+	RAISE EXCEPTION 'invalid target_version_range: "%"', left(target_version_range, 100)
+		USING ERRCODE = '22P02', COLUMN = 'target_version_range', CONSTRAINT = 'invalid', DETAIL = SQLERRM;
 END
 $$;
 COMMENT ON FUNCTION rollout.check_rule_targets(text, text, text, text) IS 'validates rule targets; returns the parsed range';
