@@ -497,7 +497,7 @@ COMMENT ON FUNCTION rollout.maintain() IS
  */
 CREATE FUNCTION rollout.request_text(request jsonb, field text, required boolean,
 									 pattern text, max_length integer)
-	RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
 	v jsonb := request -> field;
@@ -531,20 +531,20 @@ COMMENT ON FUNCTION rollout.request_text(jsonb, text, boolean, text, integer) IS
 
 -- A version field of a JSON request: 22P02 naming the field if it is not SemVer.
 CREATE FUNCTION rollout.request_version(request jsonb, field text, required boolean)
-	RETURNS rollout.semver LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS rollout.semver LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
-	t text := request_text(request, field, required, NULL, 1024);
+	t text := rollout.request_text(request, field, required, NULL, 1024);
 BEGIN
 	IF t IS NULL THEN
 		RETURN NULL;
 	END IF;
-	IF NOT is_semver(t) THEN
+	IF NOT rollout.is_semver(t) THEN
 		RAISE EXCEPTION 'invalid %: "%" is not a semantic version', field, left(t, 100)
 			USING ERRCODE = '22P02', COLUMN = field, CONSTRAINT = 'invalid',
 				  HINT = 'Use MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.2.3 or v1.2.3-rc.1.';
 	END IF;
-	RETURN t::semver;
+	RETURN t::rollout.semver;
 END
 $$;
 COMMENT ON FUNCTION rollout.request_version(jsonb, text, boolean) IS
@@ -552,12 +552,12 @@ COMMENT ON FUNCTION rollout.request_version(jsonb, text, boolean) IS
 
 -- The project named by a slug (default: "default"), or P0002.
 CREATE FUNCTION rollout.project_by_slug(slug text) RETURNS rollout.projects
-	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+	LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-	p projects;
+	p rollout.projects;
 BEGIN
-	SELECT * INTO p FROM projects WHERE projects.slug = coalesce(project_by_slug.slug, 'default');
+	SELECT * INTO p FROM rollout.projects WHERE projects.slug = coalesce(project_by_slug.slug, 'default');
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'project not found: "%"', coalesce(slug, 'default')
 			USING ERRCODE = 'P0002', COLUMN = 'project', CONSTRAINT = 'not_found';
@@ -577,16 +577,19 @@ COMMENT ON FUNCTION rollout.localized(jsonb, text, text) IS
 
 -- A file URL resolved against the region's mirror (else "global"); absolute URLs stay.
 CREATE FUNCTION rollout.resolve_url(project_id bigint, region text, url text) RETURNS text
-	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = rollout, pg_catalog, pg_temp
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-	SELECT CASE
-		WHEN url IS NULL OR url ~* '^[a-z][a-z0-9+.-]*://' THEN url
-		ELSE coalesce(
-			(SELECT rtrim(m.base_url, '/') || '/' || ltrim(url, '/')
-			 FROM mirrors m WHERE m.project_id = $1 AND m.region IN ($2, 'global')
-			 ORDER BY m.region = $2 DESC LIMIT 1),
-			url)
-	END
+DECLARE
+	base text;
+BEGIN
+	IF url IS NULL OR url ~* '^[a-z][a-z0-9+.-]*://' THEN
+		RETURN url;
+	END IF;
+	SELECT m.base_url INTO base FROM rollout.mirrors m
+	WHERE m.project_id = $1 AND m.region IN ($2, 'global')
+	ORDER BY m.region = $2 DESC LIMIT 1;
+	RETURN CASE WHEN base IS NULL THEN url ELSE rtrim(base, '/') || '/' || ltrim(url, '/') END;
+END
 $$;
 COMMENT ON FUNCTION rollout.resolve_url(bigint, text, text) IS
 	'resolves a relative file URL against the region''s mirror, else the global one';
@@ -598,27 +601,62 @@ COMMENT ON FUNCTION rollout.utc_today() IS 'today in UTC (rollups count by UTC d
 
 -- Count events (and optionally a new distinct client) in today's rollup.
 CREATE FUNCTION rollout.count_daily(project_id bigint, action text, version rollout.semver, new_client boolean)
-	RETURNS void LANGUAGE sql SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS void LANGUAGE plpgsql
 AS $$
-	INSERT INTO rollup_daily AS r (day, project_id, action, version, shard, events, clients)
-	VALUES (utc_today(), $1, $2, $3, pg_backend_pid() % 16, 1, $4::int)
-	ON CONFLICT (project_id, day, action, version, shard)
-	DO UPDATE SET events = r.events + 1, clients = r.clients + EXCLUDED.clients
+BEGIN
+	INSERT INTO rollout.rollup_daily AS r (day, project_id, action, version, shard, events, clients)
+	VALUES (rollout.utc_today(), $1, $2, $3, pg_backend_pid() % 16, 1, $4::int)
+	ON CONFLICT ON CONSTRAINT rollup_daily_pkey
+	DO UPDATE SET events = r.events + 1, clients = r.clients + EXCLUDED.clients;
+END
 $$;
 COMMENT ON FUNCTION rollout.count_daily(bigint, text, rollout.semver, boolean) IS
 	'adds one event (and a distinct client when new_client) to today''s rollup';
 
 -- Move one client between (channel, version, region) cells of rollup_clients.
 CREATE FUNCTION rollout.count_client(project_id bigint, channel text, version rollout.semver, region text, delta integer)
-	RETURNS void LANGUAGE sql SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS void LANGUAGE plpgsql
 AS $$
-	INSERT INTO rollup_clients AS r (project_id, channel, version, region, clients)
+BEGIN
+	INSERT INTO rollout.rollup_clients AS r (project_id, channel, version, region, clients)
 	VALUES ($1, $2, $3, $4, $5)
-	ON CONFLICT (project_id, channel, version, region)
-	DO UPDATE SET clients = r.clients + EXCLUDED.clients
+	ON CONFLICT ON CONSTRAINT rollup_clients_pkey
+	DO UPDATE SET clients = r.clients + EXCLUDED.clients;
+END
 $$;
 COMMENT ON FUNCTION rollout.count_client(bigint, text, rollout.semver, text, integer) IS
 	'adds delta clients to a (channel, version, region) cell of rollup_clients';
+
+/*
+ * The released versions of a project in [lo, hi] except cur, in the given
+ * channels, at or below pin, that have a file for the client's platform
+ * (or no per-platform files at all), newest first.  Inlined by the planner,
+ * it walks the versions index in order.
+ */
+CREATE FUNCTION rollout.candidate_versions(project_id bigint, cur rollout.semver, lo rollout.semver, hi rollout.semver,
+										   channels bigint[], pin rollout.semver, os text, arch text)
+	RETURNS TABLE (id bigint, version rollout.semver, tag text, rollout_percentage numeric,
+				   min_upgrade_version rollout.semver, title text, title_i18n jsonb, release_notes text,
+				   release_notes_i18n jsonb, breaking_changes text, publish_time timestamptz,
+				   channel_pct numeric, file_url text, file_size bigint, file_checksum text)
+	LANGUAGE sql STABLE
+AS $$
+	SELECT v.id, v.version, v.tag, v.rollout_percentage, v.min_upgrade_version, v.title, v.title_i18n,
+		   v.release_notes, v.release_notes_i18n, v.breaking_changes, v.publish_time,
+		   (SELECT c.rollout_percentage FROM rollout.channels c WHERE c.id = v.channel_id),
+		   coalesce(a.file_url, v.file_url), coalesce(a.file_size, v.file_size), coalesce(a.file_checksum, v.file_checksum)
+	FROM rollout.versions v
+	LEFT JOIN rollout.artifacts a ON a.version_id = v.id AND a.os = $7 AND a.arch = $8
+	WHERE v.project_id = $1 AND v.status = 'published'
+	  AND v.version >= $3 AND v.version <= $4 AND v.version <> $2
+	  AND v.publish_time <= now()
+	  AND v.channel_id = ANY ($5)
+	  AND ($6 IS NULL OR v.version <= $6)
+	  AND (a.id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rollout.artifacts x WHERE x.version_id = v.id))
+	ORDER BY v.version DESC
+$$;
+COMMENT ON FUNCTION rollout.candidate_versions(bigint, rollout.semver, rollout.semver, rollout.semver, bigint[], rollout.semver, text, text) IS
+	'offerable versions of a project between lo and hi for a platform and channels, newest first (used by check_update)';
 
 -- ---------------------------------------------------------------------
 -- The update decision
@@ -643,7 +681,9 @@ DECLARE
 	pin semver;
 	rule_pct numeric;
 	blocked boolean := false;
-	yanked boolean;
+	eligible bigint[];
+	min_version constant semver := '0.0.0-0';
+	max_version constant semver := '9223372036854775807.9223372036854775807.9223372036854775807';
 	cand record;
 	target record;
 	has_target boolean := false;
@@ -658,8 +698,13 @@ DECLARE
 	why text;
 	forced boolean := false;
 	rollback boolean := false;
-	old client_state;
+	o_version semver;
+	o_channel text;
+	o_region text;
+	o_seen timestamptz;
+	o_offered semver;
 	first_today boolean;
+	new_client boolean;
 	result jsonb;
 	reason jsonb;
 BEGIN
@@ -713,40 +758,19 @@ BEGIN
 		END IF;
 	END IF;
 
-	yanked := EXISTS (SELECT 1 FROM versions v WHERE v.project_id = p.id AND v.version = cur AND v.status = 'yanked');
-
 	-- 2, 4, 5. candidates, newest first: rollout, then reachability
 	IF blocked THEN
 		why := 'blocked_by_rule';
 	ELSE
+		eligible := ARRAY(SELECT c.id FROM channels c WHERE c.project_id = p.id AND c.is_active AND c.rank <= eff.rank);
 		FOR cand IN
-			SELECT v.*, c.rollout_percentage AS channel_pct, c.name AS channel_name,
-				   a.file_url AS a_url, a.file_size AS a_size, a.file_checksum AS a_sum
-			FROM versions v
-			JOIN channels c ON c.id = v.channel_id
-			LEFT JOIN artifacts a ON a.version_id = v.id AND a.os = c_os AND a.arch = c_arch
-			WHERE v.project_id = p.id
-			  AND v.status = 'published'
-			  AND v.publish_time <= now()
-			  AND c.is_active AND c.rank <= eff.rank
-			  AND v.version <> cur
-			  AND (v.version > cur OR yanked)
-			  AND (pin IS NULL OR v.version <= pin)
-			  AND (a.id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM artifacts x WHERE x.version_id = v.id))
-			ORDER BY v.version DESC
+			SELECT * FROM candidate_versions(p.id, cur, cur, max_version, eligible, pin, c_os, c_arch)
 		LOOP
 			IF newest_id IS NULL THEN
 				newest_id := cand.id;
 				newest_tag := cand.tag;
 				newest_version := cand.version;
 				newest_pct := coalesce(cand.rollout_percentage, rule_pct, cand.channel_pct);
-			END IF;
-			IF cand.version < cur THEN
-				-- leaving a yanked version: the newest good one, whatever the rollout
-				target := cand;
-				has_target := true;
-				rollback := true;
-				EXIT;
 			END IF;
 			pct := coalesce(cand.rollout_percentage, rule_pct, cand.channel_pct);
 			bkt := rollout_bucket(cid, p.slug || '@' || cand.version::text);
@@ -764,6 +788,16 @@ BEGIN
 			has_target := true;
 			EXIT;
 		END LOOP;
+		-- leaving a yanked version: the newest good lower one, whatever the rollout
+		IF NOT has_target AND EXISTS (SELECT 1 FROM versions v WHERE v.project_id = p.id AND v.version = cur AND v.status = 'yanked') THEN
+			SELECT * INTO target FROM candidate_versions(p.id, cur, min_version, cur, eligible, pin, c_os, c_arch) LIMIT 1;
+			IF FOUND THEN
+				has_target := true;
+				rollback := true;
+				newest_id := coalesce(newest_id, target.id);
+				newest_tag := coalesce(newest_tag, target.tag);
+			END IF;
+		END IF;
 		IF newest_id IS NULL THEN
 			why := 'up_to_date';
 		END IF;
@@ -794,9 +828,9 @@ BEGIN
 		result := jsonb_build_object(
 			'has_update', true,
 			'latest_version', target.tag,
-			'download_url', resolve_url(p.id, reg, coalesce(target.a_url, target.file_url)),
-			'file_size', coalesce(target.a_size, target.file_size),
-			'file_checksum', coalesce(target.a_sum, target.file_checksum),
+			'download_url', resolve_url(p.id, reg, target.file_url),
+			'file_size', target.file_size,
+			'file_checksum', target.file_checksum,
 			'is_forced', forced,
 			'is_rollback', rollback,
 			'title', localized(target.title_i18n, loc, target.title),
@@ -823,38 +857,40 @@ BEGIN
 			'min_upgrade_version', NULL, 'publish_time', NULL, 'reason', reason);
 	END IF;
 
-	-- 8. record: client_state and rollups
-	SELECT * INTO old FROM client_state WHERE project_id = p.id AND client_id = cid FOR UPDATE;
-	IF NOT FOUND THEN
+	-- 8. record: client_state and rollups (one statement reads the old state and writes the new)
+	UPDATE client_state cs
+	SET current_version = cur, channel = ch.name, region = reg, os = c_os, arch = c_arch,
+		last_offered = coalesce(target_version, cs.last_offered), last_seen = now()
+	FROM (SELECT o.current_version, o.channel, o.region, o.last_seen, o.last_offered FROM client_state o
+		  WHERE o.project_id = p.id AND o.client_id = cid FOR UPDATE) old
+	WHERE cs.project_id = p.id AND cs.client_id = cid
+	RETURNING old.current_version, old.channel, old.region, old.last_seen, old.last_offered
+	INTO o_version, o_channel, o_region, o_seen, o_offered;
+	IF FOUND THEN
+		first_today := (o_seen AT TIME ZONE 'UTC')::date < utc_today() OR o_version <> cur;
+		IF o_version <> cur OR o_channel <> ch.name OR o_region <> reg THEN
+			PERFORM count_client(p.id, o_channel, o_version, o_region, -1);
+			PERFORM count_client(p.id, ch.name, cur, reg, 1);
+		END IF;
+		IF has_target AND o_offered IS DISTINCT FROM target_version THEN
+			INSERT INTO rollup_funnel AS f (project_id, version, offered) VALUES (p.id, target_version, 1)
+			ON CONFLICT (project_id, version) DO UPDATE SET offered = f.offered + 1;
+		END IF;
+		PERFORM count_daily(p.id, 'check', cur, first_today);
+	ELSE
 		INSERT INTO client_state (project_id, client_id, current_version, channel, region, os, arch, last_offered)
 		VALUES (p.id, cid, cur, ch.name, reg, c_os, c_arch, target_version)
 		ON CONFLICT (project_id, client_id) DO NOTHING;
-		IF FOUND THEN
+		new_client := FOUND;
+		IF new_client THEN
 			PERFORM count_client(p.id, ch.name, cur, reg, 1);
-			PERFORM count_daily(p.id, 'check', cur, true);
 			IF has_target THEN
 				INSERT INTO rollup_funnel AS f (project_id, version, offered) VALUES (p.id, target_version, 1)
 				ON CONFLICT (project_id, version) DO UPDATE SET offered = f.offered + 1;
 			END IF;
-		ELSE
-			-- a concurrent first check of the same client won: count as a repeat
-			PERFORM count_daily(p.id, 'check', cur, false);
 		END IF;
-	ELSE
-		first_today := (old.last_seen AT TIME ZONE 'UTC')::date < utc_today() OR old.current_version <> cur;
-		IF old.current_version <> cur OR old.channel <> ch.name OR old.region <> reg THEN
-			PERFORM count_client(p.id, old.channel, old.current_version, old.region, -1);
-			PERFORM count_client(p.id, ch.name, cur, reg, 1);
-		END IF;
-		IF has_target AND old.last_offered IS DISTINCT FROM target_version THEN
-			INSERT INTO rollup_funnel AS f (project_id, version, offered) VALUES (p.id, target_version, 1)
-			ON CONFLICT (project_id, version) DO UPDATE SET offered = f.offered + 1;
-		END IF;
-		UPDATE client_state
-		SET current_version = cur, channel = ch.name, region = reg, os = c_os, arch = c_arch,
-			last_offered = coalesce(target_version, last_offered), last_seen = now()
-		WHERE project_id = p.id AND client_id = cid;
-		PERFORM count_daily(p.id, 'check', cur, first_today);
+		-- a concurrent first check of the same client that won counts as a repeat
+		PERFORM count_daily(p.id, 'check', cur, new_client);
 	END IF;
 	IF p.record_check_events THEN
 		INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)

@@ -11,7 +11,7 @@ pkgs=(
 	nodejs npm
 )
 if [ "${1:-}" = "--bench" ]; then
-	pkgs+=(postgresql-15-semver hyperfine wrk nginx)
+	pkgs+=(postgresql-15-semver postgresql-contrib hyperfine wrk nginx bc)
 fi
 
 missing=()
