@@ -82,7 +82,8 @@ fi
 psql "$admin/$dbname" -v ON_ERROR_STOP=1 -qc "SET client_min_messages = warning" \
 	-c "CREATE EXTENSION IF NOT EXISTS rollout" \
 	-c "ALTER EXTENSION rollout UPDATE" \
-	-c "ALTER DATABASE $dbname SET search_path = \"\$user\", public, rollout"
+	-c "ALTER DATABASE $dbname SET search_path = \"\$user\", public, rollout" \
+	-c "SELECT rollout.maintain()" >/dev/null
 version=$(psql "$admin/$dbname" -Atqc "SELECT extversion FROM pg_extension WHERE extname = 'rollout'")
 
 cat <<EOF
