@@ -21,7 +21,7 @@ OBJS = \
 MODULEDIR = extension
 DATA = $(wildcard extension/rollout--*.sql)
 DATA_built = extension/rollout.control
-EXTRA_CLEAN = extension/rollout.control
+EXTRA_CLEAN = extension/rollout.control shim/rollout-http
 
 PG_CPPFLAGS = -Iextension
 PG_CFLAGS = -Wall -Wextra -Werror
@@ -44,7 +44,16 @@ extension/rollout.control: extension/rollout.control.in META.json
 		{ echo "no install or upgrade script for $(EXTVERSION) (version from META.json)" >&2; exit 1; }
 	sed 's/@VERSION@/$(EXTVERSION)/' $< > $@
 
-.PHONY: run test bench stop deps
+.PHONY: run test bench stop deps shim
+
+# The HTTP server: civetweb (no pkg-config file), libpq, jansson.
+SHIM_SRCS = shim/main.c shim/db.c shim/i18n.c
+SHIM_CFLAGS ?= -O2 -g
+shim: shim/rollout-http
+
+shim/rollout-http: $(SHIM_SRCS) shim/shim.h
+	$(CC) $(SHIM_CFLAGS) -std=gnu11 -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
+		-o $@ $(SHIM_SRCS) -L$(shell $(PG_CONFIG) --libdir) -lpq -lcivetweb -ljansson -lpthread
 
 deps:
 	scripts/deps.sh

@@ -253,6 +253,8 @@ CREATE TABLE rollout.rollup_daily (
 	PRIMARY KEY (project_id, day, action, version, shard)
 );
 COMMENT ON TABLE rollout.rollup_daily IS 'events and distinct clients per UTC day, action and version, in shards to avoid hot rows';
+-- install outcomes over a period without reading the (far more numerous) checks
+CREATE INDEX rollup_daily_action ON rollout.rollup_daily (project_id, action, day) INCLUDE (events, clients);
 
 CREATE TABLE rollout.rollup_clients (
 	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
@@ -1086,7 +1088,8 @@ LEFT JOIN LATERAL (
 LEFT JOIN LATERAL (
 	SELECT sum(clients) FILTER (WHERE action = 'success') AS succ,
 		   sum(clients) FILTER (WHERE action = 'failed') AS fail
-	FROM rollout.rollup_daily r WHERE r.project_id = p.id AND r.day > rollout.utc_today() - 7) w ON true;
+	FROM rollout.rollup_daily r
+	WHERE r.project_id = p.id AND r.action IN ('success', 'failed') AND r.day > rollout.utc_today() - 7) w ON true;
 COMMENT ON VIEW rollout.stats_overview IS
 	'per project: clients, clients and events today (UTC), 7-day install success rate (percent)';
 
@@ -2097,6 +2100,29 @@ $$;
 COMMENT ON FUNCTION rollout.list_audit(text, integer, integer) IS 'audit entries, newest first, paginated';
 
 -- ---------------------------------------------------------------------
+-- Getters by id, so that creating something can answer with the object
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.get_project_by_id(project_id bigint) RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT to_jsonb(p) FROM projects p WHERE p.id = project_id $$;
+COMMENT ON FUNCTION rollout.get_project_by_id(bigint) IS 'one project by id (NULL if none)';
+
+CREATE FUNCTION rollout.get_artifact(artifact_id bigint) RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT to_jsonb(a) FROM artifacts a WHERE a.id = artifact_id $$;
+COMMENT ON FUNCTION rollout.get_artifact(bigint) IS 'one artifact by id (NULL if none)';
+
+CREATE FUNCTION rollout.get_mirror(mirror_id bigint) RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT to_jsonb(m) FROM mirrors m WHERE m.id = mirror_id $$;
+COMMENT ON FUNCTION rollout.get_mirror(bigint) IS 'one mirror by id (NULL if none)';
+
+CREATE FUNCTION rollout.get_admin(admin_id bigint) RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT to_jsonb(a) - 'password_hash' FROM admins a WHERE a.id = admin_id $$;
+COMMENT ON FUNCTION rollout.get_admin(bigint) IS 'one admin account by id, without its password hash';
+
+-- ---------------------------------------------------------------------
 -- Privileges
 -- ---------------------------------------------------------------------
 GRANT USAGE ON SCHEMA rollout TO PUBLIC;	-- the semver types are for everyone
@@ -2127,7 +2153,9 @@ GRANT EXECUTE ON FUNCTION
 	rollout.stats_distribution(text), rollout.stats_regions(text), rollout.stats_funnel(text),
 	rollout.list_projects(), rollout.get_project(text), rollout.list_versions(text, text, text, integer, integer),
 	rollout.get_version(bigint), rollout.list_channels(text), rollout.list_rules(text), rollout.get_rule(bigint),
-	rollout.list_mirrors(text), rollout.list_audit(text, integer, integer), rollout.utc_today()
+	rollout.list_mirrors(text), rollout.list_audit(text, integer, integer), rollout.utc_today(),
+	rollout.get_project_by_id(bigint), rollout.get_artifact(bigint), rollout.get_mirror(bigint),
+	rollout.revoke_token(text)
 	TO rollout_reader;
 
 GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),
@@ -2150,5 +2178,6 @@ GRANT EXECUTE ON FUNCTION
 	rollout.create_project(text, text, text),
 	rollout.update_project(text, text, text, numeric, integer, integer, boolean),
 	rollout.set_mirror(text, text, text), rollout.delete_mirror(text, text),
-	rollout.create_admin(text, text, text, text), rollout.list_admins(), rollout.maintain()
+	rollout.create_admin(text, text, text, text), rollout.list_admins(), rollout.maintain(),
+	rollout.get_admin(bigint)
 	TO rollout_admin;

@@ -7,7 +7,7 @@ pkgs=(
 	make gcc clang libclang-rt-14-dev
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
 	libcivetweb-dev libjansson-dev
-	libipc-run-perl
+	libipc-run-perl curl
 	nodejs npm
 )
 if [ "${1:-}" = "--bench" ]; then

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # scripts/run.sh: `make run`. Installs what is missing, builds and installs the
-# extension, starts (or reuses) a PostgreSQL cluster in ./.data on
-# 127.0.0.1:$ROLLOUT_PGPORT (default 54329), creates the database "rollout"
-# with the extension, prints how to connect, and stays in the foreground until
-# Ctrl-C, which stops the cluster. `scripts/run.sh --stop` stops a cluster
-# left running. With DATABASE_URL set, it installs the extension into that
-# database instead and starts no cluster.
+# extension and rollout-http, starts (or reuses) a PostgreSQL cluster in
+# ./.data on 127.0.0.1:$ROLLOUT_PGPORT (default 54329), creates the database
+# "rollout" with the extension, a login role for the HTTP server and a first
+# admin account (its password is printed once and kept in .data/), starts
+# rollout-http on $ROLLOUT_LISTEN (default 127.0.0.1:8080), and stays in the
+# foreground until Ctrl-C, which stops both. `scripts/run.sh --stop` stops a
+# cluster left running. With DATABASE_URL set, it installs the extension into
+# that database and serves it instead of starting a cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -42,17 +44,18 @@ if [ "${1:-}" = "--stop" ]; then
 	exit 0
 fi
 
-echo "==> building and installing the extension"
+echo "==> building and installing the extension and rollout-http"
 make -s >/dev/null
 as_root make -s install >/dev/null
+make -s shim >/dev/null
+listen=${ROLLOUT_LISTEN:-127.0.0.1:8080}
 
 if [ -n "${DATABASE_URL:-}" ]; then
-	psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "CREATE EXTENSION IF NOT EXISTS rollout" \
-		-c "ALTER EXTENSION rollout UPDATE"
+	psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "SET client_min_messages = warning" \
+		-c "CREATE EXTENSION IF NOT EXISTS rollout" -c "ALTER EXTENSION rollout UPDATE"
 	echo
-	echo "rollout is installed in $DATABASE_URL"
-	echo "Connect with:  psql \"\$DATABASE_URL\"   then   SET search_path = rollout, public;"
-	exit 0
+	echo "rollout is installed in $DATABASE_URL; starting rollout-http on http://$listen (Ctrl-C stops it)"
+	exec env ROLLOUT_LISTEN="$listen" shim/rollout-http
 fi
 
 data=$(data_dir)
@@ -86,20 +89,58 @@ psql "$admin/$dbname" -v ON_ERROR_STOP=1 -qc "SET client_min_messages = warning"
 	-c "SELECT rollout.maintain()" >/dev/null
 version=$(psql "$admin/$dbname" -Atqc "SELECT extversion FROM pg_extension WHERE extname = 'rollout'")
 
+# the HTTP server's own login role: it switches to the caller's role per request
+http_secret="$data/http-password"
+if [ ! -f "$http_secret" ]; then
+	umask 077
+	head -c 18 /dev/urandom | base64 | tr '+/' 'xy' > "$http_secret"
+	umask 022
+fi
+http_password=$(cat "$http_secret")
+PGOPTIONS='-c client_min_messages=warning' psql "$admin/$dbname" -v ON_ERROR_STOP=1 -q -v pw="$http_password" >/dev/null <<'SQL'
+SELECT format('CREATE ROLE rollout_http LOGIN PASSWORD %L', :'pw')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rollout_http') \gexec
+SELECT format('ALTER ROLE rollout_http PASSWORD %L', :'pw') \gexec
+GRANT rollout_admin, rollout_maintainer, rollout_reader, rollout_client TO rollout_http;
+SQL
+
+# the first admin account, once
+admin_note="(its password was shown when it was created and is kept in $data/admin-password)"
+if [ "$(psql "$admin/$dbname" -Atqc "SELECT count(*) FROM rollout.admins")" = 0 ]; then
+	umask 077
+	head -c 12 /dev/urandom | base64 | tr '+/' 'xy' > "$data/admin-password"
+	umask 022
+	psql "$admin/$dbname" -v ON_ERROR_STOP=1 -q -v pw="$(cat "$data/admin-password")" >/dev/null \
+		<<< "SELECT rollout.create_admin('admin', :'pw', 'admin')"
+	admin_note="password: $(cat "$data/admin-password")   (shown once; also kept in $data/admin-password)"
+fi
+
+echo "==> starting rollout-http on http://$listen"
+DATABASE_URL="postgresql://rollout_http:$http_password@127.0.0.1:$port/$dbname" ROLLOUT_LISTEN="$listen" \
+	shim/rollout-http >"$data/http.log" 2>&1 &
+http_pid=$!
+for _ in $(seq 1 50); do
+	curl -fs "http://$listen/healthz" >/dev/null 2>&1 && break
+	kill -0 "$http_pid" 2>/dev/null || { cat "$data/http.log" >&2; pg_stop "$data/pg"; exit 1; }
+	sleep 0.1
+done
+
 cat <<EOF
 
 rollout $version is running.
 
+  HTTP API    http://$listen   (access log: $data/http.log)
+  Admin       user: admin   $admin_note
   PostgreSQL  127.0.0.1:$port, database "$dbname" (data in $data/pg)
   Connect:    psql "$url"
-  Try:        SELECT '1.2.3-rc.1'::semver < '1.2.3'::semver;
 
 Press Ctrl-C to stop (or run 'make stop' from another terminal).
 EOF
 
 stop() {
 	echo
-	echo "==> stopping PostgreSQL"
+	echo "==> stopping rollout-http and PostgreSQL"
+	kill -TERM "$http_pid" 2>/dev/null && wait "$http_pid" 2>/dev/null
 	pg_stop "$data/pg"
 	exit 0
 }

@@ -22,7 +22,9 @@ FROM (
 INSERT INTO rollup_daily (day, project_id, action, version, shard, events, clients)
 SELECT (created_at AT TIME ZONE 'UTC')::date, project_id, action, version, (hashtext(client_id) & 7)::smallint,
        count(*), count(DISTINCT client_id)
-FROM update_events GROUP BY 1, 2, 3, 4, 5;
+FROM update_events GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT ON CONSTRAINT rollup_daily_pkey DO UPDATE
+SET events = rollup_daily.events + EXCLUDED.events, clients = rollup_daily.clients + EXCLUDED.clients;
 INSERT INTO rollup_funnel AS f (project_id, version, offered, downloaded, succeeded, failed)
 SELECT project_id, version, count(DISTINCT client_id) FILTER (WHERE action = 'check'),
        count(DISTINCT client_id) FILTER (WHERE action = 'download'),

@@ -1,0 +1,455 @@
+/*
+ * db.c
+ *		rollout-http's database side: function signatures from pg_catalog,
+ *		binding JSON to named arguments, one transaction per request.
+ *
+ * Nothing from a request is ever spliced into SQL: argument names come from
+ * pg_catalog (and are quoted), values travel as one $1::jsonb parameter and
+ * are typed by jsonb_to_record, roles come from a fixed list.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+static Signature *sigs;
+static int	nsigs;
+
+/* The signature of a rollout function, or NULL. */
+static const Signature *
+find_signature(const char *name)
+{
+	for (int i = 0; i < nsigs; i++)
+		if (strcmp(sigs[i].name, name) == 0)
+			return &sigs[i];
+	return NULL;
+}
+
+/* Split a PostgreSQL text array literal {a,b,"c d"} of identifiers. */
+static int
+split_array(const char *lit, char ***out)
+{
+	int			n = 0,
+				cap = 8;
+	char	  **items = malloc(cap * sizeof(char *));
+	const char *p = lit;
+
+	if (*p == '{')
+		p++;
+	while (*p && *p != '}')
+	{
+		char		buf[256];
+		size_t		len = 0;
+		int			quoted = (*p == '"');
+
+		if (quoted)
+			p++;
+		while (*p && (quoted ? *p != '"' : (*p != ',' && *p != '}')))
+		{
+			if (quoted && *p == '\\' && p[1])
+				p++;
+			if (len < sizeof(buf) - 1)
+				buf[len++] = *p;
+			p++;
+		}
+		if (quoted && *p == '"')
+			p++;
+		buf[len] = '\0';
+		if (n == cap)
+			items = realloc(items, (cap *= 2) * sizeof(char *));
+		items[n++] = strdup(buf);
+		if (*p == ',')
+			p++;
+	}
+	*out = items;
+	return n;
+}
+
+/* Read every function of schema rollout that a route uses. */
+int
+db_load_signatures(const char *conninfo)
+{
+	PGconn	   *conn = PQconnectdb(conninfo);
+	PGresult   *r;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		fprintf(stderr, "rollout-http: cannot connect to the database: %s", PQerrorMessage(conn));
+		PQfinish(conn);
+		return -1;
+	}
+	r = PQexec(conn,
+			   "SELECT p.proname, coalesce(p.proargnames, '{}'), "
+			   "       array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) ORDER BY i), "
+			   "       p.pronargs, p.pronargdefaults "
+			   "FROM pg_proc p WHERE p.pronamespace = 'rollout'::regnamespace");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		fprintf(stderr, "rollout-http: cannot read function signatures (is the rollout extension installed?): %s",
+				PQerrorMessage(conn));
+		PQclear(r);
+		PQfinish(conn);
+		return -1;
+	}
+	nsigs = PQntuples(r);
+	sigs = calloc(nsigs, sizeof(Signature));
+	for (int i = 0; i < nsigs; i++)
+	{
+		Signature  *s = &sigs[i];
+
+		s->name = strdup(PQgetvalue(r, i, 0));
+		split_array(PQgetvalue(r, i, 1), &s->argnames);
+		split_array(PQgetvalue(r, i, 2), &s->argtypes);
+		s->nargs = atoi(PQgetvalue(r, i, 3));
+		s->nrequired = s->nargs - atoi(PQgetvalue(r, i, 4));
+	}
+	PQclear(r);
+	PQfinish(conn);
+	for (int i = 0; i < nroutes; i++)
+	{
+		if (!find_signature(routes[i].function) ||
+			(routes[i].wrap && !find_signature(routes[i].wrap)))
+		{
+			fprintf(stderr, "rollout-http: the database lacks rollout.%s (update the extension)\n",
+					find_signature(routes[i].function) ? routes[i].wrap : routes[i].function);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A new connection, or NULL. */
+PGconn *
+db_connect(const char *conninfo)
+{
+	PGconn	   *conn = PQconnectdb(conninfo);
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* PostgREST's mapping of SQLSTATE to HTTP status, plus our own classes. */
+int
+db_status_for_sqlstate(const char *s)
+{
+	if (strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
+		strcmp(s, "57P03") == 0 || strcmp(s, "53300") == 0)
+		return 503;
+	if (strcmp(s, "28P01") == 0 || strcmp(s, "28000") == 0)
+		return 401;
+	if (strcmp(s, "42501") == 0)
+		return 403;
+	if (strcmp(s, "P0002") == 0 || strcmp(s, "42883") == 0)
+		return 404;
+	if (strcmp(s, "23505") == 0 || strcmp(s, "23503") == 0 || strcmp(s, "40001") == 0)
+		return 409;
+	if (strcmp(s, "54000") == 0)
+		return 413;
+	if (strncmp(s, "22", 2) == 0 || strncmp(s, "23", 2) == 0 || strcmp(s, "42P02") == 0)
+		return 400;
+	return 500;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Fill res from a failed result. */
+static void
+set_error(DbResult *res, const PGresult *r, PGconn *conn)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	snprintf(res->sqlstate, sizeof(res->sqlstate), "%s",
+			 state ? state : (PQstatus(conn) == CONNECTION_OK ? "XX000" : "08006"));
+	res->status = db_status_for_sqlstate(res->sqlstate);
+	res->message = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
+	res->detail = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL);
+	res->hint = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL);
+	res->field = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_COLUMN_NAME) : NULL);
+	res->key = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL);
+	if (res->key && strchr(res->key, '_') && strstr(res->key, "_check"))
+	{
+		/* a table constraint, not one of our message keys */
+		free(res->key);
+		res->key = strdup("invalid");
+	}
+}
+
+/* Set a request error decided by the shim itself (no SQL ran). */
+static void
+set_shim_error(DbResult *res, int status, const char *key, const char *field)
+{
+	res->sqlstate[0] = '\0';
+	res->status = status;
+	res->key = strdup(key);
+	res->field = dup_or_null(field);
+}
+
+/* Run one statement; on failure fill res and return NULL. */
+static PGresult *
+run(PGconn *conn, const char *sql, int nparams, const char *const *params, DbResult *res)
+{
+	PGresult   *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
+		return r;
+	set_error(res, r, conn);
+	PQclear(r);
+	return NULL;
+}
+
+/* Append s to a growing buffer. */
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len,
+				cap;
+} Buf;
+
+static void
+buf_add(Buf *b, const char *s)
+{
+	size_t		n = strlen(s);
+
+	if (b->len + n + 1 > b->cap)
+	{
+		b->cap = (b->len + n + 1) * 2;
+		b->data = realloc(b->data, b->cap);
+	}
+	memcpy(b->data + b->len, s, n + 1);
+	b->len += n;
+}
+
+static void
+buf_ident(Buf *b, PGconn *conn, const char *name)
+{
+	char	   *q = PQescapeIdentifier(conn, name, strlen(name));
+
+	buf_add(b, q);
+	PQfreemem(q);
+}
+
+/*
+ * Build "SELECT to_jsonb(rollout.f(a => r.a, ...)) FROM jsonb_to_record($1)
+ * AS r(a type, ...)" for the keys of args; unknown keys and missing
+ * required arguments are request errors.
+ */
+static char *
+build_call(PGconn *conn, const Route *route, json_t *args, DbResult *res)
+{
+	const Signature *s = find_signature(route->function);
+	Buf			call = {0},
+				cols = {0};
+	const char *key;
+	json_t	   *value;
+	int			n = 0;
+
+	if (route->whole_body)
+	{
+		Buf			b = {0};
+
+		buf_add(&b, "SELECT to_jsonb(rollout.");
+		buf_ident(&b, conn, route->function);
+		buf_add(&b, "($1::jsonb))");
+		return b.data;
+	}
+	json_object_foreach(args, key, value)
+	{
+		int			found = 0;
+
+		for (int i = 0; i < s->nargs && !found; i++)
+			found = strcmp(s->argnames[i], key) == 0;
+		if (!found)
+		{
+			set_shim_error(res, 400, "unknown_field", key);
+			free(call.data);
+			free(cols.data);
+			return NULL;
+		}
+	}
+	for (int i = 0; i < s->nargs; i++)
+	{
+		if (!json_object_get(args, s->argnames[i]))
+		{
+			if (i < s->nrequired)
+			{
+				set_shim_error(res, 400, "required", s->argnames[i]);
+				free(call.data);
+				free(cols.data);
+				return NULL;
+			}
+			continue;
+		}
+		buf_add(&call, n ? ", " : "");
+		buf_ident(&call, conn, s->argnames[i]);
+		buf_add(&call, " => r.");
+		buf_ident(&call, conn, s->argnames[i]);
+		buf_add(&cols, n ? ", " : "");
+		buf_ident(&cols, conn, s->argnames[i]);
+		buf_add(&cols, " ");
+		buf_add(&cols, s->argtypes[i]);
+		n++;
+	}
+	{
+		Buf			b = {0};
+
+		buf_add(&b, "SELECT to_jsonb(rollout.");
+		buf_ident(&b, conn, route->function);
+		buf_add(&b, "(");
+		buf_add(&b, call.data ? call.data : "");
+		buf_add(&b, ")");
+		if (n > 0)
+		{
+			buf_add(&b, ") FROM jsonb_to_record($1::jsonb) AS r(");
+			buf_add(&b, cols.data);
+			buf_add(&b, ")");
+		}
+		else
+			buf_add(&b, ") WHERE $1::jsonb IS NOT NULL");
+		free(call.data);
+		free(cols.data);
+		return b.data;
+	}
+}
+
+/*
+ * Run a route in one transaction: authenticate the token (if the route
+ * needs one), set the actor and the database role, call the function.
+ * Reconnects once if the connection was lost; 503 if that fails too.
+ */
+void
+db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
+		const char *token, DbResult *res)
+{
+	PGconn	   *conn;
+	PGresult   *r;
+	char	   *sql = NULL;
+	char	   *argtext = NULL;
+	const char *actor = "";
+	const char *role = "rollout_client";
+	char		actor_buf[128] = "";
+	char		role_buf[64] = "";
+
+	memset(res, 0, sizeof(*res));
+	if (*connp == NULL || PQstatus(*connp) != CONNECTION_OK)
+	{
+		if (*connp)
+			PQfinish(*connp);
+		*connp = db_connect(conninfo);
+		if (*connp == NULL)
+		{
+			snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
+			res->status = 503;
+			res->key = strdup("unavailable");
+			res->message = strdup("cannot connect to the database");
+			return;
+		}
+	}
+	conn = *connp;
+
+	if (!(r = run(conn, "BEGIN", 0, NULL, res)))
+		goto lost;
+	PQclear(r);
+
+	if (route->auth == AUTH_TOKEN)
+	{
+		const char *p[1] = {token ? token : ""};
+
+		if (!(r = run(conn, "SELECT a ->> 'username', a ->> 'db_role' FROM rollout.authenticate($1) a", 1, p, res)))
+			goto fail;
+		snprintf(actor_buf, sizeof(actor_buf), "%s", PQgetvalue(r, 0, 0));
+		snprintf(role_buf, sizeof(role_buf), "%s", PQgetvalue(r, 0, 1));
+		PQclear(r);
+		actor = actor_buf;
+		/* only our own roles, whatever the database said */
+		if (strcmp(role_buf, "rollout_admin") != 0 && strcmp(role_buf, "rollout_maintainer") != 0 &&
+			strcmp(role_buf, "rollout_reader") != 0)
+			snprintf(role_buf, sizeof(role_buf), "rollout_reader");
+		role = role_buf;
+	}
+	{
+		const char *p[2] = {actor, role};
+
+		if (!(r = run(conn, "SELECT set_config('rollout.actor', $1, true), set_config('role', $2, true)", 2, p, res)))
+			goto fail;
+		PQclear(r);
+	}
+
+	sql = build_call(conn, route, args, res);
+	if (sql == NULL)
+		goto fail;
+	argtext = json_dumps(args, JSON_COMPACT);
+	{
+		const char *p[1] = {argtext};
+
+		if (!(r = run(conn, sql, 1, p, res)))
+			goto fail;
+	}
+	if (route->wrap && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+	{
+		/* answer with the created object: a second statement sees the new row */
+		Buf			w = {0};
+		char	   *id = strdup(PQgetvalue(r, 0, 0));
+		const char *p[1] = {id};
+
+		PQclear(r);
+		buf_add(&w, "SELECT to_jsonb(rollout.");
+		buf_ident(&w, conn, route->wrap);
+		buf_add(&w, "($1::bigint))");
+		r = run(conn, w.data, 1, p, res);
+		free(w.data);
+		free(id);
+		if (!r)
+			goto fail;
+	}
+	res->data = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ?
+		json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL) : json_null();
+	PQclear(r);
+	if (!(r = run(conn, "COMMIT", 0, NULL, res)))
+	{
+		json_decref(res->data);
+		res->data = NULL;
+		goto lost;
+	}
+	PQclear(r);
+	res->status = 200;
+	free(sql);
+	free(argtext);
+	return;
+
+fail:
+	PQclear(PQexec(conn, "ROLLBACK"));
+lost:
+	free(sql);
+	free(argtext);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		/* the database went away: 503, and a fresh connection next time */
+		PQfinish(conn);
+		*connp = NULL;
+		res->status = 503;
+		if (!res->key)
+			res->key = strdup("unavailable");
+	}
+}
+
+void
+db_result_free(DbResult *res)
+{
+	if (res->data)
+		json_decref(res->data);
+	free(res->message);
+	free(res->detail);
+	free(res->hint);
+	free(res->field);
+	free(res->key);
+	memset(res, 0, sizeof(*res));
+}

@@ -1,0 +1,642 @@
+/*
+ * main.c
+ *		rollout-http: the HTTP face of the rollout extension.
+ *
+ * The route table below is the whole API: each route names one SQL function
+ * of schema rollout.  JSON bodies, path parameters and query parameters are
+ * bound to the function's named arguments (db.c); the result is returned in
+ * the original service's envelope {"code", "message", "data"}.  No decision
+ * is made here.
+ */
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <civetweb.h>
+
+#include "shim.h"
+
+const Route routes[] = {
+	/* clients: no login, validated by the database */
+	{"POST", "/api/v1/check-update", "check_update", NULL, AUTH_NONE, 1},
+	{"POST", "/api/v1/download-started", "download_started", NULL, AUTH_NONE, 1},
+	{"POST", "/api/v1/install-result", "install_result", NULL, AUTH_NONE, 1},
+	/* accounts */
+	{"POST", "/admin/api/v1/auth/login", "login", NULL, AUTH_NONE, 0},
+	{"POST", "/admin/api/v1/auth/logout", "revoke_token", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/admins", "list_admins", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/admins", "create_admin", "get_admin", AUTH_TOKEN, 0},
+	/* projects */
+	{"GET", "/admin/api/v1/projects", "list_projects", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/projects", "create_project", "get_project_by_id", AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/projects/{project}", "get_project", NULL, AUTH_TOKEN, 0},
+	{"PUT", "/admin/api/v1/projects/{project}", "update_project", NULL, AUTH_TOKEN, 0},
+	/* versions */
+	{"GET", "/admin/api/v1/versions", "list_versions", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/versions", "create_version", "get_version", AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/versions/{version_id}", "get_version", NULL, AUTH_TOKEN, 0},
+	{"PUT", "/admin/api/v1/versions/{version_id}", "update_version", NULL, AUTH_TOKEN, 0},
+	{"DELETE", "/admin/api/v1/versions/{version_id}", "delete_version", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/versions/{version_id}/publish", "publish_version", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/versions/{version_id}/pause", "pause_version", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/versions/{version_id}/resume", "resume_version", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/versions/{version_id}/yank", "yank_version", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/versions/{version_id}/artifacts", "add_artifact", "get_artifact", AUTH_TOKEN, 0},
+	/* channels, mirrors, rules */
+	{"GET", "/admin/api/v1/channels", "list_channels", NULL, AUTH_TOKEN, 0},
+	{"PUT", "/admin/api/v1/channels/{channel}", "set_channel", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/mirrors", "list_mirrors", NULL, AUTH_TOKEN, 0},
+	{"PUT", "/admin/api/v1/mirrors/{region}", "set_mirror", "get_mirror", AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/rules", "list_rules", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/rules", "create_rule", "get_rule", AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/rules/{rule_id}", "get_rule", NULL, AUTH_TOKEN, 0},
+	{"PUT", "/admin/api/v1/rules/{rule_id}", "update_rule", NULL, AUTH_TOKEN, 0},
+	{"DELETE", "/admin/api/v1/rules/{rule_id}", "delete_rule", NULL, AUTH_TOKEN, 0},
+	/* statistics and audit */
+	{"GET", "/admin/api/v1/stats", "stats", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/stats/distribution", "stats_distribution", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/stats/regions", "stats_regions", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/stats/funnel", "stats_funnel", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/stats/trend", "stats_trend", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/audit", "list_audit", NULL, AUTH_TOKEN, 0},
+};
+const int	nroutes = sizeof(routes) / sizeof(routes[0]);
+
+/* Configuration, from flags and the environment. */
+static const char *conninfo;
+static const char *listen_addr = "127.0.0.1:8080";
+static const char *web_root = "web";
+static const char *i18n_dir = "i18n";
+static const char *trusted_proxies = "";
+static long max_body = 1024 * 1024;
+static int	threads = 8;
+static volatile sig_atomic_t stopping;
+
+/* Does path match pattern?  Captures {name} segments into params. */
+static int
+match_path(const char *pattern, const char *path, json_t *params)
+{
+	while (*pattern && *path)
+	{
+		if (*pattern == '{')
+		{
+			const char *close = strchr(pattern, '}');
+			const char *end = strchr(path, '/');
+			char		name[64];
+			size_t		n = close - pattern - 1;
+			size_t		vlen;
+			char	   *value;
+
+			if (!end)
+				end = path + strlen(path);
+			vlen = end - path;
+			if (vlen == 0 || n >= sizeof(name))
+				return 0;
+			memcpy(name, pattern + 1, n);
+			name[n] = '\0';
+			if (params)
+			{
+				value = strndup(path, vlen);
+				json_object_set_new(params, name, json_string(value));
+				free(value);
+			}
+			pattern = close + 1;
+			path = end;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return 0;
+	}
+	return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
+}
+
+/* Decode a URL-encoded query string into params (later keys win). */
+static void
+parse_query(const char *qs, json_t *params)
+{
+	char	   *copy;
+	char	   *save = NULL;
+
+	if (!qs || !*qs)
+		return;
+	copy = strdup(qs);
+	for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save))
+	{
+		char	   *eq = strchr(pair, '=');
+		char		key[128],
+					val[4096];
+
+		if (eq)
+			*eq = '\0';
+		if (mg_url_decode(pair, (int) strlen(pair), key, sizeof(key), 1) <= 0)
+			continue;
+		mg_url_decode(eq ? eq + 1 : "", eq ? (int) strlen(eq + 1) : 0, val, sizeof(val), 1);
+		json_object_set_new(params, key, json_string(val));
+	}
+	free(copy);
+}
+
+/* The client's address: X-Forwarded-For only when the peer is a trusted proxy. */
+static void
+client_ip(const struct mg_connection *conn, char *out, size_t size)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *xff = mg_get_header(conn, "X-Forwarded-For");
+
+	snprintf(out, size, "%s", ri->remote_addr);
+	if (xff && *trusted_proxies)
+	{
+		char		list[1024];
+		char	   *save = NULL;
+		int			trusted = 0;
+
+		snprintf(list, sizeof(list), "%s", trusted_proxies);
+		for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			trusted |= strcmp(t, ri->remote_addr) == 0;
+		if (trusted)
+		{
+			/* the right-most address is the one our proxy saw */
+			const char *last = strrchr(xff, ',');
+
+			last = last ? last + 1 : xff;
+			while (*last == ' ')
+				last++;
+			if (strlen(last) < size && strspn(last, "0123456789abcdefABCDEF:.") == strlen(last))
+				snprintf(out, size, "%s", last);
+		}
+	}
+}
+
+static double
+now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec * 1000.0 + tv.tv_usec / 1000.0;
+}
+
+/* Write a JSON response and one access-log line. */
+static void
+respond(struct mg_connection *conn, int status, json_t *body, double started, const char *ip)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	char	   *text = json_dumps(body, JSON_COMPACT);
+	size_t		len = strlen(text);
+	json_t	   *log;
+	char	   *line;
+
+	mg_printf(conn,
+			  "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+			  "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+			  status, mg_get_response_code_text(conn, status), len,
+			  status == 503 ? "Retry-After: 5\r\n" : "");
+	mg_write(conn, text, len);
+	free(text);
+	log = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", ri->request_method,
+					"path", ri->local_uri ? ri->local_uri : "", "ip", ip ? ip : ri->remote_addr,
+					"status", status, "ms", now_ms() - started, "ts", "");
+	{
+		char		ts[32];
+		time_t		t = time(NULL);
+
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+		json_object_set_new(log, "ts", json_string(ts));
+	}
+	line = json_dumps(log, JSON_COMPACT);
+	fprintf(stdout, "%s\n", line);
+	fflush(stdout);
+	free(line);
+	json_decref(log);
+}
+
+/* The error envelope, its message in the request's language. */
+static json_t *
+error_body(int status, const char *lang, const DbResult *res)
+{
+	char		skey[16];
+	char	   *msg = NULL;
+
+	if (res && res->key)
+	{
+		char		k[96];
+
+		snprintf(k, sizeof(k), "error.%s", res->key);
+		msg = i18n_message(lang, k, res->field);
+	}
+	if (!msg)
+	{
+		snprintf(skey, sizeof(skey), "status.%d", status);
+		msg = i18n_message(lang, skey, NULL);
+	}
+	{
+		char	   *shim_detail = NULL;
+		json_t	   *err;
+
+		if (res && !res->sqlstate[0] && res->key)
+		{
+			/* decided here: the English message is the detail */
+			char		k[96];
+
+			snprintf(k, sizeof(k), "error.%s", res->key);
+			shim_detail = i18n_message("en", k, res->field);
+		}
+		err = json_pack("{s:s?, s:s?, s:s?}",
+						"sqlstate", res && res->sqlstate[0] ? res->sqlstate : NULL,
+						"detail", shim_detail ? shim_detail : (res ? (res->detail ? res->detail : res->message) : NULL),
+						"hint", res ? res->hint : NULL);
+		free(shim_detail);
+		json_t	   *body;
+
+		if (res && res->field)
+			json_object_set_new(err, "field", json_string(res->field));
+		body = json_pack("{s:i, s:s, s:o}", "code", status, "message", msg ? msg : "error", "error", err);
+		free(msg);
+		return body;
+	}
+}
+
+/* A request error decided here (no SQL ran). */
+static void
+respond_error(struct mg_connection *conn, int status, const char *lang, const char *key,
+			  const char *field, double started, const char *ip)
+{
+	DbResult	res;
+	json_t	   *body;
+
+	memset(&res, 0, sizeof(res));
+	snprintf(res.sqlstate, sizeof(res.sqlstate), "%s", "");
+	res.key = (char *) key;
+	res.field = (char *) field;
+	body = error_body(status, lang, &res);
+	respond(conn, status, body, started, ip);
+	json_decref(body);
+}
+
+/* Read the body with a size cap: NULL and *too_large if above max_body. */
+static char *
+read_body(struct mg_connection *conn, size_t *len, int *too_large)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	size_t		cap = 8192,
+				n = 0;
+	char	   *buf;
+
+	*too_large = 0;
+	if (ri->content_length > max_body)
+	{
+		*too_large = 1;
+		return NULL;
+	}
+	buf = malloc(cap + 1);
+	for (;;)
+	{
+		int			got;
+
+		if (n == cap)
+		{
+			if ((long) cap >= max_body)
+			{
+				/* more than announced, or chunked: still capped */
+				char		sink[512];
+
+				if (mg_read(conn, sink, sizeof(sink)) > 0)
+				{
+					free(buf);
+					*too_large = 1;
+					return NULL;
+				}
+				break;
+			}
+			cap = cap * 2 > (size_t) max_body ? (size_t) max_body : cap * 2;
+			buf = realloc(buf, cap + 1);
+		}
+		got = mg_read(conn, buf + n, cap - n);
+		if (got <= 0)
+			break;
+		n += got;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* The per-thread database connection (init_thread / mg_get_thread_pointer). */
+static void *
+init_thread(const struct mg_context *ctx, int thread_type)
+{
+	(void) ctx;
+	if (thread_type != 1)
+		return NULL;
+	return calloc(1, sizeof(PGconn *));
+}
+
+static void
+exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
+{
+	(void) ctx;
+	(void) thread_type;
+	if (ptr)
+	{
+		PGconn	  **c = ptr;
+
+		if (*c)
+			PQfinish(*c);
+		free(c);
+	}
+}
+
+/* /healthz: the process answers and the database does too. */
+static int
+healthz(struct mg_connection *conn, void *cbdata)
+{
+	PGconn	  **pc = mg_get_thread_pointer(conn);
+	double		started = now_ms();
+	int			ok;
+	json_t	   *body;
+
+	(void) cbdata;
+	if (*pc == NULL || PQstatus(*pc) != CONNECTION_OK)
+	{
+		if (*pc)
+			PQfinish(*pc);
+		*pc = db_connect(conninfo);
+	}
+	ok = *pc != NULL;
+	if (ok)
+	{
+		PGresult   *r = PQexec(*pc, "SELECT 1");
+
+		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+	}
+	body = json_pack("{s:i, s:s, s:{s:s, s:s}}", "code", ok ? 200 : 503, "message", ok ? "ok" : "unavailable",
+					 "data", "process", "ok", "database", ok ? "ok" : "unavailable");
+	respond(conn, ok ? 200 : 503, body, started, NULL);
+	json_decref(body);
+	return 1;
+}
+
+/* Every /api and /admin/api request. */
+static int
+api_handler(struct mg_connection *conn, void *cbdata)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *lang = i18n_lang(mg_get_header(conn, "Accept-Language"));
+	double		started = now_ms();
+	char		ip[64];
+	const Route *route = NULL;
+	int			path_known = 0;
+	json_t	   *args = json_object();
+	const char *authz;
+	const char *token = NULL;
+	DbResult	res;
+	json_t	   *body;
+
+	(void) cbdata;
+	client_ip(conn, ip, sizeof(ip));
+	for (int i = 0; i < nroutes; i++)
+	{
+		if (!match_path(routes[i].pattern, ri->local_uri, NULL))
+			continue;
+		path_known = 1;
+		if (strcmp(routes[i].method, ri->request_method) == 0)
+		{
+			route = &routes[i];
+			break;
+		}
+	}
+	if (!route)
+	{
+		respond_error(conn, path_known ? 405 : 404, lang,
+					  path_known ? "method_not_allowed" : "route_not_found", NULL, started, ip);
+		json_decref(args);
+		return 1;
+	}
+
+	/* arguments: query string, then the JSON body, then path parameters */
+	parse_query(ri->query_string, args);
+	if (strcmp(ri->request_method, "POST") == 0 || strcmp(ri->request_method, "PUT") == 0)
+	{
+		size_t		len = 0;
+		int			too_large;
+		char	   *text = read_body(conn, &len, &too_large);
+
+		if (too_large)
+		{
+			respond_error(conn, 413, lang, "body_too_large", NULL, started, ip);
+			json_decref(args);
+			return 1;
+		}
+		if (len > 0 || route->whole_body)
+		{
+			json_error_t err;
+			json_t	   *json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+
+			free(text);
+			if (!json)
+			{
+				respond_error(conn, 400, lang, "bad_json", NULL, started, ip);
+				json_decref(args);
+				return 1;
+			}
+			if (!json_is_object(json))
+			{
+				json_decref(json);
+				respond_error(conn, 400, lang, "not_object", NULL, started, ip);
+				json_decref(args);
+				return 1;
+			}
+			json_object_update(args, json);
+			json_decref(json);
+		}
+		else
+			free(text);
+	}
+	match_path(route->pattern, ri->local_uri, args);
+
+	authz = mg_get_header(conn, "Authorization");
+	if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
+		token = authz + 7;
+	if (route->auth == AUTH_TOKEN && token == NULL)
+	{
+		respond_error(conn, 401, lang, "invalid_token", NULL, started, ip);
+		json_decref(args);
+		return 1;
+	}
+	if (route->whole_body)
+	{
+		/* request metadata comes from the connection, not the client */
+		const char *ua = mg_get_header(conn, "User-Agent");
+
+		json_object_set_new(args, "ip", json_string(ip));
+		if (ua)
+			json_object_set_new(args, "user_agent", json_string(ua));
+	}
+	else if (token && strcmp(route->function, "revoke_token") == 0)
+		json_object_set_new(args, "token", json_string(token));
+
+	db_call((PGconn **) mg_get_thread_pointer(conn), conninfo, route, args, token, &res);
+	if (res.status == 200)
+	{
+		char	   *msg = i18n_message(lang, "ok", NULL);
+
+		body = json_pack("{s:i, s:s, s:O}", "code", 200, "message", msg ? msg : "ok", "data",
+						 res.data ? res.data : json_null());
+		free(msg);
+	}
+	else
+		body = error_body(res.status, lang, &res);
+	respond(conn, res.status, body, started, ip);
+	json_decref(body);
+	db_result_free(&res);
+	json_decref(args);
+	return 1;
+}
+
+static void
+on_signal(int sig)
+{
+	(void) sig;
+	stopping = 1;
+}
+
+static void
+usage(void)
+{
+	printf("rollout-http: the HTTP API of the rollout extension\n\n"
+		   "Usage: rollout-http [options]\n\n"
+		   "  --database-url URL   PostgreSQL connection string     (DATABASE_URL)\n"
+		   "  --listen HOST:PORT   address to listen on             (ROLLOUT_LISTEN, default 127.0.0.1:8080)\n"
+		   "  --web-root DIR       static files served at /         (ROLLOUT_WEB_ROOT, default ./web)\n"
+		   "  --i18n DIR           message catalogs                 (ROLLOUT_I18N_DIR, default ./i18n)\n"
+		   "  --max-body BYTES     largest request body accepted    (ROLLOUT_MAX_BODY, default 1048576)\n"
+		   "  --threads N          worker threads, one database connection each (ROLLOUT_THREADS, default 8)\n"
+		   "  --trusted-proxies IPS  comma-separated peers whose X-Forwarded-For is believed\n"
+		   "                       (ROLLOUT_TRUSTED_PROXIES, default none)\n"
+		   "  --help               this text\n\n"
+		   "Stops gracefully on SIGTERM or SIGINT: requests in flight finish first.\n");
+}
+
+static const char *
+env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : fallback;
+}
+
+int
+main(int argc, char **argv)
+{
+	char		ports[128];
+	char		threads_text[16];
+	const char *options[32];
+	int			o = 0;
+	struct mg_callbacks callbacks;
+	struct mg_context *ctx;
+
+	conninfo = env_or("DATABASE_URL", NULL);
+	listen_addr = env_or("ROLLOUT_LISTEN", listen_addr);
+	web_root = env_or("ROLLOUT_WEB_ROOT", web_root);
+	i18n_dir = env_or("ROLLOUT_I18N_DIR", i18n_dir);
+	trusted_proxies = env_or("ROLLOUT_TRUSTED_PROXIES", trusted_proxies);
+	max_body = atol(env_or("ROLLOUT_MAX_BODY", "1048576"));
+	threads = atoi(env_or("ROLLOUT_THREADS", "8"));
+	for (int i = 1; i < argc; i++)
+	{
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+		{
+			usage();
+			return 0;
+		}
+		if (v == NULL)
+		{
+			fprintf(stderr, "rollout-http: %s needs a value (see --help)\n", a);
+			return 2;
+		}
+		if (strcmp(a, "--database-url") == 0)
+			conninfo = v;
+		else if (strcmp(a, "--listen") == 0)
+			listen_addr = v;
+		else if (strcmp(a, "--web-root") == 0)
+			web_root = v;
+		else if (strcmp(a, "--i18n") == 0)
+			i18n_dir = v;
+		else if (strcmp(a, "--max-body") == 0)
+			max_body = atol(v);
+		else if (strcmp(a, "--threads") == 0)
+			threads = atoi(v);
+		else if (strcmp(a, "--trusted-proxies") == 0)
+			trusted_proxies = v;
+		else
+		{
+			fprintf(stderr, "rollout-http: unknown option %s (see --help)\n", a);
+			return 2;
+		}
+		i++;
+	}
+	if (!conninfo)
+	{
+		fprintf(stderr, "rollout-http: set DATABASE_URL or --database-url\n");
+		return 2;
+	}
+	if (max_body < 1024 || threads < 1 || threads > 256)
+	{
+		fprintf(stderr, "rollout-http: --max-body must be at least 1024 and --threads 1 to 256\n");
+		return 2;
+	}
+	if (i18n_load(i18n_dir) != 0 || db_load_signatures(conninfo) != 0)
+		return 1;
+
+	snprintf(ports, sizeof(ports), "%s", listen_addr);
+	snprintf(threads_text, sizeof(threads_text), "%d", threads);
+	options[o++] = "listening_ports";
+	options[o++] = ports;
+	options[o++] = "num_threads";
+	options[o++] = threads_text;
+	if (access(web_root, R_OK) == 0)
+	{
+		options[o++] = "document_root";
+		options[o++] = web_root;
+	}
+	options[o++] = "enable_directory_listing";
+	options[o++] = "no";
+	options[o++] = "request_timeout_ms";
+	options[o++] = "30000";
+	options[o] = NULL;
+
+	mg_init_library(0);
+	memset(&callbacks, 0, sizeof(callbacks));
+	callbacks.init_thread = init_thread;
+	callbacks.exit_thread = exit_thread;
+	ctx = mg_start(&callbacks, NULL, options);
+	if (ctx == NULL)
+	{
+		fprintf(stderr, "rollout-http: cannot listen on %s\n", listen_addr);
+		mg_exit_library();
+		return 1;
+	}
+	mg_set_request_handler(ctx, "/api/", api_handler, NULL);
+	mg_set_request_handler(ctx, "/admin/api/", api_handler, NULL);
+	mg_set_request_handler(ctx, "/healthz$", healthz, NULL);
+
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "rollout-http: listening on http://%s\n", listen_addr);
+	while (!stopping)
+		sleep(1);
+	fprintf(stderr, "rollout-http: stopping (finishing requests in flight)\n");
+	mg_stop(ctx);
+	mg_exit_library();
+	return 0;
+}

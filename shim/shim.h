@@ -1,0 +1,68 @@
+/*
+ * shim.h
+ *		rollout-http: shared declarations of the HTTP shim.
+ */
+#ifndef ROLLOUT_SHIM_H
+#define ROLLOUT_SHIM_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* Who may call a route; the database role then decides what it may do. */
+typedef enum Auth
+{
+	AUTH_NONE,					/* anyone, as rollout_client */
+	AUTH_TOKEN					/* a valid bearer token, as its account's role */
+} Auth;
+
+/* One line of the route table: the whole map of the API. */
+typedef struct Route
+{
+	const char *method;
+	const char *pattern;		/* {name} segments bind to the argument "name" */
+	const char *function;		/* SQL function in schema rollout */
+	const char *wrap;			/* optional function applied to the result */
+	Auth		auth;
+	int			whole_body;		/* the JSON body is the single jsonb argument */
+} Route;
+
+/* A function's signature, read from pg_catalog at start-up. */
+typedef struct Signature
+{
+	char	   *name;
+	int			nargs;
+	int			nrequired;
+	char	  **argnames;
+	char	  **argtypes;
+} Signature;
+
+extern const Route routes[];
+extern const int nroutes;
+
+/* i18n.c */
+extern int	i18n_load(const char *dir);
+extern const char *i18n_lang(const char *accept_language);
+extern char *i18n_message(const char *lang, const char *key, const char *field);
+
+/* db.c */
+typedef struct DbResult
+{
+	int			status;			/* HTTP status */
+	json_t	   *data;			/* result on success */
+	char		sqlstate[6];
+	char	   *message;		/* database message (English) */
+	char	   *detail;
+	char	   *hint;
+	char	   *field;			/* the error's COLUMN */
+	char	   *key;			/* the error's CONSTRAINT: a message key */
+} DbResult;
+
+extern int	db_load_signatures(const char *conninfo);
+extern PGconn *db_connect(const char *conninfo);
+extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
+					json_t *args, const char *token, DbResult *res);
+extern void db_result_free(DbResult *res);
+extern int	db_status_for_sqlstate(const char *sqlstate);
+
+#endif							/* ROLLOUT_SHIM_H */

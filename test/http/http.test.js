@@ -1,0 +1,282 @@
+// http.test.js: rollout-http end to end, over real HTTP on loopback, against
+// a real PostgreSQL. Usage: node http.test.js BINARY DATABASE_URL PORT
+// Prints a line per check and ends with "N passed, N failed".
+'use strict';
+const { spawn } = require('child_process');
+
+const [bin, dbUrl, port] = process.argv.slice(2);
+const base = `http://127.0.0.1:${port}`;
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, info) {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${ok ? '' : ' ' + JSON.stringify(info).slice(0, 600)}`);
+}
+
+async function req(method, path, body, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+  if (opts.lang) headers['Accept-Language'] = opts.lang;
+  const init = { method, headers };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    headers['Content-Type'] = 'application/json';
+  }
+  const res = await fetch(base + path, init);
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+async function expectStatus(name, status, method, path, body, opts, more) {
+  const r = await req(method, path, body, opts);
+  const envelopeOk = r.json && r.json.code === r.status && typeof r.json.message === 'string';
+  const extra = more ? more(r) : true;
+  check(`${name} -> ${status}`, r.status === status && envelopeOk && extra, { status: r.status, body: r.text });
+  return r;
+}
+
+async function main() {
+  const server = spawn(bin, [], {
+    env: { ...process.env, DATABASE_URL: dbUrl, ROLLOUT_LISTEN: `127.0.0.1:${port}`, ROLLOUT_MAX_BODY: '65536', ROLLOUT_THREADS: '4' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  server.stdout.on('data', (d) => { log += d; });
+  server.stderr.on('data', (d) => { log += d; });
+  let exitCode = null;
+  server.on('exit', (code) => { exitCode = code; });
+  try {
+    for (let i = 0; i < 50; i++) {
+      try { if ((await fetch(base + '/healthz')).ok) break; } catch (e) { /* not yet */ }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await run();
+    // graceful shutdown: SIGTERM, exit 0, nothing listens any more
+    server.kill('SIGTERM');
+    for (let i = 0; i < 50 && exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+    check('SIGTERM stops the server cleanly', exitCode === 0, { exitCode, log: log.slice(-400) });
+    let refused = false;
+    try { await fetch(base + '/healthz'); } catch (e) { refused = true; }
+    check('nothing listens after shutdown', refused, {});
+    const lines = log.split('\n').filter((l) => l.startsWith('{'));
+    const parsed = lines.map((l) => { try { return JSON.parse(l); } catch (e) { return null; } });
+    check('one JSON access-log line per request', parsed.length > 50 && parsed.every((l) => l && l.method && l.path && l.status),
+      { count: parsed.length });
+  } finally {
+    if (exitCode === null) server.kill('SIGKILL');
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+async function login(username, password) {
+  const r = await req('POST', '/admin/api/v1/auth/login', { username, password });
+  return r.json && r.json.data && r.json.data.token;
+}
+
+async function run() {
+  await expectStatus('healthz', 200, 'GET', '/healthz', undefined, {}, (r) => r.json.data.database === 'ok');
+  const admin = await login('admin', 'admin-password-1');
+  const maint = await login('maint', 'maint-password-1');
+  const viewer = await login('viewer', 'viewer-password-1');
+  check('login returns tokens for each account', [admin, maint, viewer].every((t) => /^[0-9a-f]{64}$/.test(t)), {});
+  const A = { token: admin };
+
+  // ---- success paths of every route ----
+  const proj = await expectStatus('create project', 200, 'POST', '/admin/api/v1/projects', { slug: 'http-app', name: 'HTTP App' }, A,
+    (r) => r.json.data.slug === 'http-app' && r.json.data.id > 0);
+  await expectStatus('list projects', 200, 'GET', '/admin/api/v1/projects', undefined, A, (r) => r.json.data.length >= 2);
+  await expectStatus('get project', 200, 'GET', '/admin/api/v1/projects/http-app', undefined, A, (r) => r.json.data.name === 'HTTP App');
+  await expectStatus('update project', 200, 'PUT', '/admin/api/v1/projects/http-app', { name: 'HTTP App 2', failure_threshold: 30 }, A,
+    (r) => r.json.data.name === 'HTTP App 2');
+  const sqlish = "'); DROP TABLE rollout.versions; --";
+  const v1 = await expectStatus('create version', 200, 'POST', '/admin/api/v1/versions',
+    { project: 'default', version: 'v1.0.0', title: sqlish, file_url: 'pkg/app-1.0.0.tgz', file_size: 10,
+      file_checksum: 'sha256:' + 'a'.repeat(64), title_i18n: { 'zh-CN': '第一版' } }, A,
+    (r) => r.json.data.id > 0 && r.json.data.status === 'draft');
+  const id1 = v1.json.data.id;
+  await expectStatus('SQL-looking text is stored verbatim', 200, 'GET', `/admin/api/v1/versions/${id1}`, undefined, A,
+    (r) => r.json.data.title === sqlish);
+  await expectStatus('update version', 200, 'PUT', `/admin/api/v1/versions/${id1}`, { release_notes: '# Notes', is_forced: true }, A,
+    (r) => r.json.data.release_notes === '# Notes' && r.json.data.is_forced === true);
+  await expectStatus('add artifact', 200, 'POST', `/admin/api/v1/versions/${id1}/artifacts`,
+    { os: 'linux', arch: 'amd64', file_url: 'pkg/app-1.0.0-linux.tgz', file_size: 7, file_checksum: 'sha256:' + 'b'.repeat(64) }, A,
+    (r) => r.json.data.os === 'linux' && r.json.data.version_id === id1);
+  await expectStatus('publish', 200, 'POST', `/admin/api/v1/versions/${id1}/publish`, undefined, A, (r) => r.json.data.status === 'published');
+  await expectStatus('pause', 200, 'POST', `/admin/api/v1/versions/${id1}/pause`, undefined, A, (r) => r.json.data.status === 'paused');
+  await expectStatus('resume', 200, 'POST', `/admin/api/v1/versions/${id1}/resume`, undefined, A, (r) => r.json.data.status === 'published');
+  await expectStatus('list versions with filters and paging', 200, 'GET', '/admin/api/v1/versions?project=default&channel=stable&page=1&limit=20',
+    undefined, A, (r) => r.json.data.total === 1 && r.json.data.items[0].id === id1);
+  await expectStatus('list channels', 200, 'GET', '/admin/api/v1/channels?project=default', undefined, A, (r) => r.json.data.length === 3);
+  await expectStatus('set channel', 200, 'PUT', '/admin/api/v1/channels/beta?project=default', { rollout_percentage: 25, is_active: true }, A,
+    (r) => Number(r.json.data.rollout_percentage) === 25);
+  await expectStatus('set mirror', 200, 'PUT', '/admin/api/v1/mirrors/cn', { project: 'default', base_url: 'https://cn.example.com/dl' }, A,
+    (r) => r.json.data.region === 'cn');
+  await expectStatus('list mirrors', 200, 'GET', '/admin/api/v1/mirrors?project=default', undefined, A, (r) => r.json.data.length === 1);
+  const rule = await expectStatus('create rule', 200, 'POST', '/admin/api/v1/rules',
+    { project: 'default', name: 'eu half', priority: 3, target_region: 'eu', rollout_config: { percentage: 50 } }, A,
+    (r) => r.json.data.id > 0 && r.json.data.rollout_config.percentage === 50);
+  const rid = rule.json.data.id;
+  await expectStatus('get rule', 200, 'GET', `/admin/api/v1/rules/${rid}`, undefined, A, (r) => r.json.data.name === 'eu half');
+  await expectStatus('update rule', 200, 'PUT', `/admin/api/v1/rules/${rid}`, { priority: 9, clear: ['target_region'] }, A,
+    (r) => r.json.data.priority === 9 && r.json.data.target_region === null);
+  await expectStatus('list rules', 200, 'GET', '/admin/api/v1/rules?project=default', undefined, A, (r) => r.json.data.length === 1);
+  await expectStatus('delete rule', 200, 'DELETE', `/admin/api/v1/rules/${rid}`, undefined, A, (r) => r.json.data === true);
+
+  // clients
+  const cu = await expectStatus('check-update offers the release', 200, 'POST', '/api/v1/check-update',
+    { current_version: '0.9.0', client_id: 'host-1', region: 'cn', os: 'linux', arch: 'amd64', locale: 'zh-CN' }, {},
+    (r) => r.json.data.has_update === true && r.json.data.latest_version === 'v1.0.0' && r.json.data.title === '第一版'
+      && r.json.data.download_url === 'https://cn.example.com/dl/pkg/app-1.0.0-linux.tgz' && r.json.data.is_forced === true);
+  await expectStatus('check-update when up to date', 200, 'POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'host-2' }, {},
+    (r) => r.json.data.has_update === false);
+  await expectStatus('download-started', 200, 'POST', '/api/v1/download-started', { version: '1.0.0', client_id: 'host-1' }, {},
+    (r) => r.json.data.recorded === true);
+  await expectStatus('install-result', 200, 'POST', '/api/v1/install-result', { version: '1.0.0', client_id: 'host-1', success: true }, {},
+    (r) => r.json.data.result === 'success');
+  await expectStatus('client IP and User-Agent reach the database', 200, 'GET', '/admin/api/v1/audit?limit=5', undefined, A);
+
+  // statistics and audit
+  await expectStatus('stats', 200, 'GET', '/admin/api/v1/stats?project=default&period=7d&action=all', undefined, A,
+    (r) => r.json.data.total_clients === 2 && r.json.data.totals.success.events === 1);
+  await expectStatus('stats/distribution', 200, 'GET', '/admin/api/v1/stats/distribution?project=default', undefined, A,
+    (r) => r.json.data.some((d) => d.version === '1.0.0' && d.clients === 2));
+  await expectStatus('stats/regions', 200, 'GET', '/admin/api/v1/stats/regions?project=default', undefined, A, (r) => r.json.data.length === 2);
+  await expectStatus('stats/funnel', 200, 'GET', '/admin/api/v1/stats/funnel?project=default', undefined, A,
+    (r) => r.json.data[0].succeeded === 1 && r.json.data[0].downloaded === 1);
+  await expectStatus('stats/trend', 200, 'GET', '/admin/api/v1/stats/trend?project=default&period=30d&action=check', undefined, A,
+    (r) => r.json.data.length === 30);
+  await expectStatus('audit', 200, 'GET', '/admin/api/v1/audit?project=default&page=1&limit=10', undefined, A,
+    (r) => r.json.data.items.length === 10 && r.json.data.items.some((i) => i.actor === 'admin'));
+  await expectStatus('list admins', 200, 'GET', '/admin/api/v1/admins', undefined, A,
+    (r) => r.json.data.length === 3 && !JSON.stringify(r.json.data).includes('password'));
+  await expectStatus('create admin', 200, 'POST', '/admin/api/v1/admins', { username: 'eve', password: 'eve-password-1', role: 'viewer' }, A,
+    (r) => r.json.data.username === 'eve' && !('password_hash' in r.json.data));
+  const v2 = await expectStatus('create a draft to delete', 200, 'POST', '/admin/api/v1/versions', { project: 'default', version: '2.0.0' }, A);
+  await expectStatus('delete version', 200, 'DELETE', `/admin/api/v1/versions/${v2.json.data.id}`, undefined, A, (r) => r.json.data === true);
+  await expectStatus('yank', 200, 'POST', `/admin/api/v1/versions/${id1}/yank`, undefined, A, (r) => r.json.data.status === 'yanked');
+
+  // ---- bad requests: status, envelope, localized message ----
+  const big = 'x'.repeat(70000);
+  const bad = [
+    ['POST', '/api/v1/check-update', '{', 400, 'not valid JSON'],
+    ['POST', '/api/v1/check-update', '{"current_version": "1.0.0",}', 400],
+    ['POST', '/api/v1/check-update', '[1, 2]', 400],
+    ['POST', '/api/v1/check-update', '"1.0.0"', 400],
+    ['POST', '/api/v1/check-update', 'null', 400],
+    ['POST', '/api/v1/check-update', '', 400],
+    ['POST', '/api/v1/check-update', '{"current_version": "1.0.0", "current_version": "2.0.0", "client_id": "x"}', 400],
+    ['POST', '/api/v1/check-update', { client_id: 'x' }, 400, 'current_version'],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0' }, 400, 'client_id'],
+    ['POST', '/api/v1/check-update', { current_version: 100, client_id: 'x' }, 400, 'current_version'],
+    ['POST', '/api/v1/check-update', { current_version: '1.0', client_id: 'x' }, 400, 'current_version'],
+    ['POST', '/api/v1/check-update', { current_version: '01.2.3', client_id: 'x' }, 400],
+    ['POST', '/api/v1/check-update', { current_version: 'latest', client_id: 'x' }, 400],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'x'.repeat(200) }, 400, 'client_id'],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'has space' }, 400],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'x', project: 'nope' }, 404, 'project'],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'x', channel: 'nightly' }, 404, 'channel'],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'x', region: "cn'; --" }, 400],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'x', os: ['linux'] }, 400],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'x', locale: 'x'.repeat(50) }, 400],
+    ['POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: big }, 413],
+    ['POST', '/api/v1/install-result', { version: '1.0.0', client_id: 'x' }, 400, 'success'],
+    ['POST', '/api/v1/install-result', { version: '1.0.0', client_id: 'x', success: 'yes' }, 400],
+    ['POST', '/api/v1/install-result', { version: '9.9.9', client_id: 'x', success: true }, 404],
+    ['POST', '/api/v1/download-started', { version: 'one', client_id: 'x' }, 400],
+    ['GET', '/api/v1/check-update', undefined, 405],
+    ['DELETE', '/admin/api/v1/projects', undefined, 405],
+    ['GET', '/api/v1/nothing-here', undefined, 404],
+    ['GET', '/admin/api/v1/versions/abc', undefined, 400],
+    ['GET', '/admin/api/v1/versions/999999', undefined, 404],
+    ['GET', '/admin/api/v1/versions?project=default&limit=abc', undefined, 400],
+    ['GET', '/admin/api/v1/versions?project=default&limit=5000', undefined, 400],
+    ['GET', '/admin/api/v1/versions?project=nope', undefined, 404],
+    ['GET', '/admin/api/v1/versions?project=default&bogus=1', undefined, 400, 'bogus'],
+    ['POST', '/admin/api/v1/versions', { project: 'default' }, 400, 'version'],
+    ['POST', '/admin/api/v1/versions', { project: 'default', version: '1.0.0' }, 409],
+    ['POST', '/admin/api/v1/versions', { project: 'default', version: '3.0.0', file_checksum: 'md5:1' }, 400],
+    ['POST', '/admin/api/v1/versions', { project: 'default', version: '3.0.0', file_size: 'big' }, 400],
+    ['POST', '/admin/api/v1/versions', { project: 'default', version: '3.0.0', title: 'x'.repeat(600) }, 400],
+    ['POST', '/admin/api/v1/versions', { project: 'default', version: '3.0.0', rollout_percentage: 101 }, 400],
+    ['POST', `/admin/api/v1/versions/${id1}/pause`, undefined, 400],
+    ['POST', '/admin/api/v1/projects', { slug: 'Bad Slug', name: 'x' }, 400, 'slug'],
+    ['POST', '/admin/api/v1/projects', { slug: 'http-app', name: 'again' }, 409],
+    ['POST', '/admin/api/v1/rules', { project: 'default', name: 'r', rollout_config: { percent: 5 } }, 400],
+    ['POST', '/admin/api/v1/rules', { project: 'default', name: 'r', target_version_range: '>>1' }, 400],
+    ['PUT', '/admin/api/v1/channels/gamma?project=default', { rollout_percentage: 5 }, 404],
+    ['PUT', '/admin/api/v1/mirrors/eu', { project: 'default', base_url: 'ftp://x' }, 400],
+    ['GET', '/admin/api/v1/stats?project=default&period=1y', undefined, 400],
+    ['POST', '/admin/api/v1/auth/login', { username: 'admin', password: 'wrong' }, 401],
+    ['POST', '/admin/api/v1/auth/login', { username: 'admin' }, 400, 'password'],
+  ];
+  for (const [method, path, body, status, mention] of bad) {
+    const label = `${method} ${path} ${typeof body === 'string' ? body.slice(0, 40) : JSON.stringify(body || '').slice(0, 60)}`;
+    await expectStatus(`bad: ${label}`, status, method, path, body, A,
+      (r) => !mention || r.text.includes(mention));
+  }
+  check('at least 40 bad requests covered', bad.length >= 40, { n: bad.length });
+
+  // ---- both languages ----
+  await expectStatus('English message', 400, 'POST', '/api/v1/check-update', { client_id: 'x' }, { lang: 'en-US,en;q=0.9' },
+    (r) => r.json.message === 'current_version is required' && r.json.error.field === 'current_version');
+  await expectStatus('Chinese message', 400, 'POST', '/api/v1/check-update', { client_id: 'x' }, { lang: 'zh-CN,zh;q=0.9,en;q=0.8' },
+    (r) => r.json.message === '缺少必填字段：current_version');
+  await expectStatus('Chinese by q-value', 404, 'POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'x', project: 'nope' },
+    { lang: 'en;q=0.5, zh;q=0.9' }, (r) => r.json.message.startsWith('未找到'));
+  await expectStatus('Chinese for a shim-level error', 400, 'POST', '/api/v1/check-update', '{', { lang: 'zh-CN' },
+    (r) => r.json.message === '请求体不是有效的 JSON');
+
+  // ---- authentication and roles ----
+  const routesToTry = [
+    ['GET', '/admin/api/v1/projects', undefined],
+    ['POST', '/admin/api/v1/projects', { slug: 'role-test', name: 'x' }],
+    ['POST', '/admin/api/v1/versions', { project: 'default', version: '7.0.0' }],
+    ['PUT', '/admin/api/v1/channels/stable?project=default', { rollout_percentage: 100 }],
+    ['GET', '/admin/api/v1/stats?project=default', undefined],
+    ['GET', '/admin/api/v1/admins', undefined],
+  ];
+  for (const [method, path, body] of routesToTry) {
+    await expectStatus(`no token: ${method} ${path}`, 401, method, path, body, {});
+    await expectStatus(`bad token: ${method} ${path}`, 401, method, path, body, { token: 'f'.repeat(64) });
+  }
+  // viewer reads but cannot write; maintainer writes in its project, not projects or accounts
+  const matrix = [
+    [viewer, 'viewer', 'GET', '/admin/api/v1/projects', undefined, 200],
+    [viewer, 'viewer', 'GET', '/admin/api/v1/stats?project=default', undefined, 200],
+    [viewer, 'viewer', 'POST', '/admin/api/v1/versions', { project: 'default', version: '7.0.0' }, 403],
+    [viewer, 'viewer', 'PUT', '/admin/api/v1/channels/stable?project=default', { rollout_percentage: 100 }, 403],
+    [viewer, 'viewer', 'POST', '/admin/api/v1/projects', { slug: 'role-test', name: 'x' }, 403],
+    [viewer, 'viewer', 'GET', '/admin/api/v1/admins', undefined, 403],
+    [maint, 'maintainer', 'POST', '/admin/api/v1/versions', { project: 'default', version: '7.0.0' }, 200],
+    [maint, 'maintainer', 'PUT', '/admin/api/v1/channels/stable?project=default', { rollout_percentage: 100 }, 200],
+    [maint, 'maintainer', 'POST', '/admin/api/v1/versions', { project: 'http-app', version: '7.0.0' }, 403],
+    [maint, 'maintainer', 'POST', '/admin/api/v1/projects', { slug: 'role-test', name: 'x' }, 403],
+    [maint, 'maintainer', 'GET', '/admin/api/v1/admins', undefined, 403],
+    [admin, 'admin', 'POST', '/admin/api/v1/projects', { slug: 'role-test', name: 'x' }, 200],
+    [admin, 'admin', 'GET', '/admin/api/v1/admins', undefined, 200],
+  ];
+  for (const [token, who, method, path, body, status] of matrix) {
+    await expectStatus(`${who}: ${method} ${path}`, status, method, path, body, { token });
+  }
+  await expectStatus('the actor is recorded in the audit log', 200, 'GET', '/admin/api/v1/audit?project=default&limit=50', undefined, A,
+    (r) => r.json.data.items.some((i) => i.actor === 'maint' && i.object_type === 'versions'));
+  // logout revokes; an expired token is refused
+  await expectStatus('logout', 200, 'POST', '/admin/api/v1/auth/logout', undefined, { token: viewer }, (r) => r.json.data === true);
+  await expectStatus('revoked token', 401, 'GET', '/admin/api/v1/projects', undefined, { token: viewer },
+    (r) => r.json.error.detail === 'token revoked');
+  const short = await req('POST', '/admin/api/v1/auth/login', { username: 'eve', password: 'eve-password-1', ttl: '1 minute' });
+  check('a login with a short ttl', short.status === 200, short.text);
+  process.env.EXPIRE_TOKEN = short.json.data.token;
+  const { execFileSync } = require('child_process');
+  execFileSync('psql', [dbUrl, '-qc', `UPDATE rollout.api_tokens SET expires_at = now() - interval '1 second'
+    WHERE token_hash = sha256(convert_to('${short.json.data.token}', 'UTF8'))`]);
+  await expectStatus('expired token', 401, 'GET', '/admin/api/v1/projects', undefined, { token: short.json.data.token },
+    (r) => r.json.error.detail === 'token expired');
+}
+
+main().catch((e) => { console.error(e); console.log(`${passed} passed, ${failed + 1} failed`); process.exit(1); });
