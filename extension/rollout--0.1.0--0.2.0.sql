@@ -1084,7 +1084,9 @@ LEFT JOIN LATERAL (
 		   sum(events) FILTER (WHERE action = 'download') AS downloads_today,
 		   sum(events) FILTER (WHERE action = 'success') AS successes_today,
 		   sum(events) FILTER (WHERE action = 'failed') AS failures_today
-	FROM rollout.rollup_daily r WHERE r.project_id = p.id AND r.day = rollout.utc_today()) d ON true
+	FROM rollout.rollup_daily r
+	WHERE r.project_id = p.id AND r.action IN ('check', 'download', 'success', 'failed')
+	  AND r.day = rollout.utc_today()) d ON true
 LEFT JOIN LATERAL (
 	SELECT sum(clients) FILTER (WHERE action = 'success') AS succ,
 		   sum(clients) FILTER (WHERE action = 'failed') AS fail

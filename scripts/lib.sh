@@ -75,3 +75,23 @@ pg_stop() {
 		as_server "$PG_BINDIR/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 	fi
 }
+
+# bench_cluster PORT_HINT SHARED_BUFFERS: for a benchmark, install what it needs,
+# build and install, start a throwaway cluster (removed on exit) and export
+# PGHOST/PGPORT/PGUSER/PGDATABASE for it.
+bench_cluster() {
+	scripts/deps.sh --bench
+	make -s >/dev/null
+	as_root make -s install >/dev/null
+	BENCH_WORK=$(mktemp -d /tmp/rollout-bench.XXXXXX)
+	chmod 755 "$BENCH_WORK"
+	trap 'pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
+	local port
+	port=$(free_port "$1")
+	pg_start "$BENCH_WORK/data" "$port"
+	printf 'shared_buffers = %s\nmax_wal_size = 8GB\ncheckpoint_timeout = 30min\n' "$2" >>"$BENCH_WORK/data/postgresql.conf"
+	pg_stop "$BENCH_WORK/data"
+	pg_start "$BENCH_WORK/data" "$port"
+	export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+	mkdir -p bench/out
+}

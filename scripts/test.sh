@@ -20,6 +20,7 @@ rm -rf "$out"
 mkdir -p "$out"
 export PGPORT=$(free_port 55432)
 export PGHOST=127.0.0.1 PGUSER=postgres
+export ROLLOUT_TEST_PGDATA="$work/data"
 cleanup() {
 	pg_stop "$work/data"
 	rm -rf "$work"

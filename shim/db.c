@@ -342,8 +342,13 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 	if (*connp == NULL || PQstatus(*connp) != CONNECTION_OK)
 	{
 		if (*connp)
+		{
 			PQfinish(*connp);
+			metrics_connection(-1);
+		}
 		*connp = db_connect(conninfo);
+		if (*connp)
+			metrics_connection(1);
 		if (*connp == NULL)
 		{
 			snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
@@ -434,6 +439,7 @@ lost:
 	{
 		/* the database went away: 503, and a fresh connection next time */
 		PQfinish(conn);
+		metrics_connection(-1);
 		*connp = NULL;
 		res->status = 503;
 		if (!res->key)

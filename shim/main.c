@@ -75,6 +75,7 @@ static const char *i18n_dir = "i18n";
 static const char *trusted_proxies = "";
 static long max_body = 1024 * 1024;
 static int	threads = 8;
+static double rate_limit = 20;
 static volatile sig_atomic_t stopping;
 
 /* Does path match pattern?  Captures {name} segments into params. */
@@ -181,9 +182,9 @@ now_ms(void)
 	return tv.tv_sec * 1000.0 + tv.tv_usec / 1000.0;
 }
 
-/* Write a JSON response and one access-log line. */
+/* Write a JSON response, count it, and write one access-log line. */
 static void
-respond(struct mg_connection *conn, int status, json_t *body, double started, const char *ip)
+respond(struct mg_connection *conn, int route, int status, json_t *body, double started, const char *ip)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	char	   *text = json_dumps(body, JSON_COMPACT);
@@ -195,9 +196,10 @@ respond(struct mg_connection *conn, int status, json_t *body, double started, co
 			  "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
 			  "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
 			  status, mg_get_response_code_text(conn, status), len,
-			  status == 503 ? "Retry-After: 5\r\n" : "");
+			  status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "");
 	mg_write(conn, text, len);
 	free(text);
+	metrics_record(route, status, (now_ms() - started) / 1000.0);
 	log = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", ri->request_method,
 					"path", ri->local_uri ? ri->local_uri : "", "ip", ip ? ip : ri->remote_addr,
 					"status", status, "ms", now_ms() - started, "ts", "");
@@ -263,7 +265,7 @@ error_body(int status, const char *lang, const DbResult *res)
 
 /* A request error decided here (no SQL ran). */
 static void
-respond_error(struct mg_connection *conn, int status, const char *lang, const char *key,
+respond_error(struct mg_connection *conn, int route, int status, const char *lang, const char *key,
 			  const char *field, double started, const char *ip)
 {
 	DbResult	res;
@@ -274,7 +276,7 @@ respond_error(struct mg_connection *conn, int status, const char *lang, const ch
 	res.key = (char *) key;
 	res.field = (char *) field;
 	body = error_body(status, lang, &res);
-	respond(conn, status, body, started, ip);
+	respond(conn, route, status, body, started, ip);
 	json_decref(body);
 }
 
@@ -346,7 +348,10 @@ exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
 		PGconn	  **c = ptr;
 
 		if (*c)
+		{
 			PQfinish(*c);
+			metrics_connection(-1);
+		}
 		free(c);
 	}
 }
@@ -364,8 +369,13 @@ healthz(struct mg_connection *conn, void *cbdata)
 	if (*pc == NULL || PQstatus(*pc) != CONNECTION_OK)
 	{
 		if (*pc)
+		{
 			PQfinish(*pc);
+			metrics_connection(-1);
+		}
 		*pc = db_connect(conninfo);
+		if (*pc)
+			metrics_connection(1);
 	}
 	ok = *pc != NULL;
 	if (ok)
@@ -377,8 +387,22 @@ healthz(struct mg_connection *conn, void *cbdata)
 	}
 	body = json_pack("{s:i, s:s, s:{s:s, s:s}}", "code", ok ? 200 : 503, "message", ok ? "ok" : "unavailable",
 					 "data", "process", "ok", "database", ok ? "ok" : "unavailable");
-	respond(conn, ok ? 200 : 503, body, started, NULL);
+	respond(conn, -1, ok ? 200 : 503, body, started, NULL);
 	json_decref(body);
+	return 1;
+}
+
+/* /metrics: Prometheus text format. */
+static int
+metrics(struct mg_connection *conn, void *cbdata)
+{
+	char	   *text = metrics_text();
+
+	(void) cbdata;
+	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			  "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n", strlen(text));
+	mg_write(conn, text, strlen(text));
+	free(text);
 	return 1;
 }
 
@@ -391,6 +415,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	double		started = now_ms();
 	char		ip[64];
 	const Route *route = NULL;
+	int			ri_index = -1;
 	int			path_known = 0;
 	json_t	   *args = json_object();
 	const char *authz;
@@ -408,13 +433,22 @@ api_handler(struct mg_connection *conn, void *cbdata)
 		if (strcmp(routes[i].method, ri->request_method) == 0)
 		{
 			route = &routes[i];
+			ri_index = i;
 			break;
 		}
 	}
 	if (!route)
 	{
-		respond_error(conn, path_known ? 405 : 404, lang,
+		respond_error(conn, -1, path_known ? 405 : 404, lang,
 					  path_known ? "method_not_allowed" : "route_not_found", NULL, started, ip);
+		json_decref(args);
+		return 1;
+	}
+
+	/* clients are limited per address, before their body is even read */
+	if (route->whole_body && !limits_allow(ip))
+	{
+		respond_error(conn, ri_index, 429, lang, "rate_limited", NULL, started, ip);
 		json_decref(args);
 		return 1;
 	}
@@ -429,7 +463,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 
 		if (too_large)
 		{
-			respond_error(conn, 413, lang, "body_too_large", NULL, started, ip);
+			respond_error(conn, ri_index, 413, lang, "body_too_large", NULL, started, ip);
 			json_decref(args);
 			return 1;
 		}
@@ -441,14 +475,14 @@ api_handler(struct mg_connection *conn, void *cbdata)
 			free(text);
 			if (!json)
 			{
-				respond_error(conn, 400, lang, "bad_json", NULL, started, ip);
+				respond_error(conn, ri_index, 400, lang, "bad_json", NULL, started, ip);
 				json_decref(args);
 				return 1;
 			}
 			if (!json_is_object(json))
 			{
 				json_decref(json);
-				respond_error(conn, 400, lang, "not_object", NULL, started, ip);
+				respond_error(conn, ri_index, 400, lang, "not_object", NULL, started, ip);
 				json_decref(args);
 				return 1;
 			}
@@ -465,7 +499,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 		token = authz + 7;
 	if (route->auth == AUTH_TOKEN && token == NULL)
 	{
-		respond_error(conn, 401, lang, "invalid_token", NULL, started, ip);
+		respond_error(conn, ri_index, 401, lang, "invalid_token", NULL, started, ip);
 		json_decref(args);
 		return 1;
 	}
@@ -492,7 +526,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	}
 	else
 		body = error_body(res.status, lang, &res);
-	respond(conn, res.status, body, started, ip);
+	respond(conn, ri_index, res.status, body, started, ip);
 	json_decref(body);
 	db_result_free(&res);
 	json_decref(args);
@@ -519,6 +553,8 @@ usage(void)
 		   "  --threads N          worker threads, one database connection each (ROLLOUT_THREADS, default 8)\n"
 		   "  --trusted-proxies IPS  comma-separated peers whose X-Forwarded-For is believed\n"
 		   "                       (ROLLOUT_TRUSTED_PROXIES, default none)\n"
+		   "  --rate-limit N       client requests per second per address, bursts of 2N; 0: off\n"
+		   "                       (ROLLOUT_RATE_LIMIT, default 20)\n"
 		   "  --help               this text\n\n"
 		   "Stops gracefully on SIGTERM or SIGINT: requests in flight finish first.\n");
 }
@@ -548,6 +584,7 @@ main(int argc, char **argv)
 	trusted_proxies = env_or("ROLLOUT_TRUSTED_PROXIES", trusted_proxies);
 	max_body = atol(env_or("ROLLOUT_MAX_BODY", "1048576"));
 	threads = atoi(env_or("ROLLOUT_THREADS", "8"));
+	rate_limit = atof(env_or("ROLLOUT_RATE_LIMIT", "20"));
 	for (int i = 1; i < argc; i++)
 	{
 		const char *a = argv[i];
@@ -577,6 +614,8 @@ main(int argc, char **argv)
 			threads = atoi(v);
 		else if (strcmp(a, "--trusted-proxies") == 0)
 			trusted_proxies = v;
+		else if (strcmp(a, "--rate-limit") == 0)
+			rate_limit = atof(v);
 		else
 		{
 			fprintf(stderr, "rollout-http: unknown option %s (see --help)\n", a);
@@ -596,6 +635,8 @@ main(int argc, char **argv)
 	}
 	if (i18n_load(i18n_dir) != 0 || db_load_signatures(conninfo) != 0)
 		return 1;
+	limits_set_rate(rate_limit);
+	metrics_init(threads);
 
 	snprintf(ports, sizeof(ports), "%s", listen_addr);
 	snprintf(threads_text, sizeof(threads_text), "%d", threads);
@@ -628,6 +669,7 @@ main(int argc, char **argv)
 	mg_set_request_handler(ctx, "/api/", api_handler, NULL);
 	mg_set_request_handler(ctx, "/admin/api/", api_handler, NULL);
 	mg_set_request_handler(ctx, "/healthz$", healthz, NULL);
+	mg_set_request_handler(ctx, "/metrics$", metrics, NULL);
 
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);

@@ -65,4 +65,12 @@ extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
 extern void db_result_free(DbResult *res);
 extern int	db_status_for_sqlstate(const char *sqlstate);
 
+/* limits.c */
+extern void limits_set_rate(double per_second);
+extern int	limits_allow(const char *ip);
+extern void metrics_init(int nthreads);
+extern void metrics_record(int route, int status, double seconds);
+extern void metrics_connection(int delta);
+extern char *metrics_text(void);
+
 #endif							/* ROLLOUT_SHIM_H */

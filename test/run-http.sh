@@ -4,7 +4,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-make -s shim >/dev/null || { echo "not ok - rollout-http did not build"; echo "0 passed, 1 failed"; exit 1; }
+# the suite runs the server built with AddressSanitizer (leak checks at exit) and UBSan
+make -s shim/rollout-http-asan >/dev/null || { echo "not ok - rollout-http did not build"; echo "0 passed, 1 failed"; exit 1; }
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
 db=rollout_http
 PGOPTIONS='-c client_min_messages=warning' psql -qd postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" || { echo "0 passed, 1 failed"; exit 1; }
 psql -qd "$db" -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "0 passed, 1 failed"; exit 1; }
@@ -14,4 +16,11 @@ SELECT rollout.create_admin('maint', 'maint-password-1', 'maintainer', 'default'
 SELECT rollout.create_admin('viewer', 'viewer-password-1', 'viewer');
 SQL
 port=$(free_port 18180)
-node test/http/http.test.js shim/rollout-http "postgresql://$PGUSER@$PGHOST:$PGPORT/$db" "$port"
+# the suite restarts the test cluster once, to check reconnecting
+if [ -n "${ROLLOUT_TEST_PGDATA:-}" ]; then
+	ctl="$PG_BINDIR/pg_ctl -D $ROLLOUT_TEST_PGDATA -w -t 60"
+	[ "$(id -u)" = 0 ] && ctl="runuser -u $SERVER_USER -- $ctl"
+	export PG_STOP_CMD="$ctl -m fast stop"
+	export PG_START_CMD="$ctl -o '-p $PGPORT' -l $ROLLOUT_TEST_PGDATA/server.log start"
+fi
+node test/http/http.test.js shim/rollout-http-asan "postgresql://$PGUSER@$PGHOST:$PGPORT/$db" "$port"

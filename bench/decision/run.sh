@@ -5,26 +5,10 @@
 # pgbench run, BENCH_CLIENTS (default 2, the machine's cores), BENCH_ROUNDS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/deps.sh --bench
 . scripts/lib.sh
-make -s >/dev/null
-as_root make -s install >/dev/null
-work=$(mktemp -d /tmp/rollout-bench.XXXXXX)
-chmod 755 "$work"
-trap 'pg_stop "$work/data"; rm -rf "$work"' EXIT
-port=$(free_port 56532)
-pg_start "$work/data" "$port"
-cat >>"$work/data/postgresql.conf" <<CONF
-shared_buffers = 2GB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-CONF
-pg_stop "$work/data"
-pg_start "$work/data" "$port"
-export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+bench_cluster 56532 2GB
 secs=${BENCH_SECONDS:-30}
 clients=${BENCH_CLIENTS:-2}
-mkdir -p bench/out
 out=bench/out/decision.txt
 : > "$out"
 echo "==> setup: 10 projects x 200 versions, 5 rules each, 1,000,000 clients" | tee -a "$out"

@@ -7,12 +7,7 @@ SET search_path = public, rollout;
 SET max_parallel_workers_per_gather = 0;
 SET jit = off;
 SET work_mem = '256MB';
-CREATE OR REPLACE FUNCTION pg_temp.ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-  EXECUTE q;
-  RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
-END $$;
+\ir ../common.sql
 CREATE TEMP TABLE cases (view text, kind text, q text);
 INSERT INTO cases VALUES
  ('stats_overview', 'view', 'SELECT * FROM rollout.stats_overview'),

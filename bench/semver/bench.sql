@@ -40,12 +40,7 @@ VACUUM ANALYZE t_bigint;
 VACUUM ANALYZE t_rollout;
 VACUUM ANALYZE t_pgsemver;
 
-CREATE OR REPLACE FUNCTION pg_temp.ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-  EXECUTE q;
-  RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
-END $$;
+\ir ../common.sql
 
 CREATE TEMP TABLE cases (task text, variant text, q text, ord int);
 INSERT INTO cases VALUES

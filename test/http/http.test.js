@@ -39,22 +39,33 @@ async function expectStatus(name, status, method, path, body, opts, more) {
   return r;
 }
 
-async function main() {
-  const server = spawn(bin, [], {
-    env: { ...process.env, DATABASE_URL: dbUrl, ROLLOUT_LISTEN: `127.0.0.1:${port}`, ROLLOUT_MAX_BODY: '65536', ROLLOUT_THREADS: '4' },
+function startServer(listenPort, extraEnv) {
+  return spawn(bin, [], {
+    env: { ...process.env, DATABASE_URL: dbUrl, ROLLOUT_LISTEN: `127.0.0.1:${listenPort}`, ROLLOUT_MAX_BODY: '65536',
+      ROLLOUT_THREADS: '4', ROLLOUT_RATE_LIMIT: '1000', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+async function waitHealthy(url) {
+  for (let i = 0; i < 50; i++) {
+    try { if ((await fetch(url + '/healthz')).ok) return true; } catch (e) { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+async function main() {
+  const server = startServer(port, {});
   let log = '';
   server.stdout.on('data', (d) => { log += d; });
   server.stderr.on('data', (d) => { log += d; });
   let exitCode = null;
   server.on('exit', (code) => { exitCode = code; });
   try {
-    for (let i = 0; i < 50; i++) {
-      try { if ((await fetch(base + '/healthz')).ok) break; } catch (e) { /* not yet */ }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitHealthy(base);
     await run();
+    await operations();
     // graceful shutdown: SIGTERM, exit 0, nothing listens any more
     server.kill('SIGTERM');
     for (let i = 0; i < 50 && exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
@@ -62,6 +73,8 @@ async function main() {
     let refused = false;
     try { await fetch(base + '/healthz'); } catch (e) { refused = true; }
     check('nothing listens after shutdown', refused, {});
+    check('no AddressSanitizer, LeakSanitizer or UBSan report', !/(AddressSanitizer|LeakSanitizer|runtime error:)/.test(log),
+      log.slice(log.search(/(AddressSanitizer|LeakSanitizer|runtime error:)/), 3000));
     const lines = log.split('\n').filter((l) => l.startsWith('{'));
     const parsed = lines.map((l) => { try { return JSON.parse(l); } catch (e) { return null; } });
     check('one JSON access-log line per request', parsed.length > 50 && parsed.every((l) => l && l.method && l.path && l.status),
@@ -277,6 +290,63 @@ async function run() {
     WHERE token_hash = sha256(convert_to('${short.json.data.token}', 'UTF8'))`]);
   await expectStatus('expired token', 401, 'GET', '/admin/api/v1/projects', undefined, { token: short.json.data.token },
     (r) => r.json.error.detail === 'token expired');
+}
+
+async function operations() {
+  const { execSync } = require('child_process');
+  // metrics: requests by route and status, latency histogram, connections
+  const m = await fetch(base + '/metrics');
+  const text = await m.text();
+  check('GET /metrics is Prometheus text', m.status === 200 && (m.headers.get('content-type') || '').startsWith('text/plain'), {});
+  check('metrics count requests by route and status',
+    /rollout_http_requests_total\{method="POST",route="\/api\/v1\/check-update",status="200"\} \d+/.test(text)
+    && /rollout_http_requests_total\{method="POST",route="\/api\/v1\/check-update",status="400"\} \d+/.test(text), text.slice(0, 800));
+  check('metrics have a latency histogram', /rollout_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/.test(text)
+    && /rollout_http_request_duration_seconds_count \d+/.test(text), {});
+  check('metrics show the connection pool', /rollout_http_db_connections [1-9]/.test(text) && /rollout_http_worker_threads 4/.test(text), {});
+
+  // rate limit: a second server allowing 1 request per second (bursts of 2)
+  const port2 = Number(port) + 1;
+  const limited = startServer(port2, { ROLLOUT_RATE_LIMIT: '1' });
+  try {
+    await waitHealthy(`http://127.0.0.1:${port2}`);
+    const statuses = [];
+    let last;
+    for (let i = 0; i < 4; i++) {
+      last = await fetch(`http://127.0.0.1:${port2}/api/v1/check-update`, { method: 'POST', headers: { 'Accept-Language': 'zh-CN' },
+        body: JSON.stringify({ current_version: '1.0.0', client_id: 'rl' }) });
+      statuses.push(last.status);
+      if (last.status === 429) break;
+    }
+    const body = await last.json();
+    check('clients above the rate limit get 429', statuses.includes(200) && statuses[statuses.length - 1] === 429, statuses);
+    check('429 says when to retry, in the client\'s language', last.headers.get('retry-after') === '1'
+      && body.message === '请求过于频繁，请稍后重试', body);
+    const admin = await fetch(`http://127.0.0.1:${port2}/admin/api/v1/projects`);
+    check('admin routes are not rate limited per client address', admin.status === 401, admin.status);
+  } finally {
+    limited.kill('SIGKILL');
+  }
+
+  // database restart: 503 with Retry-After while it is down, then recovery
+  if (process.env.PG_STOP_CMD && process.env.PG_START_CMD) {
+    execSync(process.env.PG_STOP_CMD, { stdio: 'ignore' });
+    const down = await req('POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'restart' });
+    check('503 while the database is down', down.status === 503 && down.headers.get('retry-after') === '5'
+      && down.json && down.json.code === 503, { status: down.status, text: down.text });
+    const hz = await req('GET', '/healthz');
+    check('healthz reports the database down', hz.status === 503 && hz.json.data.database === 'unavailable', hz.text);
+    execSync(process.env.PG_START_CMD, { stdio: 'ignore' });
+    let up;
+    for (let i = 0; i < 20; i++) {
+      up = await req('POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'restart' });
+      if (up.status === 200) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    check('requests succeed again once the database is back', up.status === 200, { status: up.status, text: up.text });
+  } else {
+    check('database restart test has its commands (PG_STOP_CMD, PG_START_CMD)', false, {});
+  }
 }
 
 main().catch((e) => { console.error(e); console.log(`${passed} passed, ${failed + 1} failed`); process.exit(1); });

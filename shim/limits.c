@@ -1,0 +1,211 @@
+/*
+ * limits.c
+ *		Per-IP rate limiting of the client routes, and the counters behind
+ *		GET /metrics (Prometheus text format).
+ *
+ * The rate limit is a token bucket per client address: ROLLOUT_RATE_LIMIT
+ * requests per second with bursts of twice that.  Buckets live in a fixed
+ * open-addressing table; when it is full the least recently used slot is
+ * reused, so memory stays bounded whatever the traffic.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "shim.h"
+
+#define BUCKETS			8192
+#define PROBE			16
+
+typedef struct Bucket
+{
+	char		ip[48];
+	double		tokens;
+	double		last;			/* seconds */
+} Bucket;
+
+static Bucket buckets[BUCKETS];
+static pthread_mutex_t bucket_lock = PTHREAD_MUTEX_INITIALIZER;
+static double rate = 20.0;
+
+static double
+now_s(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static unsigned
+hash_ip(const char *s)
+{
+	unsigned	h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char) *s++) * 16777619u;
+	return h;
+}
+
+void
+limits_set_rate(double per_second)
+{
+	rate = per_second;
+}
+
+/* May this address make a client request now?  0 means answer 429. */
+int
+limits_allow(const char *ip)
+{
+	unsigned	h = hash_ip(ip);
+	double		t = now_s();
+	Bucket	   *b = NULL,
+			   *oldest = NULL;
+	int			ok;
+
+	if (rate <= 0)
+		return 1;
+	pthread_mutex_lock(&bucket_lock);
+	for (int i = 0; i < PROBE; i++)
+	{
+		Bucket	   *c = &buckets[(h + i) % BUCKETS];
+
+		if (strcmp(c->ip, ip) == 0)
+		{
+			b = c;
+			break;
+		}
+		if (oldest == NULL || c->last < oldest->last)
+			oldest = c;
+	}
+	if (b == NULL)
+	{
+		b = oldest;
+		snprintf(b->ip, sizeof(b->ip), "%s", ip);
+		b->tokens = 2 * rate;
+		b->last = t;
+	}
+	b->tokens += (t - b->last) * rate;
+	if (b->tokens > 2 * rate)
+		b->tokens = 2 * rate;
+	b->last = t;
+	ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	pthread_mutex_unlock(&bucket_lock);
+	return ok;
+}
+
+/* ---------------------------------------------------------------------
+ * Metrics
+ * ---------------------------------------------------------------------
+ */
+static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503};
+#define NSTATUS ((int) (sizeof(statuses) / sizeof(statuses[0])))
+static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+#define NBOUNDS ((int) (sizeof(bounds) / sizeof(bounds[0])))
+
+static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long long *counts;	/* [route + 1][status + 1]; route -1: unmatched */
+static unsigned long long histogram[NBOUNDS + 1];
+static double latency_sum;
+static unsigned long long latency_count;
+static int	threads_total;
+static int	threads_connected;
+
+void
+metrics_init(int nthreads)
+{
+	counts = calloc((size_t) (nroutes + 1) * (NSTATUS + 1), sizeof(*counts));
+	threads_total = nthreads;
+}
+
+/* Count one request of route index r (-1: no route) with its status and time. */
+void
+metrics_record(int r, int status, double seconds)
+{
+	int			s = NSTATUS;
+
+	for (int i = 0; i < NSTATUS; i++)
+		if (statuses[i] == status)
+			s = i;
+	pthread_mutex_lock(&metrics_lock);
+	counts[(r + 1) * (NSTATUS + 1) + s]++;
+	{
+		int			b = NBOUNDS;
+
+		for (int i = 0; i < NBOUNDS; i++)
+			if (seconds <= bounds[i])
+			{
+				b = i;
+				break;
+			}
+		histogram[b]++;
+	}
+	latency_sum += seconds;
+	latency_count++;
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+/* A worker thread opened (+1) or lost (-1) its database connection. */
+void
+metrics_connection(int delta)
+{
+	pthread_mutex_lock(&metrics_lock);
+	threads_connected += delta;
+	pthread_mutex_unlock(&metrics_lock);
+}
+
+/* The Prometheus text exposition; malloc'd. */
+char *
+metrics_text(void)
+{
+	size_t		cap = 65536,
+				len = 0;
+	char	   *out = malloc(cap);
+	unsigned long long cumulative = 0;
+
+#define EMIT(...) do { \
+		int n_ = snprintf(out + len, cap - len, __VA_ARGS__); \
+		if (n_ > 0 && (size_t) n_ >= cap - len) { cap = (cap + n_) * 2; out = realloc(out, cap); \
+			n_ = snprintf(out + len, cap - len, __VA_ARGS__); } \
+		len += n_ > 0 ? (size_t) n_ : 0; } while (0)
+
+	pthread_mutex_lock(&metrics_lock);
+	EMIT("# HELP rollout_http_requests_total Requests by route and HTTP status.\n"
+		 "# TYPE rollout_http_requests_total counter\n");
+	for (int r = -1; r < nroutes; r++)
+		for (int s = 0; s <= NSTATUS; s++)
+		{
+			unsigned long long c = counts[(r + 1) * (NSTATUS + 1) + s];
+			char		status[8];
+
+			if (c == 0)
+				continue;
+			snprintf(status, sizeof(status), s < NSTATUS ? "%d" : "other", s < NSTATUS ? statuses[s] : 0);
+			EMIT("rollout_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+				 r < 0 ? "" : routes[r].method, r < 0 ? "other" : routes[r].pattern, status, c);
+		}
+	EMIT("# HELP rollout_http_request_duration_seconds Time to answer a request.\n"
+		 "# TYPE rollout_http_request_duration_seconds histogram\n");
+	for (int i = 0; i < NBOUNDS; i++)
+	{
+		cumulative += histogram[i];
+		EMIT("rollout_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bounds[i], cumulative);
+	}
+	cumulative += histogram[NBOUNDS];
+	EMIT("rollout_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
+	EMIT("rollout_http_request_duration_seconds_sum %.6f\n", latency_sum);
+	EMIT("rollout_http_request_duration_seconds_count %llu\n", latency_count);
+	EMIT("# HELP rollout_http_db_connections Worker threads with an open database connection.\n"
+		 "# TYPE rollout_http_db_connections gauge\n"
+		 "rollout_http_db_connections %d\n", threads_connected);
+	EMIT("# HELP rollout_http_worker_threads Worker threads (one database connection each).\n"
+		 "# TYPE rollout_http_worker_threads gauge\n"
+		 "rollout_http_worker_threads %d\n", threads_total);
+	pthread_mutex_unlock(&metrics_lock);
+#undef EMIT
+	return out;
+}
