@@ -261,21 +261,41 @@ CREATE TABLE rollout.rollup_clients (
 	channel text NOT NULL,
 	version rollout.semver NOT NULL,
 	region text NOT NULL,
+	shard smallint NOT NULL DEFAULT 0,
 	clients bigint NOT NULL DEFAULT 0,
-	PRIMARY KEY (project_id, channel, version, region)
+	PRIMARY KEY (project_id, channel, version, region, shard)
 );
-COMMENT ON TABLE rollout.rollup_clients IS 'clients per channel, current version and region (from client_state)';
+COMMENT ON TABLE rollout.rollup_clients IS
+	'clients per channel, current version and region (from client_state), in shards: sum over shards';
 
 CREATE TABLE rollout.rollup_funnel (
 	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
 	version rollout.semver NOT NULL,
+	shard smallint NOT NULL DEFAULT 0,
 	offered bigint NOT NULL DEFAULT 0,
 	downloaded bigint NOT NULL DEFAULT 0,
 	succeeded bigint NOT NULL DEFAULT 0,
 	failed bigint NOT NULL DEFAULT 0,
-	PRIMARY KEY (project_id, version)
+	PRIMARY KEY (project_id, version, shard)
 );
-COMMENT ON TABLE rollout.rollup_funnel IS 'distinct clients offered, downloading, succeeding and failing, per version';
+COMMENT ON TABLE rollout.rollup_funnel IS
+	'distinct clients offered, downloading, succeeding and failing, per version, in shards: sum over shards';
+
+-- Add to the funnel of a version, in this backend's shard (no hot row).
+CREATE FUNCTION rollout.count_funnel(project_id bigint, version rollout.semver, offered integer,
+									 downloaded integer, succeeded integer, failed integer)
+	RETURNS void LANGUAGE plpgsql
+AS $$
+BEGIN
+	INSERT INTO rollout.rollup_funnel AS f (project_id, version, shard, offered, downloaded, succeeded, failed)
+	VALUES ($1, $2, pg_backend_pid() % 16, $3, $4, $5, $6)
+	ON CONFLICT ON CONSTRAINT rollup_funnel_pkey DO UPDATE
+	SET offered = f.offered + EXCLUDED.offered, downloaded = f.downloaded + EXCLUDED.downloaded,
+		succeeded = f.succeeded + EXCLUDED.succeeded, failed = f.failed + EXCLUDED.failed;
+END
+$$;
+COMMENT ON FUNCTION rollout.count_funnel(bigint, rollout.semver, integer, integer, integer, integer) IS
+	'adds to the funnel counters of a version (in this backend''s shard)';
 
 -- ---------------------------------------------------------------------
 -- pg_dump keeps configuration and data
@@ -620,8 +640,8 @@ CREATE FUNCTION rollout.count_client(project_id bigint, channel text, version ro
 	RETURNS void LANGUAGE plpgsql
 AS $$
 BEGIN
-	INSERT INTO rollout.rollup_clients AS r (project_id, channel, version, region, clients)
-	VALUES ($1, $2, $3, $4, $5)
+	INSERT INTO rollout.rollup_clients AS r (project_id, channel, version, region, shard, clients)
+	VALUES ($1, $2, $3, $4, pg_backend_pid() % 16, $5)
 	ON CONFLICT ON CONSTRAINT rollup_clients_pkey
 	DO UPDATE SET clients = r.clients + EXCLUDED.clients;
 END
@@ -875,8 +895,7 @@ BEGIN
 			PERFORM count_client(p.id, ch.name, cur, reg, 1);
 		END IF;
 		IF has_target AND o_offered IS DISTINCT FROM target_version THEN
-			INSERT INTO rollup_funnel AS f (project_id, version, offered) VALUES (p.id, target_version, 1)
-			ON CONFLICT (project_id, version) DO UPDATE SET offered = f.offered + 1;
+			PERFORM count_funnel(p.id, target_version, 1, 0, 0, 0);
 		END IF;
 		PERFORM count_daily(p.id, 'check', cur, first_today);
 	ELSE
@@ -887,8 +906,7 @@ BEGIN
 		IF new_client THEN
 			PERFORM count_client(p.id, ch.name, cur, reg, 1);
 			IF has_target THEN
-				INSERT INTO rollup_funnel AS f (project_id, version, offered) VALUES (p.id, target_version, 1)
-				ON CONFLICT (project_id, version) DO UPDATE SET offered = f.offered + 1;
+				PERFORM count_funnel(p.id, target_version, 1, 0, 0, 0);
 			END IF;
 		END IF;
 		-- a concurrent first check of the same client that won counts as a repeat
@@ -949,13 +967,11 @@ BEGIN
 	IF NOT FOUND THEN
 		INSERT INTO client_results (project_id, client_id, version, downloaded_at)
 		VALUES (p.id, cid, v.version, now()) ON CONFLICT DO NOTHING;
-		INSERT INTO rollup_funnel AS f (project_id, version, downloaded) VALUES (p.id, v.version, 1)
-		ON CONFLICT (project_id, version) DO UPDATE SET downloaded = f.downloaded + 1;
+		PERFORM count_funnel(p.id, v.version, 0, 1, 0, 0);
 		PERFORM count_daily(p.id, 'download', v.version, true);
 	ELSE
 		IF prev.downloaded_at IS NULL THEN
-			INSERT INTO rollup_funnel AS f (project_id, version, downloaded) VALUES (p.id, v.version, 1)
-			ON CONFLICT (project_id, version) DO UPDATE SET downloaded = f.downloaded + 1;
+			PERFORM count_funnel(p.id, v.version, 0, 1, 0, 0);
 		END IF;
 		PERFORM count_daily(p.id, 'download', v.version,
 							prev.downloaded_at IS NULL OR (prev.downloaded_at AT TIME ZONE 'UTC')::date < utc_today());
@@ -984,7 +1000,8 @@ DECLARE
 	res text;
 	prev client_results;
 	cs client_state;
-	f rollup_funnel;
+	f_succeeded bigint;
+	f_failed bigint;
 	paused boolean := false;
 	saved_actor text;
 BEGIN
@@ -1015,15 +1032,12 @@ BEGIN
 		WHERE project_id = p.id AND version = v.version AND client_id = cid;
 	END IF;
 	IF prev.result IS DISTINCT FROM res THEN
-		INSERT INTO rollup_funnel AS x (project_id, version, succeeded, failed)
-		VALUES (p.id, v.version, ok::int, (NOT ok)::int)
-		ON CONFLICT (project_id, version) DO UPDATE
-		SET succeeded = x.succeeded + ok::int - (prev.result IS NOT DISTINCT FROM 'success')::int,
-			failed = x.failed + (NOT ok)::int - (prev.result IS NOT DISTINCT FROM 'failed')::int
-		RETURNING * INTO f;
-	ELSE
-		SELECT * INTO f FROM rollup_funnel WHERE project_id = p.id AND version = v.version;
+		PERFORM count_funnel(p.id, v.version, 0, 0,
+							 ok::int - (prev.result IS NOT DISTINCT FROM 'success')::int,
+							 (NOT ok)::int - (prev.result IS NOT DISTINCT FROM 'failed')::int);
 	END IF;
+	SELECT coalesce(sum(x.succeeded), 0), coalesce(sum(x.failed), 0) INTO f_succeeded, f_failed
+	FROM rollup_funnel x WHERE x.project_id = p.id AND x.version = v.version;
 	PERFORM count_daily(p.id, res, v.version,
 						prev.result IS DISTINCT FROM res OR (prev.result_at AT TIME ZONE 'UTC')::date < utc_today());
 
@@ -1042,20 +1056,20 @@ BEGIN
 	END IF;
 
 	-- 5. automatic safety: pause a version whose failure rate passes the threshold
-	IF NOT ok AND v.status = 'published' AND f.succeeded + f.failed >= p.failure_min_samples
-	   AND f.failed * 100.0 / (f.succeeded + f.failed) > p.failure_threshold THEN
+	IF NOT ok AND v.status = 'published' AND f_succeeded + f_failed >= p.failure_min_samples
+	   AND f_failed * 100.0 / (f_succeeded + f_failed) > p.failure_threshold THEN
 		saved_actor := current_setting('rollout.actor', true);
 		PERFORM set_config('rollout.actor', 'system:auto-pause', true);
 		UPDATE versions
 		SET status = 'paused',
 			paused_reason = format('automatic: %s of %s installs failed (%s%%), above the %s%% threshold',
-								   f.failed, f.succeeded + f.failed,
-								   round(f.failed * 100.0 / (f.succeeded + f.failed), 1), p.failure_threshold)
+								   f_failed, f_succeeded + f_failed,
+								   round(f_failed * 100.0 / (f_succeeded + f_failed), 1), p.failure_threshold)
 		WHERE id = v.id;
 		PERFORM set_config('rollout.actor', coalesce(saved_actor, ''), true);
 		PERFORM pg_notify('rollout_events', json_build_object(
 			'type', 'version.auto_paused', 'id', v.id, 'project_id', p.id, 'version', v.tag,
-			'failed', f.failed, 'results', f.succeeded + f.failed)::text);
+			'failed', f_failed, 'results', f_succeeded + f_failed)::text);
 		paused := true;
 	END IF;
 	RETURN jsonb_build_object('recorded', true, 'version', v.tag, 'result', res, 'version_paused', paused);
@@ -1125,7 +1139,10 @@ SELECT p.slug AS project, v.version, v.tag, v.status, coalesce(f.offered, 0) AS 
 	   round(100.0 * f.succeeded / nullif(f.succeeded + f.failed, 0), 2) AS success_rate
 FROM rollout.versions v
 JOIN rollout.projects p ON p.id = v.project_id
-LEFT JOIN rollout.rollup_funnel f ON f.project_id = v.project_id AND f.version = v.version
+LEFT JOIN (SELECT project_id, version, sum(offered) AS offered, sum(downloaded) AS downloaded,
+				  sum(succeeded) AS succeeded, sum(failed) AS failed
+		   FROM rollout.rollup_funnel GROUP BY project_id, version) f
+	   ON f.project_id = v.project_id AND f.version = v.version
 WHERE v.status <> 'draft';
 COMMENT ON VIEW rollout.stats_version_funnel IS
 	'per released version: distinct clients offered it, downloading, succeeding, failing; success rate (percent)';

@@ -651,6 +651,13 @@ main(int argc, char **argv)
 	}
 	options[o++] = "enable_directory_listing";
 	options[o++] = "no";
+	/*
+	 * No keep-alive: civetweb ties a worker thread to a connection for its
+	 * lifetime, so idle persistent connections would starve the workers, and
+	 * a short idle timeout races with clients that reuse connections.
+	 */
+	options[o++] = "enable_keep_alive";
+	options[o++] = "no";
 	options[o++] = "request_timeout_ms";
 	options[o++] = "30000";
 	options[o] = NULL;

@@ -31,7 +31,7 @@ SELECT project_id, version, count(DISTINCT client_id) FILTER (WHERE action = 'ch
        count(DISTINCT client_id) FILTER (WHERE action = 'success'),
        count(DISTINCT client_id) FILTER (WHERE action = 'failed')
 FROM update_events GROUP BY 1, 2
-ON CONFLICT (project_id, version) DO UPDATE SET offered = EXCLUDED.offered, downloaded = EXCLUDED.downloaded,
+ON CONFLICT (project_id, version, shard) DO UPDATE SET offered = EXCLUDED.offered, downloaded = EXCLUDED.downloaded,
 	succeeded = EXCLUDED.succeeded, failed = EXCLUDED.failed;
 VACUUM ANALYZE;
 SELECT count(*) AS events FROM update_events;

@@ -331,12 +331,16 @@ async function operations() {
   // database restart: 503 with Retry-After while it is down, then recovery
   if (process.env.PG_STOP_CMD && process.env.PG_START_CMD) {
     execSync(process.env.PG_STOP_CMD, { stdio: 'ignore' });
-    const down = await req('POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'restart' });
-    check('503 while the database is down', down.status === 503 && down.headers.get('retry-after') === '5'
-      && down.json && down.json.code === 503, { status: down.status, text: down.text });
-    const hz = await req('GET', '/healthz');
-    check('healthz reports the database down', hz.status === 503 && hz.json.data.database === 'unavailable', hz.text);
-    execSync(process.env.PG_START_CMD, { stdio: 'ignore' });
+    try {
+      const down = await req('POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'restart' });
+      check('503 while the database is down', down.status === 503 && down.headers.get('retry-after') === '5'
+        && down.json && down.json.code === 503, { status: down.status, text: down.text });
+      const hz = await req('GET', '/healthz');
+      check('healthz reports the database down', hz.status === 503 && hz.json.data.database === 'unavailable', hz.text);
+    } finally {
+      // whatever happened, the other suites need their database back
+      execSync(process.env.PG_START_CMD, { stdio: 'ignore' });
+    }
     let up;
     for (let i = 0; i < 20; i++) {
       up = await req('POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'restart' });

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/http/run.sh: wrk against POST /api/v1/check-update of rollout-http
+# (random clients, the decision benchmark's data) and, in the same run,
+# against nginx serving a static JSON file of the same size. Prints req/s,
+# p50/p99 latency, the ratio and the server's peak RSS.
+# BENCH_SECONDS (default 20), BENCH_CONNECTIONS (default 32).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. scripts/lib.sh
+bench_cluster 56632 1GB
+make -s shim >/dev/null
+secs=${BENCH_SECONDS:-20}
+conns=${BENCH_CONNECTIONS:-32}
+out=bench/out/http.txt
+: > "$out"
+echo "==> setup: 10 projects x 200 versions, 5 rules each, 1,000,000 clients" | tee -a "$out"
+psql -q -f bench/decision/setup.sql >/dev/null
+
+http_port=$(free_port 18480)
+nginx_port=$(free_port $((http_port + 10)))
+DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/postgres" ROLLOUT_LISTEN="127.0.0.1:$http_port" \
+	ROLLOUT_THREADS=${BENCH_THREADS:-32} ROLLOUT_RATE_LIMIT=0 shim/rollout-http >"$BENCH_WORK/http.log" 2>&1 &
+http_pid=$!
+trap 'kill $http_pid 2>/dev/null; [ -f "$BENCH_WORK/nginx.pid" ] && kill $(cat "$BENCH_WORK/nginx.pid") 2>/dev/null; pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$http_port/healthz" >/dev/null && break; sleep 0.1; done
+
+# the static file: a real response of the same size
+mkdir -p "$BENCH_WORK/www"
+curl -s -X POST "http://127.0.0.1:$http_port/api/v1/check-update" \
+	-d '{"project":"p1","current_version":"1.5.0","client_id":"client-1-5","region":"cn","os":"linux","arch":"amd64"}' \
+	> "$BENCH_WORK/www/check.json"
+size=$(wc -c < "$BENCH_WORK/www/check.json")
+cat > "$BENCH_WORK/nginx.conf" <<CONF
+worker_processes 2;
+pid $BENCH_WORK/nginx.pid;
+error_log $BENCH_WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	server {
+		listen 127.0.0.1:$nginx_port;
+		root $BENCH_WORK/www;
+		location / { default_type application/json; }
+	}
+}
+CONF
+chmod -R a+rX "$BENCH_WORK/www"
+nginx -c "$BENCH_WORK/nginx.conf" -p "$BENCH_WORK"
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$nginx_port/check.json" >/dev/null && break; sleep 0.1; done
+
+summary() { # name, wrk output
+	local rps p50 p99 errors
+	rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' <<<"$2")
+	p50=$(awk '$1 == "50%" {print $2}' <<<"$2")
+	p99=$(awk '$1 == "99%" {print $2}' <<<"$2")
+	errors=$(grep -E 'Non-2xx|Socket errors' <<<"$2" | tr '\n' ' ')
+	printf '%-24s %10s req/s   p50 %8s   p99 %8s   %s\n' "$1" "$rps" "$p50" "$p99" "${errors:-no errors}" | tee -a "$out"  >&2
+	echo "$rps"
+}
+echo "==> wrk, 2 threads, $conns connections, ${secs}s each; response size $size bytes" | tee -a "$out"
+n=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$nginx_port/check.json")
+nginx_rps=$(summary "nginx static file" "$n" | tail -n 1)
+r=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/http/check.lua "http://127.0.0.1:$http_port")
+http_rps=$(summary "rollout-http check" "$r" | tail -n 1)
+rss=$(awk '/VmHWM/ {print $2 " " $3}' /proc/$http_pid/status)
+echo "ratio rollout-http / nginx: $(echo "scale=3; $http_rps / $nginx_rps" | bc)   (target >= 0.35)" | tee -a "$out"
+echo "rollout-http peak RSS: $rss" | tee -a "$out"
