@@ -3,6 +3,12 @@
 // Prints a line per check and ends with "N passed, N failed".
 'use strict';
 const { spawn } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+// the messages the server must use, from the same catalogs it reads
+const zh = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'i18n', 'zh-CN.json'), 'utf8'));
+const zhMsg = (key, field) => zh[key].replace('{field}', field || '');
 
 const [bin, dbUrl, port] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
@@ -109,7 +115,7 @@ async function run() {
   const sqlish = "'); DROP TABLE rollout.versions; --";
   const v1 = await expectStatus('create version', 200, 'POST', '/admin/api/v1/versions',
     { project: 'default', version: 'v1.0.0', title: sqlish, file_url: 'pkg/app-1.0.0.tgz', file_size: 10,
-      file_checksum: 'sha256:' + 'a'.repeat(64), title_i18n: { 'zh-CN': '第一版' } }, A,
+      file_checksum: 'sha256:' + 'a'.repeat(64), title_i18n: { 'zh-CN': '\u7b2c\u4e00\u7248' } }, A,
     (r) => r.json.data.id > 0 && r.json.data.status === 'draft');
   const id1 = v1.json.data.id;
   await expectStatus('SQL-looking text is stored verbatim', 200, 'GET', `/admin/api/v1/versions/${id1}`, undefined, A,
@@ -143,7 +149,7 @@ async function run() {
   // clients
   const cu = await expectStatus('check-update offers the release', 200, 'POST', '/api/v1/check-update',
     { current_version: '0.9.0', client_id: 'host-1', region: 'cn', os: 'linux', arch: 'amd64', locale: 'zh-CN' }, {},
-    (r) => r.json.data.has_update === true && r.json.data.latest_version === 'v1.0.0' && r.json.data.title === '第一版'
+    (r) => r.json.data.has_update === true && r.json.data.latest_version === 'v1.0.0' && r.json.data.title === '\u7b2c\u4e00\u7248'
       && r.json.data.download_url === 'https://cn.example.com/dl/pkg/app-1.0.0-linux.tgz' && r.json.data.is_forced === true);
   await expectStatus('check-update when up to date', 200, 'POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'host-2' }, {},
     (r) => r.json.data.has_update === false);
@@ -238,11 +244,11 @@ async function run() {
   await expectStatus('English message', 400, 'POST', '/api/v1/check-update', { client_id: 'x' }, { lang: 'en-US,en;q=0.9' },
     (r) => r.json.message === 'current_version is required' && r.json.error.field === 'current_version');
   await expectStatus('Chinese message', 400, 'POST', '/api/v1/check-update', { client_id: 'x' }, { lang: 'zh-CN,zh;q=0.9,en;q=0.8' },
-    (r) => r.json.message === '缺少必填字段：current_version');
+    (r) => r.json.message === zhMsg('error.required', 'current_version'));
   await expectStatus('Chinese by q-value', 404, 'POST', '/api/v1/check-update', { current_version: '1.0.0', client_id: 'x', project: 'nope' },
-    { lang: 'en;q=0.5, zh;q=0.9' }, (r) => r.json.message.startsWith('未找到'));
+    { lang: 'en;q=0.5, zh;q=0.9' }, (r) => r.json.message === zhMsg('error.not_found', 'project'));
   await expectStatus('Chinese for a shim-level error', 400, 'POST', '/api/v1/check-update', '{', { lang: 'zh-CN' },
-    (r) => r.json.message === '请求体不是有效的 JSON');
+    (r) => r.json.message === zhMsg('error.bad_json'));
 
   // ---- authentication and roles ----
   const routesToTry = [
@@ -321,7 +327,7 @@ async function operations() {
     const body = await last.json();
     check('clients above the rate limit get 429', statuses.includes(200) && statuses[statuses.length - 1] === 429, statuses);
     check('429 says when to retry, in the client\'s language', last.headers.get('retry-after') === '1'
-      && body.message === '请求过于频繁，请稍后重试', body);
+      && body.message === zhMsg('error.rate_limited'), body);
     const admin = await fetch(`http://127.0.0.1:${port2}/admin/api/v1/projects`);
     check('admin routes are not rate limited per client address', admin.status === 401, admin.status);
   } finally {

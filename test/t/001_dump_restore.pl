@@ -16,7 +16,7 @@ $node->safe_psql('src', q{
 	SET search_path = public, rollout;
 	SELECT create_project('panel', 'RunPanel');
 	SELECT publish_version(create_version('panel', 'v1.0.0'));
-	SELECT publish_version(create_version('panel', 'v1.1.0', title => 'Eleven', title_i18n => '{"zh-CN": "十一"}',
+	SELECT publish_version(create_version('panel', 'v1.1.0', title => 'Eleven', title_i18n => '{"zh-CN": "\\u5341\\u4e00"}',
 	       file_url => 'pkg/panel-1.1.0.tgz', file_size => 11, file_checksum => 'sha256:' || repeat('b', 64)));
 	SELECT add_artifact(2, 'linux', 'amd64', 'pkg/panel-linux.tgz', 7, 'sha256:' || repeat('c', 64));
 	SELECT set_mirror('panel', 'cn', 'https://cn.example.com');
