@@ -47,7 +47,7 @@ extension/rollout.control: extension/rollout.control.in META.json
 .PHONY: run test bench stop deps shim
 
 # The HTTP server: civetweb (no pkg-config file), libpq, jansson.
-SHIM_SRCS = shim/main.c shim/db.c shim/i18n.c shim/limits.c
+SHIM_SRCS = shim/main.c shim/db.c shim/i18n.c shim/limits.c shim/live.c
 SHIM_CFLAGS ?= -O2 -g
 shim: shim/rollout-http
 

@@ -677,6 +677,7 @@ main(int argc, char **argv)
 	mg_set_request_handler(ctx, "/admin/api/", api_handler, NULL);
 	mg_set_request_handler(ctx, "/healthz$", healthz, NULL);
 	mg_set_request_handler(ctx, "/metrics$", metrics, NULL);
+	live_start(ctx, conninfo);
 
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
@@ -685,6 +686,7 @@ main(int argc, char **argv)
 	while (!stopping)
 		sleep(1);
 	fprintf(stderr, "rollout-http: stopping (finishing requests in flight)\n");
+	live_stop();
 	mg_stop(ctx);
 	mg_exit_library();
 	return 0;

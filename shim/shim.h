@@ -73,4 +73,9 @@ extern void metrics_record(int route, int status, double seconds);
 extern void metrics_connection(int delta);
 extern char *metrics_text(void);
 
+/* live.c */
+struct mg_context;
+extern void live_start(struct mg_context *ctx, const char *conninfo);
+extern void live_stop(void);
+
 #endif							/* ROLLOUT_SHIM_H */

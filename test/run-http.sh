@@ -15,6 +15,9 @@ SELECT rollout.create_admin('admin', 'admin-password-1', 'admin');
 SELECT rollout.create_admin('maint', 'maint-password-1', 'maintainer', 'default');
 SELECT rollout.create_admin('viewer', 'viewer-password-1', 'viewer');
 SQL
+if [ ! -d test/node_modules/ws ]; then
+	(cd test && npm install --no-audit --no-fund --loglevel=error >/dev/null) || { echo "npm install failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
 port=$(free_port 18180)
 # the suite restarts the test cluster once, to check reconnecting
 if [ -n "${ROLLOUT_TEST_PGDATA:-}" ]; then

@@ -298,8 +298,38 @@ async function run() {
     (r) => r.json.error.detail === 'token expired');
 }
 
+async function live() {
+  const WebSocket = require('ws');
+  const wsUrl = `ws://127.0.0.1:${port}/admin/api/v1/live`;
+  const refused = await new Promise((resolve) => {
+    const w = new WebSocket(`${wsUrl}?token=${'f'.repeat(64)}`);
+    w.on('open', () => { w.close(); resolve(false); });
+    w.on('error', () => resolve(true));
+    w.on('unexpected-response', () => resolve(true));
+  });
+  check('live: a bad token is refused', refused, {});
+  const token = await login('admin', 'admin-password-1');
+  const messages = [];
+  const socket = new WebSocket(`${wsUrl}?token=${token}`);
+  await new Promise((resolve, reject) => {
+    socket.on('message', (m) => { messages.push(JSON.parse(m.toString())); resolve(); });
+    socket.on('error', reject);
+    setTimeout(resolve, 3000);
+  });
+  check('live: a logged-in socket is greeted', messages.length > 0 && messages[0].type === 'hello', messages);
+  const v = await req('POST', '/admin/api/v1/versions', { project: 'default', version: '8.0.0' }, { token });
+  await req('POST', `/admin/api/v1/versions/${v.json.data.id}/publish`, undefined, { token });
+  for (let i = 0; i < 30 && !messages.some((m) => m.type === 'versions.update' && m.status === 'published'); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  check('live: a publish is pushed to the socket', messages.some((m) => m.type === 'versions.update'
+    && m.status === 'published' && m.id === v.json.data.id && m.actor === 'admin'), messages);
+  socket.close();
+}
+
 async function operations() {
   const { execSync } = require('child_process');
+  await live();
   // metrics: requests by route and status, latency histogram, connections
   const m = await fetch(base + '/metrics');
   const text = await m.text();

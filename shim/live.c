@@ -1,0 +1,171 @@
+/*
+ * live.c
+ *		GET /admin/api/v1/live: a websocket that relays NOTIFY rollout_events
+ *		(publishes, pauses, automatic pauses, every audited change) to
+ *		logged-in browsers.
+ *
+ * A listener thread holds its own database connection with LISTEN and
+ * forwards each payload to every open socket.  Browsers cannot set headers
+ * on a websocket, so the bearer token comes as ?token=; it is checked with
+ * rollout.authenticate before the connection is accepted.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include <civetweb.h>
+
+#include "shim.h"
+
+#define MAX_LIVE 256
+
+static struct mg_connection *live[MAX_LIVE];
+static int	nlive;
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t listener;
+static volatile int listener_stop;
+static const char *live_conninfo;
+
+/* Accept the socket only with a valid token: 0 accepts, 1 refuses. */
+static int
+live_connect(const struct mg_connection *conn, void *cbdata)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	PGconn	  **pc = mg_get_thread_pointer(conn);
+	char		token[128] = "";
+	int			ok = 0;
+
+	(void) cbdata;
+	if (ri->query_string)
+		mg_get_var(ri->query_string, strlen(ri->query_string), "token", token, sizeof(token));
+	if (pc == NULL || token[0] == '\0')
+		return 1;
+	if (*pc == NULL || PQstatus(*pc) != CONNECTION_OK)
+	{
+		if (*pc)
+			PQfinish(*pc);
+		*pc = db_connect(live_conninfo);
+	}
+	if (*pc)
+	{
+		const char *p[1] = {token};
+		PGresult   *r = PQexecParams(*pc, "SELECT rollout.authenticate($1)", 1, NULL, p, NULL, NULL, 0);
+
+		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+	}
+	return ok ? 0 : 1;
+}
+
+static void
+live_ready(struct mg_connection *conn, void *cbdata)
+{
+	static const char hello[] = "{\"type\":\"hello\"}";
+
+	(void) cbdata;
+	pthread_mutex_lock(&live_lock);
+	if (nlive < MAX_LIVE)
+		live[nlive++] = conn;
+	pthread_mutex_unlock(&live_lock);
+	mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_TEXT, hello, sizeof(hello) - 1);
+}
+
+/* Browsers have nothing to say on this socket; keep it open. */
+static int
+live_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
+{
+	(void) conn;
+	(void) data;
+	(void) len;
+	(void) cbdata;
+	return (bits & 0x0f) != MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE;
+}
+
+static void
+live_close(const struct mg_connection *conn, void *cbdata)
+{
+	(void) cbdata;
+	pthread_mutex_lock(&live_lock);
+	for (int i = 0; i < nlive; i++)
+		if (live[i] == conn)
+		{
+			live[i] = live[--nlive];
+			break;
+		}
+	pthread_mutex_unlock(&live_lock);
+}
+
+/* Send a payload to every open socket. */
+static void
+broadcast(const char *payload)
+{
+	pthread_mutex_lock(&live_lock);
+	for (int i = 0; i < nlive; i++)
+		mg_websocket_write(live[i], MG_WEBSOCKET_OPCODE_TEXT, payload, strlen(payload));
+	pthread_mutex_unlock(&live_lock);
+}
+
+/* LISTEN and relay, reconnecting whenever the database goes away. */
+static void *
+listen_loop(void *arg)
+{
+	PGconn	   *conn = NULL;
+
+	(void) arg;
+	while (!listener_stop)
+	{
+		fd_set		fds;
+		struct timeval tv = {1, 0};
+		PGnotify   *n;
+		int			sock;
+
+		if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+		{
+			if (conn)
+				PQfinish(conn);
+			conn = db_connect(live_conninfo);
+			if (conn)
+				PQclear(PQexec(conn, "LISTEN rollout_events"));
+			else
+			{
+				sleep(1);
+				continue;
+			}
+		}
+		sock = PQsocket(conn);
+		FD_ZERO(&fds);
+		FD_SET(sock, &fds);
+		if (select(sock + 1, &fds, NULL, NULL, &tv) < 0)
+			continue;
+		if (!PQconsumeInput(conn))
+			continue;
+		while ((n = PQnotifies(conn)) != NULL)
+		{
+			broadcast(n->extra);
+			PQfreemem(n);
+		}
+	}
+	if (conn)
+		PQfinish(conn);
+	return NULL;
+}
+
+/* Register the websocket route and start the listener. */
+void
+live_start(struct mg_context *ctx, const char *conninfo)
+{
+	live_conninfo = conninfo;
+	mg_set_websocket_handler(ctx, "/admin/api/v1/live$", live_connect, live_ready, live_data, live_close, NULL);
+	pthread_create(&listener, NULL, listen_loop, NULL);
+}
+
+/* Stop the listener (before the server stops). */
+void
+live_stop(void)
+{
+	listener_stop = 1;
+	pthread_join(listener, NULL);
+}
