@@ -2142,6 +2142,44 @@ AS $$ SELECT to_jsonb(a) - 'password_hash' FROM admins a WHERE a.id = admin_id $
 COMMENT ON FUNCTION rollout.get_admin(bigint) IS 'one admin account by id, without its password hash';
 
 -- ---------------------------------------------------------------------
+-- Stored artifacts (uploads through rollout-http)
+-- ---------------------------------------------------------------------
+
+-- Before an upload is streamed: may the actor add files to this version?
+CREATE FUNCTION rollout.can_upload(version_id bigint) RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT jsonb_build_object('project', p.slug, 'version', v.version::text)
+	FROM version_by_id(version_id, 'maintainer') v JOIN projects p ON p.id = v.project_id
+$$;
+COMMENT ON FUNCTION rollout.can_upload(bigint) IS
+	'the project and version of a version the actor may upload files for (else 42501 or P0002)';
+
+-- Count a download of a stored file in the rollups.
+CREATE FUNCTION rollout.count_download(file_url text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	pid bigint;
+	ver semver;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	SELECT v.project_id, v.version INTO pid, ver
+	FROM artifacts a JOIN versions v ON v.id = a.version_id WHERE a.file_url = count_download.file_url
+	LIMIT 1;
+	IF NOT FOUND THEN
+		SELECT v.project_id, v.version INTO pid, ver FROM versions v WHERE v.file_url = count_download.file_url LIMIT 1;
+	END IF;
+	IF pid IS NULL THEN
+		RETURN false;
+	END IF;
+	PERFORM count_daily(pid, 'download', ver, false);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION rollout.count_download(text) IS 'counts one download of a stored file (events only: no client id)';
+
+-- ---------------------------------------------------------------------
 -- Privileges
 -- ---------------------------------------------------------------------
 GRANT USAGE ON SCHEMA rollout TO PUBLIC;	-- the semver types are for everyone
@@ -2178,7 +2216,8 @@ GRANT EXECUTE ON FUNCTION
 	TO rollout_reader;
 
 GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),
-	rollout.login(text, text, interval), rollout.authenticate(text), rollout.revoke_token(text)
+	rollout.login(text, text, interval), rollout.authenticate(text), rollout.revoke_token(text),
+	rollout.count_download(text)
 	TO rollout_client;
 
 GRANT EXECUTE ON FUNCTION
@@ -2190,7 +2229,7 @@ GRANT EXECUTE ON FUNCTION
 	rollout.set_channel(text, text, numeric, boolean, boolean, jsonb, jsonb),
 	rollout.create_rule(text, text, integer, text, text, text, text, jsonb, boolean),
 	rollout.update_rule(bigint, text, integer, text, text, text, text, jsonb, boolean, text[]),
-	rollout.delete_rule(bigint), rollout.revoke_token(text)
+	rollout.delete_rule(bigint), rollout.revoke_token(text), rollout.can_upload(bigint)
 	TO rollout_maintainer;
 
 GRANT EXECUTE ON FUNCTION

@@ -117,6 +117,7 @@ fi
 
 echo "==> starting rollout-http on http://$listen"
 DATABASE_URL="postgresql://rollout_http:$http_password@127.0.0.1:$port/$dbname" ROLLOUT_LISTEN="$listen" \
+	ROLLOUT_UPLOAD_DIR="${ROLLOUT_UPLOAD_DIR:-$data/uploads}" \
 	shim/rollout-http >"$data/http.log" 2>&1 &
 http_pid=$!
 for _ in $(seq 1 50); do

@@ -9,6 +9,8 @@
  * is made here.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +75,8 @@ static const char *listen_addr = "127.0.0.1:8080";
 static const char *web_root = "web";
 static const char *i18n_dir = "i18n";
 static const char *trusted_proxies = "";
+static const char *upload_dir = "uploads";
+static long long max_upload = 1024LL * 1024 * 1024;
 static long max_body = 1024 * 1024;
 static int	threads = 8;
 static double rate_limit = 20;
@@ -194,7 +198,7 @@ respond(struct mg_connection *conn, int route, int status, json_t *body, double 
 
 	mg_printf(conn,
 			  "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-			  "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+			  "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
 			  status, mg_get_response_code_text(conn, status), len,
 			  status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "");
 	mg_write(conn, text, len);
@@ -400,7 +404,7 @@ metrics(struct mg_connection *conn, void *cbdata)
 
 	(void) cbdata;
 	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-			  "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n", strlen(text));
+			  "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", strlen(text));
 	mg_write(conn, text, strlen(text));
 	free(text);
 	return 1;
@@ -453,8 +457,26 @@ api_handler(struct mg_connection *conn, void *cbdata)
 		return 1;
 	}
 
+	authz = mg_get_header(conn, "Authorization");
+	if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
+		token = authz + 7;
+	if (route->auth == AUTH_TOKEN && token == NULL)
+	{
+		respond_error(conn, ri_index, 401, lang, "invalid_token", NULL, started, ip);
+		json_decref(args);
+		return 1;
+	}
+
 	/* arguments: query string, then the JSON body, then path parameters */
 	parse_query(ri->query_string, args);
+	if (strcmp(route->function, "add_artifact") == 0 && mg_get_header(conn, "Content-Type") &&
+		strncasecmp(mg_get_header(conn, "Content-Type"), "application/json", 16) != 0)
+	{
+		/* a file upload: streamed to disk, then registered */
+		match_path(route->pattern, ri->local_uri, args);
+		files_upload(conn, (PGconn **) mg_get_thread_pointer(conn), conninfo, args, token, &res);
+		goto answer;
+	}
 	if (strcmp(ri->request_method, "POST") == 0 || strcmp(ri->request_method, "PUT") == 0)
 	{
 		size_t		len = 0;
@@ -494,15 +516,6 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	}
 	match_path(route->pattern, ri->local_uri, args);
 
-	authz = mg_get_header(conn, "Authorization");
-	if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
-		token = authz + 7;
-	if (route->auth == AUTH_TOKEN && token == NULL)
-	{
-		respond_error(conn, ri_index, 401, lang, "invalid_token", NULL, started, ip);
-		json_decref(args);
-		return 1;
-	}
 	if (route->whole_body)
 	{
 		/* request metadata comes from the connection, not the client */
@@ -516,6 +529,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 		json_object_set_new(args, "token", json_string(token));
 
 	db_call((PGconn **) mg_get_thread_pointer(conn), conninfo, route, args, token, &res);
+answer:
 	if (res.status == 200)
 	{
 		char	   *msg = i18n_message(lang, "ok", NULL);
@@ -555,6 +569,9 @@ usage(void)
 		   "                       (ROLLOUT_TRUSTED_PROXIES, default none)\n"
 		   "  --rate-limit N       client requests per second per address, bursts of 2N; 0: off\n"
 		   "                       (ROLLOUT_RATE_LIMIT, default 20)\n"
+		   "  --upload-dir DIR     where uploaded artifacts are stored, served at /download/\n"
+		   "                       (ROLLOUT_UPLOAD_DIR, default ./uploads)\n"
+		   "  --max-upload BYTES   largest artifact accepted (ROLLOUT_MAX_UPLOAD, default 1 GiB)\n"
 		   "  --help               this text\n\n"
 		   "Stops gracefully on SIGTERM or SIGINT: requests in flight finish first.\n");
 }
@@ -585,6 +602,8 @@ main(int argc, char **argv)
 	max_body = atol(env_or("ROLLOUT_MAX_BODY", "1048576"));
 	threads = atoi(env_or("ROLLOUT_THREADS", "8"));
 	rate_limit = atof(env_or("ROLLOUT_RATE_LIMIT", "20"));
+	upload_dir = env_or("ROLLOUT_UPLOAD_DIR", upload_dir);
+	max_upload = atoll(env_or("ROLLOUT_MAX_UPLOAD", "1073741824"));
 	for (int i = 1; i < argc; i++)
 	{
 		const char *a = argv[i];
@@ -616,6 +635,10 @@ main(int argc, char **argv)
 			trusted_proxies = v;
 		else if (strcmp(a, "--rate-limit") == 0)
 			rate_limit = atof(v);
+		else if (strcmp(a, "--upload-dir") == 0)
+			upload_dir = v;
+		else if (strcmp(a, "--max-upload") == 0)
+			max_upload = atoll(v);
 		else
 		{
 			fprintf(stderr, "rollout-http: unknown option %s (see --help)\n", a);
@@ -636,6 +659,17 @@ main(int argc, char **argv)
 	if (i18n_load(i18n_dir) != 0 || db_load_signatures(conninfo) != 0)
 		return 1;
 	limits_set_rate(rate_limit);
+	if (strlen(upload_dir) > 2048)
+	{
+		fprintf(stderr, "rollout-http: the upload directory path is too long\n");
+		return 2;
+	}
+	if (mkdir(upload_dir, 0755) != 0 && errno != EEXIST)
+	{
+		fprintf(stderr, "rollout-http: cannot create the upload directory %s: %s\n", upload_dir, strerror(errno));
+		return 1;
+	}
+	files_configure(upload_dir, max_upload);
 	metrics_init(threads);
 
 	snprintf(ports, sizeof(ports), "%s", listen_addr);
@@ -677,6 +711,7 @@ main(int argc, char **argv)
 	mg_set_request_handler(ctx, "/admin/api/", api_handler, NULL);
 	mg_set_request_handler(ctx, "/healthz$", healthz, NULL);
 	mg_set_request_handler(ctx, "/metrics$", metrics, NULL);
+	mg_set_request_handler(ctx, "/download/", files_download, NULL);
 	live_start(ctx, conninfo);
 
 	signal(SIGTERM, on_signal);

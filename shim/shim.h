@@ -73,6 +73,13 @@ extern void metrics_record(int route, int status, double seconds);
 extern void metrics_connection(int delta);
 extern char *metrics_text(void);
 
+/* files.c */
+struct mg_connection;
+extern void files_configure(const char *dir, long long max_bytes);
+extern int	files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json_t *args,
+						 const char *token, DbResult *res);
+extern int	files_download(struct mg_connection *conn, void *cbdata);
+
 /* live.c */
 struct mg_context;
 extern void live_start(struct mg_context *ctx, const char *conninfo);

@@ -9,6 +9,9 @@ const path = require('path');
 // the messages the server must use, from the same catalogs it reads
 const zh = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'i18n', 'zh-CN.json'), 'utf8'));
 const zhMsg = (key, field) => zh[key].replace('{field}', field || '');
+const crypto = require('crypto');
+const os = require('os');
+const uploadDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rollout-uploads-'));
 
 const [bin, dbUrl, port] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
@@ -48,7 +51,8 @@ async function expectStatus(name, status, method, path, body, opts, more) {
 function startServer(listenPort, extraEnv) {
   return spawn(bin, [], {
     env: { ...process.env, DATABASE_URL: dbUrl, ROLLOUT_LISTEN: `127.0.0.1:${listenPort}`, ROLLOUT_MAX_BODY: '65536',
-      ROLLOUT_THREADS: '4', ROLLOUT_RATE_LIMIT: '1000', ...extraEnv },
+      ROLLOUT_THREADS: '4', ROLLOUT_RATE_LIMIT: '1000', ROLLOUT_UPLOAD_DIR: uploadDir,
+      ROLLOUT_MAX_UPLOAD: String(1024 * 1024), ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
@@ -99,6 +103,8 @@ async function login(username, password) {
 
 async function run() {
   await expectStatus('healthz', 200, 'GET', '/healthz', undefined, {}, (r) => r.json.data.database === 'ok');
+  await expectStatus('responses say the connection closes', 200, 'GET', '/healthz', undefined, {},
+    (r) => r.headers.get('connection') === 'close');
   const admin = await login('admin', 'admin-password-1');
   const maint = await login('maint', 'maint-password-1');
   const viewer = await login('viewer', 'viewer-password-1');
@@ -327,9 +333,71 @@ async function live() {
   socket.close();
 }
 
+async function upload(id, query, data, token) {
+  const r = await fetch(`${base}/admin/api/v1/versions/${id}/artifacts?${query}`, {
+    method: 'POST', body: data, headers: { 'Content-Type': 'application/octet-stream', Authorization: `Bearer ${token}` } });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
+  return { status: r.status, json, text };
+}
+
+async function artifacts() {
+  const { execFileSync } = require('child_process');
+  const token = await login('admin', 'admin-password-1');
+  const v = await req('POST', '/admin/api/v1/versions', { project: 'default', version: '9.0.0' }, { token });
+  const id = v.json.data.id;
+  await req('POST', `/admin/api/v1/versions/${id}/publish`, undefined, { token });
+  const data = crypto.randomBytes(300000);
+  const sha = crypto.createHash('sha256').update(data).digest('hex');
+  const up = await upload(id, 'os=linux&arch=arm64&filename=app-9.0.0.tgz', data, token);
+  check('upload: the server computes size and sha256', up.status === 200 && up.json.data.file_size === 300000
+    && up.json.data.file_checksum === `sha256:${sha}`
+    && up.json.data.file_url === '/download/default/9.0.0/linux-arm64/app-9.0.0.tgz', up.text);
+  const url = up.json && up.json.data.file_url;
+  const dl = await fetch(base + url);
+  const got = Buffer.from(await dl.arrayBuffer());
+  check('download is byte-identical', dl.status === 200 && got.equals(data)
+    && dl.headers.get('content-length') === '300000', { status: dl.status, length: got.length });
+  const part = await fetch(base + url, { headers: { Range: 'bytes=100-199' } });
+  const pbytes = Buffer.from(await part.arrayBuffer());
+  check('Range gives 206 and exactly those bytes', part.status === 206 && pbytes.equals(data.subarray(100, 200))
+    && (part.headers.get('content-range') || '').startsWith('bytes 100-199/300000'), { status: part.status, len: pbytes.length });
+  const cu = await req('POST', '/api/v1/check-update', { current_version: '8.5.0', client_id: 'arm-1', os: 'linux', arch: 'arm64' });
+  check('check-update serves the stored file', cu.json.data.latest_version === '9.0.0' && cu.json.data.download_url === url
+    && cu.json.data.file_checksum === `sha256:${sha}`, cu.text);
+  const counted = execFileSync('psql', [dbUrl, '-Atc', `SELECT coalesce(sum(events), 0) FROM rollout.rollup_daily
+    WHERE action = 'download' AND version OPERATOR(rollout.=) '9.0.0'::rollout.semver`]).toString().trim();
+  check('downloads are counted', Number(counted) >= 2, counted);
+  for (const bad of ['/download/../../etc/passwd', '/download/default/9.0.0/../../../etc/passwd',
+    '/download/%2e%2e/%2e%2e/%2e%2e/etc/passwd', '/download/default/9.0.0/linux-arm64/..%2f..%2f..%2fsecret',
+    '/download/.hidden', '/download/default/9.0.0/linux-arm64/missing.tgz', '/download/default']) {
+    const r = await fetch(base + bad);
+    const t = await r.text();
+    check(`download refuses ${bad}`, r.status === 404 && !t.includes('root:'), { status: r.status });
+  }
+  const badNames = await upload(id, 'os=linux&arch=arm64&filename=..%2Fevil', Buffer.from('x'), token);
+  check('upload refuses a path in the file name', badNames.status === 400 && badNames.json.error.field === 'filename', badNames.text);
+  const dotName = await upload(id, 'os=linux&arch=arm64&filename=.htaccess', Buffer.from('x'), token);
+  check('upload refuses a hidden file name', dotName.status === 400, dotName.text);
+  const badOs = await upload(id, 'os=Linux%20OS&arch=arm64&filename=a.tgz', Buffer.from('x'), token);
+  check('upload refuses a bad os', badOs.status === 400 && badOs.json.error.field === 'os', badOs.text);
+  const viewer = await login('viewer', 'viewer-password-1');
+  const asViewer = await upload(id, 'os=linux&arch=arm64&filename=v.tgz', Buffer.from('x'), viewer);
+  check('a viewer cannot upload', asViewer.status === 403, asViewer.text);
+  const noToken = await fetch(`${base}/admin/api/v1/versions/${id}/artifacts?os=linux&arch=arm64&filename=a.tgz`, {
+    method: 'POST', body: 'x', headers: { 'Content-Type': 'application/octet-stream' } });
+  check('upload needs a token', noToken.status === 401, noToken.status);
+  const tooBig = await upload(id, 'os=linux&arch=amd64&filename=big.tgz', crypto.randomBytes(1024 * 1024 + 10), token);
+  const leftovers = fs.readdirSync(path.join(uploadDir, 'default', '9.0.0'), { recursive: true }).filter((f) => /upload-|big/.test(f));
+  check('an oversized upload gets 413 and leaves nothing behind', tooBig.status === 413 && leftovers.length === 0,
+    { status: tooBig.status, leftovers });
+}
+
 async function operations() {
   const { execSync } = require('child_process');
   await live();
+  await artifacts();
   // metrics: requests by route and status, latency histogram, connections
   const m = await fetch(base + '/metrics');
   const text = await m.text();
