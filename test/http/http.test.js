@@ -288,6 +288,57 @@ async function run() {
   for (const [token, who, method, path, body, status] of matrix) {
     await expectStatus(`${who}: ${method} ${path}`, status, method, path, body, { token });
   }
+  // every admin route: no token and a bad token are 401; a viewer reads (200)
+  // but never writes (403); a maintainer never does what only admins may (403)
+  const viewer2 = await login('viewer', 'viewer-password-1');
+  const every = [
+    ['POST', '/admin/api/v1/auth/logout', undefined, 'write-self'],
+    ['GET', '/admin/api/v1/admins', undefined, 'admin-read'],
+    ['POST', '/admin/api/v1/admins', { username: 'zed', password: 'zed-password-1' }, 'admin'],
+    ['GET', '/admin/api/v1/projects', undefined, 'read'],
+    ['POST', '/admin/api/v1/projects', { slug: 'matrix', name: 'm' }, 'admin'],
+    ['GET', '/admin/api/v1/projects/default', undefined, 'read'],
+    ['PUT', '/admin/api/v1/projects/default', { name: 'Default' }, 'admin'],
+    ['GET', '/admin/api/v1/versions?project=default', undefined, 'read'],
+    ['POST', '/admin/api/v1/versions', { project: 'default', version: '11.0.0' }, 'write'],
+    ['GET', `/admin/api/v1/versions/${id1}`, undefined, 'read'],
+    ['PUT', `/admin/api/v1/versions/${id1}`, { title: 'x' }, 'write'],
+    ['DELETE', `/admin/api/v1/versions/${id1}`, undefined, 'write'],
+    ['POST', `/admin/api/v1/versions/${id1}/publish`, undefined, 'write'],
+    ['POST', `/admin/api/v1/versions/${id1}/pause`, undefined, 'write'],
+    ['POST', `/admin/api/v1/versions/${id1}/resume`, undefined, 'write'],
+    ['POST', `/admin/api/v1/versions/${id1}/yank`, undefined, 'write'],
+    ['POST', `/admin/api/v1/versions/${id1}/artifacts`, { os: 'linux', arch: 'amd64', file_url: 'x.tgz' }, 'write'],
+    ['GET', '/admin/api/v1/channels?project=default', undefined, 'read'],
+    ['PUT', '/admin/api/v1/channels/stable?project=default', { rollout_percentage: 100 }, 'write'],
+    ['GET', '/admin/api/v1/mirrors?project=default', undefined, 'read'],
+    ['PUT', '/admin/api/v1/mirrors/eu', { project: 'default', base_url: 'https://eu.example.com' }, 'admin'],
+    ['GET', '/admin/api/v1/rules?project=default', undefined, 'read'],
+    ['POST', '/admin/api/v1/rules', { project: 'default', name: 'm' }, 'write'],
+    ['GET', '/admin/api/v1/rules/1', undefined, 'read-missing'],
+    ['PUT', '/admin/api/v1/rules/1', { priority: 1 }, 'write'],
+    ['DELETE', '/admin/api/v1/rules/1', undefined, 'write'],
+    ['GET', '/admin/api/v1/stats?project=default', undefined, 'read'],
+    ['GET', '/admin/api/v1/stats/distribution?project=default', undefined, 'read'],
+    ['GET', '/admin/api/v1/stats/regions?project=default', undefined, 'read'],
+    ['GET', '/admin/api/v1/stats/funnel?project=default', undefined, 'read'],
+    ['GET', '/admin/api/v1/stats/trend?project=default', undefined, 'read'],
+    ['GET', '/admin/api/v1/audit?project=default', undefined, 'read'],
+  ];
+  for (const [method, path, body, kind] of every) {
+    await expectStatus(`matrix no token: ${method} ${path}`, 401, method, path, body, {});
+    await expectStatus(`matrix bad token: ${method} ${path}`, 401, method, path, body, { token: 'e'.repeat(64) });
+    if (kind === 'read') {
+      await expectStatus(`matrix viewer reads: ${method} ${path}`, 200, method, path, body, { token: viewer2 });
+    } else if (kind !== 'write-self' && kind !== 'read-missing') {
+      await expectStatus(`matrix viewer may not: ${method} ${path}`, 403, method, path, body, { token: viewer2 });
+    }
+    if (kind === 'admin' || kind === 'admin-read') {
+      await expectStatus(`matrix maintainer may not: ${method} ${path}`, 403, method, path, body, { token: maint });
+    }
+  }
+  check('the matrix covers every admin route of the table', every.length === 32, every.length);
+
   await expectStatus('the actor is recorded in the audit log', 200, 'GET', '/admin/api/v1/audit?project=default&limit=50', undefined, A,
     (r) => r.json.data.items.some((i) => i.actor === 'maint' && i.object_type === 'versions'));
   // logout revokes; an expired token is refused
