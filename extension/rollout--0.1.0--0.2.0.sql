@@ -2095,6 +2095,84 @@ END
 $$;
 COMMENT ON FUNCTION rollout.revoke_token(text) IS 'revokes a bearer token (logout); false if it was not active';
 
+-- The account acting now (from rollout.actor), or 22023 for a caller without one.
+CREATE FUNCTION rollout.acting_account() RETURNS rollout.admins
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins;
+BEGIN
+	SELECT * INTO a FROM admins WHERE username = nullif(current_setting('rollout.actor', true), '') AND is_active;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'this needs an account: log in, or set rollout.actor to a username'
+			USING ERRCODE = '22023', CONSTRAINT = 'invalid', COLUMN = 'actor';
+	END IF;
+	RETURN a;
+END
+$$;
+COMMENT ON FUNCTION rollout.acting_account() IS 'the admin account named by rollout.actor, or 22023';
+
+CREATE FUNCTION rollout.create_api_token(name text, ttl interval DEFAULT '90 days') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins := acting_account();
+	tok text := random_token();
+	t api_tokens;
+BEGIN
+	IF name IS NULL OR length(name) NOT BETWEEN 1 AND 100 THEN
+		PERFORM invalid_argument('name', 'name must be 1 to 100 characters');
+	END IF;
+	IF ttl IS NULL OR ttl < interval '1 minute' OR ttl > interval '366 days' THEN
+		PERFORM invalid_argument('ttl', 'ttl must be between 1 minute and 366 days');
+	END IF;
+	INSERT INTO api_tokens (admin_id, token_hash, name, expires_at)
+	VALUES (a.id, sha256(convert_to(tok, 'UTF8')), create_api_token.name, now() + ttl)
+	RETURNING * INTO t;
+	INSERT INTO audit_log (actor, action, object_type, object_id, project_id, after)
+	VALUES (a.username, 'insert', 'api_tokens', t.id, a.project_id, jsonb_build_object('name', t.name, 'expires_at', t.expires_at));
+	RETURN jsonb_build_object('id', t.id, 'token', tok, 'name', t.name, 'expires_at', t.expires_at);
+END
+$$;
+COMMENT ON FUNCTION rollout.create_api_token(text, interval) IS
+	'a long-lived bearer token of the acting account (for automation); only shown once, stored as SHA-256';
+
+CREATE FUNCTION rollout.list_api_tokens() RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins := acting_account();
+BEGIN
+	RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', t.id, 'username', x.username, 'name', t.name,
+					'created_at', t.created_at, 'expires_at', t.expires_at, 'revoked_at', t.revoked_at,
+					'last_used_at', t.last_used_at) ORDER BY t.id), '[]')
+			FROM api_tokens t JOIN admins x ON x.id = t.admin_id
+			WHERE a.role = 'admin' OR t.admin_id = a.id);
+END
+$$;
+COMMENT ON FUNCTION rollout.list_api_tokens() IS 'the acting account''s tokens (an admin sees all), without their hashes';
+
+CREATE FUNCTION rollout.revoke_api_token(token_id bigint) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins := acting_account();
+	owner bigint;
+BEGIN
+	SELECT admin_id INTO owner FROM api_tokens WHERE id = token_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'token not found: %', token_id USING ERRCODE = 'P0002', COLUMN = 'token_id', CONSTRAINT = 'not_found';
+	END IF;
+	IF owner <> a.id AND a.role <> 'admin' THEN
+		RAISE EXCEPTION 'permission denied: only its owner or an admin may revoke a token'
+			USING ERRCODE = '42501', CONSTRAINT = 'forbidden';
+	END IF;
+	UPDATE api_tokens SET revoked_at = now() WHERE id = token_id AND revoked_at IS NULL;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION rollout.revoke_api_token(bigint) IS 'revokes a token by id (its owner, or an admin)';
+
 CREATE FUNCTION rollout.list_audit(project text DEFAULT NULL, page integer DEFAULT 1, "limit" integer DEFAULT 50)
 	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
@@ -2212,7 +2290,8 @@ GRANT EXECUTE ON FUNCTION
 	rollout.get_version(bigint), rollout.list_channels(text), rollout.list_rules(text), rollout.get_rule(bigint),
 	rollout.list_mirrors(text), rollout.list_audit(text, integer, integer), rollout.utc_today(),
 	rollout.get_project_by_id(bigint), rollout.get_artifact(bigint), rollout.get_mirror(bigint),
-	rollout.revoke_token(text)
+	rollout.revoke_token(text), rollout.create_api_token(text, interval), rollout.list_api_tokens(),
+	rollout.revoke_api_token(bigint)
 	TO rollout_reader;
 
 GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),

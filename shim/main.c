@@ -33,6 +33,9 @@ const Route routes[] = {
 	{"POST", "/admin/api/v1/auth/logout", "revoke_token", NULL, AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/admins", "list_admins", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/admins", "create_admin", "get_admin", AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/tokens", "list_api_tokens", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/tokens", "create_api_token", NULL, AUTH_TOKEN, 0},
+	{"DELETE", "/admin/api/v1/tokens/{token_id}", "revoke_api_token", NULL, AUTH_TOKEN, 0},
 	/* projects */
 	{"GET", "/admin/api/v1/projects", "list_projects", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/projects", "create_project", "get_project_by_id", AUTH_TOKEN, 0},

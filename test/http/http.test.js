@@ -339,6 +339,25 @@ async function run() {
   }
   check('the matrix covers every admin route of the table', every.length === 32, every.length);
 
+  // token management: long-lived tokens of one's own account, listed without secrets, revocable
+  const made = await expectStatus('a viewer creates an API token', 200, 'POST', '/admin/api/v1/tokens',
+    { name: 'ci pipeline', ttl: '30 days' }, { token: viewer2 }, (r) => /^[0-9a-f]{64}$/.test(r.json.data.token));
+  const apiToken = made.json.data.token;
+  await expectStatus('the API token works', 200, 'GET', '/admin/api/v1/projects', undefined, { token: apiToken });
+  await expectStatus('tokens are listed without secrets', 200, 'GET', '/admin/api/v1/tokens', undefined, { token: viewer2 },
+    (r) => r.json.data.some((t) => t.id === made.json.data.id && t.name === 'ci pipeline')
+      && !r.text.includes(apiToken) && !r.text.includes('hash') && r.json.data.every((t) => t.username === 'viewer'));
+  await expectStatus('an admin sees every account\'s tokens', 200, 'GET', '/admin/api/v1/tokens', undefined, A,
+    (r) => r.json.data.some((t) => t.username === 'viewer') && r.json.data.some((t) => t.username === 'admin'));
+  const adminTokens = (await req('GET', '/admin/api/v1/tokens', undefined, A)).json.data.filter((t) => t.username === 'admin');
+  await expectStatus('a viewer cannot revoke someone else\'s token', 403, 'DELETE', `/admin/api/v1/tokens/${adminTokens[0].id}`,
+    undefined, { token: viewer2 });
+  await expectStatus('bad token requests', 400, 'POST', '/admin/api/v1/tokens', { name: '', ttl: '30 days' }, { token: viewer2 });
+  await expectStatus('ttl is bounded', 400, 'POST', '/admin/api/v1/tokens', { name: 'x', ttl: '10 years' }, { token: viewer2 });
+  await expectStatus('revoke an API token', 200, 'DELETE', `/admin/api/v1/tokens/${made.json.data.id}`, undefined, { token: viewer2 },
+    (r) => r.json.data === true);
+  await expectStatus('a revoked API token is refused', 401, 'GET', '/admin/api/v1/projects', undefined, { token: apiToken });
+
   await expectStatus('the actor is recorded in the audit log', 200, 'GET', '/admin/api/v1/audit?project=default&limit=50', undefined, A,
     (r) => r.json.data.items.some((i) => i.actor === 'maint' && i.object_type === 'versions'));
   // logout revokes; an expired token is refused
