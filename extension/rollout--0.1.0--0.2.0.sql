@@ -589,6 +589,34 @@ END
 $$;
 COMMENT ON FUNCTION rollout.project_by_slug(text) IS 'the project with this slug (NULL: default), or error P0002';
 
+-- The fields every client request shares, validated the same way everywhere.
+CREATE FUNCTION rollout.request_project(request jsonb) RETURNS rollout.projects
+	LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+	IF request IS NULL OR jsonb_typeof(request) <> 'object' THEN
+		RAISE EXCEPTION 'the request must be a JSON object'
+			USING ERRCODE = '22023', CONSTRAINT = 'type';
+	END IF;
+	RETURN rollout.project_by_slug(rollout.request_text(request, 'project', false, '^[a-z0-9][a-z0-9-]{0,62}$', 63));
+END
+$$;
+COMMENT ON FUNCTION rollout.request_project(jsonb) IS
+	'the project a client request names (default "default"); 22023 if the request is not a JSON object';
+CREATE FUNCTION rollout.request_client_id(request jsonb) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT rollout.request_text(request, 'client_id', true, '^[\x21-\x7e]+$', 128) $$;
+COMMENT ON FUNCTION rollout.request_client_id(jsonb) IS 'the required client_id of a request: 1 to 128 printable ASCII characters';
+CREATE FUNCTION rollout.request_ip(request jsonb) RETURNS inet
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT CASE WHEN rollout.request_text(request, 'ip', false, '^[0-9A-Fa-f:.]{2,45}$', 45) IS NOT NULL
+					  THEN (request ->> 'ip')::inet END $$;
+COMMENT ON FUNCTION rollout.request_ip(jsonb) IS 'the optional client address of a request';
+CREATE FUNCTION rollout.request_user_agent(request jsonb) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT left(rollout.request_text(request, 'user_agent', false, NULL, 100000), 512) $$;
+COMMENT ON FUNCTION rollout.request_user_agent(jsonb) IS 'the optional user agent of a request, cut to 512 characters';
+
 -- Localized text: locale, then its language, then the default.
 CREATE FUNCTION rollout.localized(variants jsonb, locale text, fallback text) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -702,6 +730,7 @@ DECLARE
 	ua text;
 	pin semver;
 	rule_pct numeric;
+	rule_obj jsonb;
 	blocked boolean := false;
 	eligible bigint[];
 	min_version constant semver := '0.0.0-0';
@@ -733,23 +762,17 @@ BEGIN
 	-- check bookkeeping need not wait for the disk (SPEC §7.8)
 	PERFORM set_config('synchronous_commit', 'off', true);
 
-	IF request IS NULL OR jsonb_typeof(request) <> 'object' THEN
-		RAISE EXCEPTION 'the request must be a JSON object'
-			USING ERRCODE = '22023', CONSTRAINT = 'type';
-	END IF;
 	-- 1. validate
-	p := project_by_slug(request_text(request, 'project', false, '^[a-z0-9][a-z0-9-]{0,62}$', 63));
+	p := request_project(request);
 	cur := request_version(request, 'current_version', true);
-	cid := request_text(request, 'client_id', true, '^[\x21-\x7e]+$', 128);
+	cid := request_client_id(request);
 	reg := coalesce(lower(request_text(request, 'region', false, '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$', 32)), 'global');
 	c_os := lower(request_text(request, 'os', false, '^[A-Za-z0-9_]{1,32}$', 32));
 	c_arch := lower(request_text(request, 'arch', false, '^[A-Za-z0-9_]{1,32}$', 32));
 	loc := coalesce(request_text(request, 'locale', false, '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$', 35), 'en');
 	loc := replace(loc, '_', '-');
-	ua := left(request_text(request, 'user_agent', false, NULL, 100000), 512);
-	IF request ? 'ip' AND request_text(request, 'ip', false, '^[0-9A-Fa-f:.]{2,45}$', 45) IS NOT NULL THEN
-		ip := (request ->> 'ip')::inet;
-	END IF;
+	ua := request_user_agent(request);
+	ip := request_ip(request);
 	SELECT * INTO ch FROM channels
 	WHERE project_id = p.id
 	  AND name = coalesce(request_text(request, 'channel', false, '^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$', 32), p.default_channel);
@@ -769,6 +792,7 @@ BEGIN
 	LIMIT 1;
 	eff := ch;
 	IF rule.id IS NOT NULL THEN
+		rule_obj := jsonb_build_object('id', rule.id, 'name', rule.name, 'priority', rule.priority);
 		blocked := coalesce((rule.rollout_config ->> 'block')::boolean, false);
 		pin := (rule.rollout_config ->> 'pin')::semver;
 		rule_pct := (rule.rollout_config ->> 'percentage')::numeric;
@@ -816,6 +840,8 @@ BEGIN
 			IF FOUND THEN
 				has_target := true;
 				rollback := true;
+				pct := coalesce(target.rollout_percentage, rule_pct, target.channel_pct);
+				bkt := rollout_bucket(cid, p.slug || '@' || target.version::text);
 				newest_id := coalesce(newest_id, target.id);
 				newest_tag := coalesce(newest_tag, target.tag);
 			END IF;
@@ -826,9 +852,8 @@ BEGIN
 	END IF;
 
 	IF has_target THEN
+		-- pct and bkt are the target's: the loop (or the rollback) just computed them
 		target_version := target.version;
-		pct := coalesce(target.rollout_percentage, rule_pct, target.channel_pct);
-		bkt := rollout_bucket(cid, p.slug || '@' || target.version::text);
 		-- 6. forced if any eligible release in (current, target] is forced
 		forced := rollback OR EXISTS (
 			SELECT 1 FROM versions v JOIN channels c ON c.id = v.channel_id
@@ -838,8 +863,7 @@ BEGIN
 		reason := jsonb_build_object(
 			'candidate', newest_tag,
 			'channel', eff.name,
-			'rule', CASE WHEN rule.id IS NULL THEN NULL
-					ELSE jsonb_build_object('id', rule.id, 'name', rule.name, 'priority', rule.priority) END,
+			'rule', rule_obj,
 			'bucket', bkt,
 			'percentage', pct,
 			'stepping_stone', unreachable_tag IS NOT NULL,
@@ -865,8 +889,7 @@ BEGIN
 		reason := jsonb_build_object(
 			'candidate', newest_tag,
 			'channel', eff.name,
-			'rule', CASE WHEN rule.id IS NULL THEN NULL
-					ELSE jsonb_build_object('id', rule.id, 'name', rule.name, 'priority', rule.priority) END,
+			'rule', rule_obj,
 			'bucket', CASE WHEN newest_id IS NOT NULL THEN rollout_bucket(cid, p.slug || '@' || newest_version::text) END,
 			'percentage', newest_pct,
 			'stepping_stone', false,
@@ -954,12 +977,9 @@ DECLARE
 	cs client_state;
 BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
-	IF request IS NULL OR jsonb_typeof(request) <> 'object' THEN
-		RAISE EXCEPTION 'the request must be a JSON object' USING ERRCODE = '22023', CONSTRAINT = 'type';
-	END IF;
-	p := project_by_slug(request_text(request, 'project', false, '^[a-z0-9][a-z0-9-]{0,62}$', 63));
+	p := request_project(request);
 	v := reported_version(p.id, request_version(request, 'version', true));
-	cid := request_text(request, 'client_id', true, '^[\x21-\x7e]+$', 128);
+	cid := request_client_id(request);
 	SELECT * INTO cs FROM client_state WHERE project_id = p.id AND client_id = cid;
 
 	SELECT * INTO prev FROM client_results
@@ -980,8 +1000,7 @@ BEGIN
 	END IF;
 	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)
 	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
-			CASE WHEN request_text(request, 'ip', false, '^[0-9A-Fa-f:.]{2,45}$', 45) IS NOT NULL THEN (request ->> 'ip')::inet END,
-			left(request_text(request, 'user_agent', false, NULL, 100000), 512), 'download');
+			request_ip(request), request_user_agent(request), 'download');
 	RETURN jsonb_build_object('recorded', true, 'version', v.tag);
 END
 $$;
@@ -1007,12 +1026,9 @@ DECLARE
 BEGIN
 	-- results must survive a crash even if the session relaxed durability
 	PERFORM set_config('synchronous_commit', 'on', true);
-	IF request IS NULL OR jsonb_typeof(request) <> 'object' THEN
-		RAISE EXCEPTION 'the request must be a JSON object' USING ERRCODE = '22023', CONSTRAINT = 'type';
-	END IF;
-	p := project_by_slug(request_text(request, 'project', false, '^[a-z0-9][a-z0-9-]{0,62}$', 63));
+	p := request_project(request);
 	v := reported_version(p.id, request_version(request, 'version', true));
-	cid := request_text(request, 'client_id', true, '^[\x21-\x7e]+$', 128);
+	cid := request_client_id(request);
 	IF jsonb_typeof(request -> 'success') IS DISTINCT FROM 'boolean' THEN
 		RAISE EXCEPTION 'success must be true or false'
 			USING ERRCODE = '22023', COLUMN = 'success', CONSTRAINT = CASE WHEN request ? 'success' THEN 'type' ELSE 'required' END;
@@ -1044,8 +1060,7 @@ BEGIN
 	SELECT * INTO cs FROM client_state WHERE project_id = p.id AND client_id = cid FOR UPDATE;
 	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action, error_message)
 	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
-			CASE WHEN request_text(request, 'ip', false, '^[0-9A-Fa-f:.]{2,45}$', 45) IS NOT NULL THEN (request ->> 'ip')::inet END,
-			left(request_text(request, 'user_agent', false, NULL, 100000), 512), res, err);
+			request_ip(request), request_user_agent(request), res, err);
 
 	-- a successful install moves the client to the new version at once
 	IF ok AND cs.client_id IS NOT NULL AND cs.current_version <> v.version THEN
