@@ -133,6 +133,27 @@ db_connect(const char *conninfo)
 	return conn;
 }
 
+/*
+ * Make sure *pc is a live connection: reconnect if it is missing or broken,
+ * keeping the connection gauge of /metrics right.  Returns 0 if it is.
+ */
+int
+db_ensure(PGconn **pc, const char *conninfo)
+{
+	if (*pc != NULL && PQstatus(*pc) == CONNECTION_OK)
+		return 0;
+	if (*pc)
+	{
+		PQfinish(*pc);
+		metrics_connection(-1);
+	}
+	*pc = db_connect(conninfo);
+	if (*pc == NULL)
+		return -1;
+	metrics_connection(1);
+	return 0;
+}
+
 /* PostgREST's mapping of SQLSTATE to HTTP status, plus our own classes. */
 int
 db_status_for_sqlstate(const char *s)
@@ -339,24 +360,13 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 	char		role_buf[64] = "";
 
 	memset(res, 0, sizeof(*res));
-	if (*connp == NULL || PQstatus(*connp) != CONNECTION_OK)
+	if (db_ensure(connp, conninfo) != 0)
 	{
-		if (*connp)
-		{
-			PQfinish(*connp);
-			metrics_connection(-1);
-		}
-		*connp = db_connect(conninfo);
-		if (*connp)
-			metrics_connection(1);
-		if (*connp == NULL)
-		{
-			snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
-			res->status = 503;
-			res->key = strdup("unavailable");
-			res->message = strdup("cannot connect to the database");
-			return;
-		}
+		snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
+		res->status = 503;
+		res->key = strdup("unavailable");
+		res->message = strdup("cannot connect to the database");
+		return;
 	}
 	conn = *connp;
 

@@ -43,13 +43,7 @@ live_connect(const struct mg_connection *conn, void *cbdata)
 		mg_get_var(ri->query_string, strlen(ri->query_string), "token", token, sizeof(token));
 	if (pc == NULL || token[0] == '\0')
 		return 1;
-	if (*pc == NULL || PQstatus(*pc) != CONNECTION_OK)
-	{
-		if (*pc)
-			PQfinish(*pc);
-		*pc = db_connect(live_conninfo);
-	}
-	if (*pc)
+	if (db_ensure(pc, live_conninfo) == 0)
 	{
 		const char *p[1] = {token};
 		PGresult   *r = PQexecParams(*pc, "SELECT rollout.authenticate($1)", 1, NULL, p, NULL, NULL, 0);

@@ -373,18 +373,7 @@ healthz(struct mg_connection *conn, void *cbdata)
 	json_t	   *body;
 
 	(void) cbdata;
-	if (*pc == NULL || PQstatus(*pc) != CONNECTION_OK)
-	{
-		if (*pc)
-		{
-			PQfinish(*pc);
-			metrics_connection(-1);
-		}
-		*pc = db_connect(conninfo);
-		if (*pc)
-			metrics_connection(1);
-	}
-	ok = *pc != NULL;
+	ok = db_ensure(pc, conninfo) == 0;
 	if (ok)
 	{
 		PGresult   *r = PQexec(*pc, "SELECT 1");
