@@ -16,7 +16,10 @@ OBJS = \
 	extension/semver_ops.o \
 	extension/semver_range.o \
 	extension/rollout_hash.o \
-	extension/rollout_crypto.o
+	extension/rollout_crypto.o \
+	extension/rollout_decide.o \
+	extension/rollout_queue.o \
+	extension/rollout_module.o
 
 MODULEDIR = extension
 DATA = $(wildcard extension/rollout--*.sql)
@@ -24,7 +27,7 @@ DATA_built = extension/rollout.control
 EXTRA_CLEAN = extension/rollout.control shim/rollout-http shim/rollout-http-asan
 
 PG_CPPFLAGS = -Iextension
-PG_CFLAGS = -Wall -Wextra -Werror
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifeq ($(PGXS),)

@@ -617,51 +617,25 @@ CREATE FUNCTION rollout.request_user_agent(request jsonb) RETURNS text
 	AS $$ SELECT left(rollout.request_text(request, 'user_agent', false, NULL, 100000), 512) $$;
 COMMENT ON FUNCTION rollout.request_user_agent(jsonb) IS 'the optional user agent of a request, cut to 512 characters';
 
--- Localized text: locale, then its language, then the default.
-CREATE FUNCTION rollout.localized(variants jsonb, locale text, fallback text) RETURNS text
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$ SELECT coalesce(variants ->> locale, variants ->> split_part(locale, '-', 1),
-						  nullif(fallback, ''), variants ->> 'en', fallback) $$;
-COMMENT ON FUNCTION rollout.localized(jsonb, text, text) IS
-	'picks the variant for locale (zh-CN), else its language (zh), else the default text';
-
--- A file URL resolved against the region's mirror (else "global"); absolute URLs stay.
-CREATE FUNCTION rollout.resolve_url(project_id bigint, region text, url text) RETURNS text
-	LANGUAGE plpgsql STABLE PARALLEL SAFE
-AS $$
-DECLARE
-	base text;
-BEGIN
-	IF url IS NULL OR url ~* '^[a-z][a-z0-9+.-]*://' THEN
-		RETURN url;
-	END IF;
-	SELECT m.base_url INTO base FROM rollout.mirrors m
-	WHERE m.project_id = $1 AND m.region IN ($2, 'global')
-	ORDER BY m.region = $2 DESC LIMIT 1;
-	RETURN CASE WHEN base IS NULL THEN url ELSE rtrim(base, '/') || '/' || ltrim(url, '/') END;
-END
-$$;
-COMMENT ON FUNCTION rollout.resolve_url(bigint, text, text) IS
-	'resolves a relative file URL against the region''s mirror, else the global one';
-
 -- The current UTC day, the unit of the daily rollups.
 CREATE FUNCTION rollout.utc_today() RETURNS date
 	LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT (now() AT TIME ZONE 'UTC')::date $$;
 COMMENT ON FUNCTION rollout.utc_today() IS 'today in UTC (rollups count by UTC day)';
 
 -- Count events (and optionally a new distinct client) in today's rollup.
-CREATE FUNCTION rollout.count_daily(project_id bigint, action text, version rollout.semver, new_client boolean)
+CREATE FUNCTION rollout.count_daily(project_id bigint, action text, version rollout.semver, new_client boolean,
+									day date DEFAULT rollout.utc_today())
 	RETURNS void LANGUAGE plpgsql
 AS $$
 BEGIN
 	INSERT INTO rollout.rollup_daily AS r (day, project_id, action, version, shard, events, clients)
-	VALUES (rollout.utc_today(), $1, $2, $3, pg_backend_pid() % 16, 1, $4::int)
+	VALUES ($5, $1, $2, $3, pg_backend_pid() % 16, 1, $4::int)
 	ON CONFLICT ON CONSTRAINT rollup_daily_pkey
 	DO UPDATE SET events = r.events + 1, clients = r.clients + EXCLUDED.clients;
 END
 $$;
-COMMENT ON FUNCTION rollout.count_daily(bigint, text, rollout.semver, boolean) IS
-	'adds one event (and a distinct client when new_client) to today''s rollup';
+COMMENT ON FUNCTION rollout.count_daily(bigint, text, rollout.semver, boolean, date) IS
+	'adds one event (and a distinct client when new_client) to a day''s rollup (default today)';
 
 -- Move one client between (channel, version, region) cells of rollup_clients.
 CREATE FUNCTION rollout.count_client(project_id bigint, channel text, version rollout.semver, region text, delta integer)
@@ -677,78 +651,38 @@ $$;
 COMMENT ON FUNCTION rollout.count_client(bigint, text, rollout.semver, text, integer) IS
 	'adds delta clients to a (channel, version, region) cell of rollup_clients';
 
-/*
- * The released versions of a project in [lo, hi] except cur, in the given
- * channels, at or below pin, that have a file for the client's platform
- * (or no per-platform files at all), newest first.  Inlined by the planner,
- * it walks the versions index in order.
- */
-CREATE FUNCTION rollout.candidate_versions(project_id bigint, cur rollout.semver, lo rollout.semver, hi rollout.semver,
-										   channels bigint[], pin rollout.semver, os text, arch text)
-	RETURNS TABLE (id bigint, version rollout.semver, tag text, rollout_percentage numeric,
-				   min_upgrade_version rollout.semver, title text, title_i18n jsonb, release_notes text,
-				   release_notes_i18n jsonb, breaking_changes text, publish_time timestamptz,
-				   channel_pct numeric, file_url text, file_size bigint, file_checksum text)
-	LANGUAGE sql STABLE
-AS $$
-	SELECT v.id, v.version, v.tag, v.rollout_percentage, v.min_upgrade_version, v.title, v.title_i18n,
-		   v.release_notes, v.release_notes_i18n, v.breaking_changes, v.publish_time,
-		   (SELECT c.rollout_percentage FROM rollout.channels c WHERE c.id = v.channel_id),
-		   coalesce(a.file_url, v.file_url), coalesce(a.file_size, v.file_size), coalesce(a.file_checksum, v.file_checksum)
-	FROM rollout.versions v
-	LEFT JOIN rollout.artifacts a ON a.version_id = v.id AND a.os = $7 AND a.arch = $8
-	WHERE v.project_id = $1 AND v.status = 'published'
-	  AND v.version >= $3 AND v.version <= $4 AND v.version <> $2
-	  AND v.publish_time <= now()
-	  AND v.channel_id = ANY ($5)
-	  AND ($6 IS NULL OR v.version <= $6)
-	  AND (a.id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rollout.artifacts x WHERE x.version_id = v.id))
-	ORDER BY v.version DESC
-$$;
-COMMENT ON FUNCTION rollout.candidate_versions(bigint, rollout.semver, rollout.semver, rollout.semver, bigint[], rollout.semver, text, text) IS
-	'offerable versions of a project between lo and hi for a platform and channels, newest first (used by check_update)';
-
 -- ---------------------------------------------------------------------
 -- The update decision
 -- ---------------------------------------------------------------------
-CREATE FUNCTION rollout.check_update(request jsonb) RETURNS jsonb
+
+CREATE TYPE rollout.check_record AS (
+	project_id bigint,
+	client_id text,
+	cur rollout.semver,
+	channel text,
+	region text,
+	os text,
+	arch text,
+	target rollout.semver,
+	ip inet,
+	user_agent text,
+	record_event boolean,
+	at timestamptz
+);
+COMMENT ON TYPE rollout.check_record IS 'what one check records (the argument of record_check)';
+
+/*
+ * What one check records (SPEC §7.8): the client's state and the rollups.
+ * check_update calls it in the checking transaction, or, when the library
+ * is preloaded, rollout's background worker calls it for queued checks in
+ * batches (rollout_queue.c).  One statement reads the old state and writes
+ * the new; "at" is the time of the check.
+ */
+CREATE FUNCTION rollout.record_check(rc rollout.check_record) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
-	p projects;
-	ch channels;
-	eff channels;
-	rule update_rules;
-	cur semver;
-	cid text;
-	reg text;
-	c_os text;
-	c_arch text;
-	loc text;
-	ip inet;
-	ua text;
-	pin semver;
-	rule_pct numeric;
-	rule_obj jsonb;
-	blocked boolean := false;
-	eligible bigint[];
-	min_version constant semver := '0.0.0-0';
-	max_version constant semver := '9223372036854775807.9223372036854775807.9223372036854775807';
-	cand record;
-	target record;
-	has_target boolean := false;
-	target_version semver;
-	newest_tag text;
-	newest_version semver;
-	newest_id bigint;
-	newest_pct numeric;
-	unreachable_tag text;
-	pct numeric;
-	bkt integer;
-	why text;
-	forced boolean := false;
-	rollback boolean := false;
 	o_version semver;
 	o_channel text;
 	o_region text;
@@ -756,194 +690,76 @@ DECLARE
 	o_offered semver;
 	first_today boolean;
 	new_client boolean;
-	result jsonb;
-	reason jsonb;
 BEGIN
 	-- check bookkeeping need not wait for the disk (SPEC §7.8)
 	PERFORM set_config('synchronous_commit', 'off', true);
-
-	-- 1. validate
-	p := request_project(request);
-	cur := request_version(request, 'current_version', true);
-	cid := request_client_id(request);
-	reg := coalesce(lower(request_text(request, 'region', false, '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$', 32)), 'global');
-	c_os := lower(request_text(request, 'os', false, '^[A-Za-z0-9_]{1,32}$', 32));
-	c_arch := lower(request_text(request, 'arch', false, '^[A-Za-z0-9_]{1,32}$', 32));
-	loc := coalesce(request_text(request, 'locale', false, '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$', 35), 'en');
-	loc := replace(loc, '_', '-');
-	ua := request_user_agent(request);
-	ip := request_ip(request);
-	SELECT * INTO ch FROM channels
-	WHERE project_id = p.id
-	  AND name = coalesce(request_text(request, 'channel', false, '^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$', 32), p.default_channel);
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'channel not found: "%"', coalesce(request ->> 'channel', p.default_channel)
-			USING ERRCODE = 'P0002', COLUMN = 'channel', CONSTRAINT = 'not_found';
-	END IF;
-
-	-- 3. the best matching enabled rule
-	SELECT * INTO rule FROM update_rules r
-	WHERE r.project_id = p.id AND r.enabled
-	  AND (r.target_region IS NULL OR r.target_region = reg)
-	  AND (r.target_os IS NULL OR r.target_os = c_os)
-	  AND (r.target_arch IS NULL OR r.target_arch = c_arch)
-	  AND (r.target_version_range IS NULL OR cur <@ r.target_version_range)
-	ORDER BY r.priority DESC, r.id
-	LIMIT 1;
-	eff := ch;
-	IF rule.id IS NOT NULL THEN
-		rule_obj := jsonb_build_object('id', rule.id, 'name', rule.name, 'priority', rule.priority);
-		blocked := coalesce((rule.rollout_config ->> 'block')::boolean, false);
-		pin := (rule.rollout_config ->> 'pin')::semver;
-		rule_pct := (rule.rollout_config ->> 'percentage')::numeric;
-		IF rule.rollout_config ? 'channel' THEN
-			SELECT * INTO eff FROM channels WHERE project_id = p.id AND name = rule.rollout_config ->> 'channel';
-			IF NOT FOUND THEN
-				eff := ch;
-			END IF;
-		END IF;
-	END IF;
-
-	-- 2, 4, 5. candidates, newest first: rollout, then reachability
-	IF blocked THEN
-		why := 'blocked_by_rule';
-	ELSE
-		eligible := ARRAY(SELECT c.id FROM channels c WHERE c.project_id = p.id AND c.is_active AND c.rank <= eff.rank);
-		FOR cand IN
-			SELECT * FROM candidate_versions(p.id, cur, cur, max_version, eligible, pin, c_os, c_arch)
-		LOOP
-			IF newest_id IS NULL THEN
-				newest_id := cand.id;
-				newest_tag := cand.tag;
-				newest_version := cand.version;
-				newest_pct := coalesce(cand.rollout_percentage, rule_pct, cand.channel_pct);
-			END IF;
-			pct := coalesce(cand.rollout_percentage, rule_pct, cand.channel_pct);
-			bkt := rollout_bucket(cid, p.slug || '@' || cand.version::text);
-			IF bkt >= round(pct * 100) THEN
-				why := coalesce(why, 'outside_rollout');
-				CONTINUE;
-			END IF;
-			IF cand.min_upgrade_version IS NOT NULL AND cur < cand.min_upgrade_version THEN
-				-- not reachable directly: remember it and look for a stepping stone
-				unreachable_tag := coalesce(unreachable_tag, cand.tag);
-				why := coalesce(why, 'min_upgrade_version');
-				CONTINUE;
-			END IF;
-			target := cand;
-			has_target := true;
-			EXIT;
-		END LOOP;
-		-- leaving a yanked version: the newest good lower one, whatever the rollout
-		IF NOT has_target AND EXISTS (SELECT 1 FROM versions v WHERE v.project_id = p.id AND v.version = cur AND v.status = 'yanked') THEN
-			SELECT * INTO target FROM candidate_versions(p.id, cur, min_version, cur, eligible, pin, c_os, c_arch) LIMIT 1;
-			IF FOUND THEN
-				has_target := true;
-				rollback := true;
-				pct := coalesce(target.rollout_percentage, rule_pct, target.channel_pct);
-				bkt := rollout_bucket(cid, p.slug || '@' || target.version::text);
-				newest_id := coalesce(newest_id, target.id);
-				newest_tag := coalesce(newest_tag, target.tag);
-			END IF;
-		END IF;
-		IF newest_id IS NULL THEN
-			why := 'up_to_date';
-		END IF;
-	END IF;
-
-	IF has_target THEN
-		-- pct and bkt are the target's: the loop (or the rollback) just computed them
-		target_version := target.version;
-		-- 6. forced if any eligible release in (current, target] is forced
-		forced := rollback OR EXISTS (
-			SELECT 1 FROM versions v JOIN channels c ON c.id = v.channel_id
-			WHERE v.project_id = p.id AND v.status = 'published' AND v.publish_time <= now()
-			  AND c.rank <= eff.rank AND v.is_forced
-			  AND v.version > cur AND v.version <= target.version);
-		reason := jsonb_build_object(
-			'candidate', newest_tag,
-			'channel', eff.name,
-			'rule', rule_obj,
-			'bucket', bkt,
-			'percentage', pct,
-			'stepping_stone', unreachable_tag IS NOT NULL,
-			'final_target', unreachable_tag,
-			'rollback', rollback,
-			'why_not_newer', CASE WHEN newest_id <> target.id THEN why END);
-		-- 7. the download
-		result := jsonb_build_object(
-			'has_update', true,
-			'latest_version', target.tag,
-			'download_url', resolve_url(p.id, reg, target.file_url),
-			'file_size', target.file_size,
-			'file_checksum', target.file_checksum,
-			'is_forced', forced,
-			'is_rollback', rollback,
-			'title', localized(target.title_i18n, loc, target.title),
-			'release_notes', localized(target.release_notes_i18n, loc, target.release_notes),
-			'breaking_changes', target.breaking_changes,
-			'min_upgrade_version', target.min_upgrade_version::text,
-			'publish_time', target.publish_time,
-			'reason', reason);
-	ELSE
-		reason := jsonb_build_object(
-			'candidate', newest_tag,
-			'channel', eff.name,
-			'rule', rule_obj,
-			'bucket', CASE WHEN newest_id IS NOT NULL THEN rollout_bucket(cid, p.slug || '@' || newest_version::text) END,
-			'percentage', newest_pct,
-			'stepping_stone', false,
-			'rollback', false,
-			'why_not', coalesce(why, 'up_to_date'));
-		result := jsonb_build_object(
-			'has_update', false, 'latest_version', NULL, 'download_url', NULL,
-			'file_size', NULL, 'file_checksum', NULL, 'is_forced', false, 'is_rollback', false,
-			'title', NULL, 'release_notes', NULL, 'breaking_changes', NULL,
-			'min_upgrade_version', NULL, 'publish_time', NULL, 'reason', reason);
-	END IF;
-
-	-- 8. record: client_state and rollups (one statement reads the old state and writes the new)
 	UPDATE client_state cs
-	SET current_version = cur, channel = ch.name, region = reg, os = c_os, arch = c_arch,
-		last_offered = coalesce(target_version, cs.last_offered), last_seen = now()
+	SET current_version = rc.cur, channel = rc.channel, region = rc.region, os = rc.os, arch = rc.arch,
+		last_offered = coalesce(rc.target, cs.last_offered), last_seen = rc.at
 	FROM (SELECT o.current_version, o.channel, o.region, o.last_seen, o.last_offered FROM client_state o
-		  WHERE o.project_id = p.id AND o.client_id = cid FOR UPDATE) old
-	WHERE cs.project_id = p.id AND cs.client_id = cid
+		  WHERE o.project_id = rc.project_id AND o.client_id = rc.client_id FOR UPDATE) old
+	WHERE cs.project_id = rc.project_id AND cs.client_id = rc.client_id
 	RETURNING old.current_version, old.channel, old.region, old.last_seen, old.last_offered
 	INTO o_version, o_channel, o_region, o_seen, o_offered;
 	IF FOUND THEN
-		first_today := (o_seen AT TIME ZONE 'UTC')::date < utc_today() OR o_version <> cur;
-		IF o_version <> cur OR o_channel <> ch.name OR o_region <> reg THEN
-			PERFORM count_client(p.id, o_channel, o_version, o_region, -1);
-			PERFORM count_client(p.id, ch.name, cur, reg, 1);
+		first_today := (o_seen AT TIME ZONE 'UTC')::date < (rc.at AT TIME ZONE 'UTC')::date OR o_version <> rc.cur;
+		IF o_version <> rc.cur OR o_channel <> rc.channel OR o_region <> rc.region THEN
+			PERFORM count_client(rc.project_id, o_channel, o_version, o_region, -1);
+			PERFORM count_client(rc.project_id, rc.channel, rc.cur, rc.region, 1);
 		END IF;
-		IF has_target AND o_offered IS DISTINCT FROM target_version THEN
-			PERFORM count_funnel(p.id, target_version, 1, 0, 0, 0);
+		IF rc.target IS NOT NULL AND o_offered IS DISTINCT FROM rc.target THEN
+			PERFORM count_funnel(rc.project_id, rc.target, 1, 0, 0, 0);
 		END IF;
-		PERFORM count_daily(p.id, 'check', cur, first_today);
+		PERFORM count_daily(rc.project_id, 'check', rc.cur, first_today, (rc.at AT TIME ZONE 'UTC')::date);
 	ELSE
-		INSERT INTO client_state (project_id, client_id, current_version, channel, region, os, arch, last_offered)
-		VALUES (p.id, cid, cur, ch.name, reg, c_os, c_arch, target_version)
+		INSERT INTO client_state (project_id, client_id, current_version, channel, region, os, arch, last_offered,
+								  first_seen, last_seen)
+		VALUES (rc.project_id, rc.client_id, rc.cur, rc.channel, rc.region, rc.os, rc.arch, rc.target, rc.at, rc.at)
 		ON CONFLICT (project_id, client_id) DO NOTHING;
 		new_client := FOUND;
 		IF new_client THEN
-			PERFORM count_client(p.id, ch.name, cur, reg, 1);
-			IF has_target THEN
-				PERFORM count_funnel(p.id, target_version, 1, 0, 0, 0);
+			PERFORM count_client(rc.project_id, rc.channel, rc.cur, rc.region, 1);
+			IF rc.target IS NOT NULL THEN
+				PERFORM count_funnel(rc.project_id, rc.target, 1, 0, 0, 0);
 			END IF;
 		END IF;
 		-- a concurrent first check of the same client that won counts as a repeat
-		PERFORM count_daily(p.id, 'check', cur, new_client);
+		PERFORM count_daily(rc.project_id, 'check', rc.cur, new_client, (rc.at AT TIME ZONE 'UTC')::date);
 	END IF;
-	IF p.record_check_events THEN
-		INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)
-		VALUES (p.id, target_version, cid, cur, reg, ip, ua, 'check');
+	IF rc.record_event THEN
+		INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent,
+								   action, created_at)
+		VALUES (rc.project_id, rc.target, rc.client_id, rc.cur, rc.region, rc.ip, rc.user_agent, 'check', rc.at);
 	END IF;
-	RETURN result;
 END
 $$;
+COMMENT ON FUNCTION rollout.record_check(rollout.check_record) IS
+	'records one check: client_state, rollup_clients, rollup_funnel, rollup_daily and, if the project asks, a raw event';
+
+-- Not SECURITY DEFINER: it reads the configuration as its owner only when
+-- it loads its cache, and records through record_check.
+CREATE FUNCTION rollout.check_update(request jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'rollout_check_update'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rollout.check_update(jsonb) IS
 	'the update decision (SPEC §7): request {project, current_version, channel, client_id, region, os, arch, locale, ip, user_agent}, result {has_update, latest_version, download_url, ..., reason}';
+
+-- The decision caches each project's configuration in every backend; these
+-- triggers drop the caches when a configuration table changes (at commit).
+CREATE FUNCTION rollout.config_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'rollout_config_changed' LANGUAGE C;
+COMMENT ON FUNCTION rollout.config_changed() IS
+	'statement trigger: invalidates the decision caches of all sessions when the transaction commits';
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['projects', 'channels', 'versions', 'artifacts', 'mirrors', 'update_rules'] LOOP
+		EXECUTE format('CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.%I'
+					   ' FOR EACH STATEMENT EXECUTE FUNCTION rollout.config_changed()', t);
+	END LOOP;
+END
+$$;
 
 -- ---------------------------------------------------------------------
 -- Events from clients

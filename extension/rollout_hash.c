@@ -22,14 +22,17 @@
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
+#include "rollout.h"
+
 PG_FUNCTION_INFO_V1(rollout_bucket);
 PG_FUNCTION_INFO_V1(rollout_in_rollout);
 
 #define ROLLOUT_BUCKETS 10000
 
-/* Bucket in [0, 10000) of client_id under salt. */
-static int32
-bucket_of(const text *client_id, const text *salt)
+/* Bucket in [0, 10000) of the client id bytes under the salt bytes. */
+int32
+rollout_bucket_bytes(const char *client_id, size_t client_len,
+					 const char *salt, size_t salt_len)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
@@ -38,11 +41,9 @@ bucket_of(const text *client_id, const text *salt)
 
 	if (ctx == NULL ||
 		pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) VARDATA_ANY(salt),
-							 VARSIZE_ANY_EXHDR(salt)) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) salt, salt_len) < 0 ||
 		pg_cryptohash_update(ctx, &sep, 1) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) VARDATA_ANY(client_id),
-							 VARSIZE_ANY_EXHDR(client_id)) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) client_id, client_len) < 0 ||
 		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
 	{
 		pg_cryptohash_free(ctx);
@@ -53,6 +54,14 @@ bucket_of(const text *client_id, const text *salt)
 	for (int i = 0; i < 8; i++)
 		v = (v << 8) | digest[i];
 	return (int32) (v % ROLLOUT_BUCKETS);
+}
+
+/* Bucket of client_id under salt, both text. */
+static int32
+bucket_of(const text *client_id, const text *salt)
+{
+	return rollout_bucket_bytes(VARDATA_ANY(client_id), VARSIZE_ANY_EXHDR(client_id),
+								VARDATA_ANY(salt), VARSIZE_ANY_EXHDR(salt));
 }
 
 /* rollout_bucket(client_id text, salt text) returns int in [0, 10000) */

@@ -10,8 +10,6 @@
 
 #include "semver.h"
 
-PG_MODULE_MAGIC;
-
 PG_FUNCTION_INFO_V1(semver_in);
 PG_FUNCTION_INFO_V1(semver_out);
 PG_FUNCTION_INFO_V1(semver_recv);

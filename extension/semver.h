@@ -77,4 +77,13 @@ extern void semver_report(SvError err, const char *detail,
 						  const char *type_name, const char *str,
 						  size_t len) pg_attribute_noreturn();
 
+/*
+ * A semver_range decoded once for matching many versions (semver_range.c):
+ * semver_range_cache decodes datum d into c (allocated in cxt when NULL)
+ * unless c already holds it.
+ */
+typedef struct RangeCache RangeCache;
+extern RangeCache *semver_range_cache(MemoryContext cxt, Datum d, RangeCache *c);
+extern bool semver_range_cache_match(const RangeCache *c, Datum version);
+
 #endif							/* ROLLOUT_SEMVER_H */

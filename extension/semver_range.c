@@ -156,12 +156,7 @@ range_to_cstring(const bytea *d)
 	return buf;
 }
 
-/*
- * The decoded form of the range argument, with each comparator's precedence
- * key, cached in fn_extra: queries such as "WHERE v <@ '^1.2'" call us once
- * per row with the same range, and each row then costs a few memcmp calls.
- */
-typedef struct RangeCache
+struct RangeCache
 {
 	Size		len;
 	char	   *bytes;			/* copy of the datum, backing r's strings */
@@ -169,7 +164,7 @@ typedef struct RangeCache
 	SvRange		r;
 	const uint8 *ckey[SV_RANGE_MAX_COMPS];
 	size_t		cklen[SV_RANGE_MAX_COMPS];
-} RangeCache;
+};
 
 /* View comparator c as a version (for encoding its key). */
 static void
@@ -183,18 +178,18 @@ comp_version(const SvComparator *c, SvVersion *v)
 	v->pre_len = c->pre_len;
 }
 
-static const RangeCache *
-cached_range(FunctionCallInfo fcinfo, Datum d)
+/*
+ * The decoded form of range datum d in c (allocated in cxt when NULL),
+ * unless c already holds that very range.
+ */
+RangeCache *
+semver_range_cache(MemoryContext cxt, Datum d, RangeCache *c)
 {
 	bytea	   *b = (bytea *) PG_DETOAST_DATUM_PACKED(d);
 	Size		len = VARSIZE_ANY(b);
-	RangeCache *c = (RangeCache *) fcinfo->flinfo->fn_extra;
 
 	if (c == NULL)
-	{
-		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RangeCache));
-		fcinfo->flinfo->fn_extra = c;
-	}
+		c = MemoryContextAllocZero(cxt, sizeof(RangeCache));
 	if (c->bytes == NULL || c->len != len || memcmp(c->bytes, b, len) != 0)
 	{
 		uint8		tmp[SV_MAX_KEY];
@@ -206,7 +201,7 @@ cached_range(FunctionCallInfo fcinfo, Datum d)
 		if (c->keys)
 			pfree(c->keys);
 		c->keys = NULL;
-		c->bytes = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, len);
+		c->bytes = MemoryContextAlloc(cxt, len);
 		memcpy(c->bytes, b, len);
 		c->len = len;
 		range_deserialize((bytea *) c->bytes, &c->r);
@@ -216,7 +211,7 @@ cached_range(FunctionCallInfo fcinfo, Datum d)
 			c->cklen[i] = sv_key_encode(&v, tmp);
 			total += c->cklen[i];
 		}
-		c->keys = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, Max(total, 1));
+		c->keys = MemoryContextAlloc(cxt, Max(total, 1));
 		total = 0;
 		for (int i = 0; i < c->r.ncomps; i++)
 		{
@@ -229,9 +224,22 @@ cached_range(FunctionCallInfo fcinfo, Datum d)
 	return c;
 }
 
-/* Does the semver datum satisfy the cached range? Compares keys only. */
-static bool
-range_match_cached(const RangeCache *c, Datum d)
+/*
+ * The range argument decoded, with each comparator's precedence key, cached
+ * in fn_extra: queries such as "WHERE v <@ '^1.2'" call us once per row with
+ * the same range, and each row then costs a few memcmp calls.
+ */
+static const RangeCache *
+cached_range(FunctionCallInfo fcinfo, Datum d)
+{
+	fcinfo->flinfo->fn_extra = semver_range_cache(fcinfo->flinfo->fn_mcxt, d,
+												  (RangeCache *) fcinfo->flinfo->fn_extra);
+	return fcinfo->flinfo->fn_extra;
+}
+
+/* Does the semver datum satisfy the decoded range? Compares keys only. */
+bool
+semver_range_cache_match(const RangeCache *c, Datum d)
 {
 	SemVerView	v;
 
@@ -305,7 +313,7 @@ semver_range_to_text(PG_FUNCTION_ARGS)
 Datum
 semver_range_contains(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(range_match_cached(cached_range(fcinfo, PG_GETARG_DATUM(0)),
+	PG_RETURN_BOOL(semver_range_cache_match(cached_range(fcinfo, PG_GETARG_DATUM(0)),
 									  PG_GETARG_DATUM(1)));
 }
 
@@ -313,7 +321,7 @@ semver_range_contains(PG_FUNCTION_ARGS)
 Datum
 semver_range_contained(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(range_match_cached(cached_range(fcinfo, PG_GETARG_DATUM(1)),
+	PG_RETURN_BOOL(semver_range_cache_match(cached_range(fcinfo, PG_GETARG_DATUM(1)),
 									  PG_GETARG_DATUM(0)));
 }
 

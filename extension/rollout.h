@@ -1,0 +1,38 @@
+/*
+ * rollout.h
+ *		Functions the C files of the extension share (besides semver.h).
+ */
+#ifndef ROLLOUT_H
+#define ROLLOUT_H
+
+#include "datatype/timestamp.h"
+
+/* rollout_hash.c: the rollout bucket in [0, 10000) of a client under a salt */
+extern int32 rollout_bucket_bytes(const char *client_id, size_t client_len,
+								  const char *salt, size_t salt_len);
+
+/* rollout_decide.c: the decision cache's invalidation hook */
+extern void rollout_decide_init(void);
+extern uint64 rollout_cache_generation(void);
+
+/* What one check records (SPEC §7.8): the fields of rollout.check_record. */
+typedef struct RolloutCheck
+{
+	int64		project_id;
+	const char *client_id;
+	struct varlena *current_version;
+	const char *channel;
+	const char *region;
+	const char *os;				/* NULL: not given */
+	const char *arch;
+	struct varlena *target;		/* NULL: no update offered */
+	Datum		ip;				/* inet, (Datum) 0: not given */
+	const char *user_agent;
+	bool		record_event;	/* the project stores raw check events */
+	TimestampTz at;
+} RolloutCheck;
+
+/* rollout_queue.c: record a check, now or through the background worker */
+extern void rollout_record_check(const RolloutCheck *c);
+
+#endif							/* ROLLOUT_H */

@@ -1,0 +1,19 @@
+/*
+ * rollout_module.c
+ *		The library's entry point.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "rollout.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	rollout_decide_init();
+}
