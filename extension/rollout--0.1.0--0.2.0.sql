@@ -736,6 +736,96 @@ $$;
 COMMENT ON FUNCTION rollout.record_check(rollout.check_record) IS
 	'records one check: client_state, rollup_clients, rollup_funnel, rollup_daily and, if the project asks, a raw event';
 
+/*
+ * Queued checks in one transaction (rollout's background worker, see
+ * rollout_queue.c), with the same effect as record_check on each in order
+ * but set-based: round k records the k-th check of every client in the
+ * batch, so one client's checks apply in order and each round updates or
+ * inserts every client once; rollups are added up per round.
+ */
+CREATE FUNCTION rollout.record_checks(batch rollout.check_record[]) RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	rounds integer;
+	my_shard smallint := pg_backend_pid() % 16;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	SELECT max(n) INTO rounds FROM (
+		SELECT count(*) AS n FROM unnest(batch) b GROUP BY b.project_id, b.client_id) c;
+	FOR round IN 1 .. coalesce(rounds, 0) LOOP
+		WITH cur AS (
+			SELECT * FROM (
+				SELECT b.*, row_number() OVER (PARTITION BY b.project_id, b.client_id ORDER BY b.o) AS k
+				FROM unnest(batch) WITH ORDINALITY AS b(project_id, client_id, cur, channel, region, os, arch, target,
+													   ip, user_agent, record_event, at, o)) x
+			WHERE x.k = round),
+		upd AS (
+			UPDATE client_state cs
+			SET current_version = x.cur, channel = x.channel, region = x.region, os = x.os, arch = x.arch,
+				last_offered = coalesce(x.target, cs.last_offered), last_seen = x.at
+			FROM (SELECT c.*, o.current_version AS o_version, o.channel AS o_channel, o.region AS o_region,
+						 o.last_seen AS o_seen, o.last_offered AS o_offered
+				  FROM cur c JOIN client_state o ON o.project_id = c.project_id AND o.client_id = c.client_id
+				  FOR UPDATE OF o) x
+			WHERE cs.project_id = x.project_id AND cs.client_id = x.client_id
+			RETURNING x.*),
+		ins AS (
+			INSERT INTO client_state AS cs (project_id, client_id, current_version, channel, region, os, arch,
+											last_offered, first_seen, last_seen)
+			SELECT c.project_id, c.client_id, c.cur, c.channel, c.region, c.os, c.arch, c.target, c.at, c.at
+			FROM cur c
+			WHERE NOT EXISTS (SELECT 1 FROM client_state s WHERE s.project_id = c.project_id AND s.client_id = c.client_id)
+			ON CONFLICT (project_id, client_id) DO NOTHING
+			RETURNING cs.project_id, cs.client_id),
+		moved AS (
+			SELECT u.project_id, u.o_channel AS channel, u.o_version AS version, u.o_region AS region, -1 AS d
+			FROM upd u WHERE u.o_version <> u.cur OR u.o_channel <> u.channel OR u.o_region <> u.region
+			UNION ALL
+			SELECT u.project_id, u.channel, u.cur, u.region, 1
+			FROM upd u WHERE u.o_version <> u.cur OR u.o_channel <> u.channel OR u.o_region <> u.region
+			UNION ALL
+			SELECT c.project_id, c.channel, c.cur, c.region, 1 FROM cur c JOIN ins USING (project_id, client_id)),
+		clients AS (
+			INSERT INTO rollup_clients AS r (project_id, channel, version, region, shard, clients)
+			SELECT m.project_id, m.channel, m.version, m.region, my_shard, sum(m.d) FROM moved m GROUP BY 1, 2, 3, 4
+			ON CONFLICT ON CONSTRAINT rollup_clients_pkey DO UPDATE SET clients = r.clients + EXCLUDED.clients),
+		offered AS (
+			SELECT u.project_id, u.target FROM upd u WHERE u.target IS NOT NULL AND u.o_offered IS DISTINCT FROM u.target
+			UNION ALL
+			SELECT c.project_id, c.target FROM cur c JOIN ins USING (project_id, client_id) WHERE c.target IS NOT NULL),
+		funnel AS (
+			INSERT INTO rollup_funnel AS f (project_id, version, shard, offered)
+			SELECT o.project_id, o.target, my_shard, count(*) FROM offered o GROUP BY 1, 2
+			ON CONFLICT ON CONSTRAINT rollup_funnel_pkey DO UPDATE SET offered = f.offered + EXCLUDED.offered),
+		checks AS (
+			-- a client is new today on its first check of the day or after changing version;
+			-- a concurrent first check of the same client that won counts as a repeat
+			SELECT c.project_id, (c.at AT TIME ZONE 'UTC')::date AS day, c.cur,
+				   CASE WHEN u.client_id IS NOT NULL
+						THEN (u.o_seen AT TIME ZONE 'UTC')::date < (u.at AT TIME ZONE 'UTC')::date OR u.o_version <> u.cur
+						ELSE i.client_id IS NOT NULL END AS first_today
+			FROM cur c
+			LEFT JOIN upd u ON u.project_id = c.project_id AND u.client_id = c.client_id
+			LEFT JOIN ins i ON i.project_id = c.project_id AND i.client_id = c.client_id),
+		daily AS (
+			INSERT INTO rollup_daily AS r (day, project_id, action, version, shard, events, clients)
+			SELECT c.day, c.project_id, 'check', c.cur, my_shard, count(*), count(*) FILTER (WHERE c.first_today)
+			FROM checks c GROUP BY c.day, c.project_id, c.cur
+			ON CONFLICT ON CONSTRAINT rollup_daily_pkey
+			DO UPDATE SET events = r.events + EXCLUDED.events, clients = r.clients + EXCLUDED.clients)
+		INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent,
+								   action, created_at)
+		SELECT c.project_id, c.target, c.client_id, c.cur, c.region, c.ip, c.user_agent, 'check', c.at
+		FROM cur c WHERE c.record_event;
+	END LOOP;
+	RETURN coalesce(cardinality(batch), 0);
+END
+$$;
+COMMENT ON FUNCTION rollout.record_checks(rollout.check_record[]) IS
+	'records a batch of checks as record_check would one by one (used by the background worker)';
+
 -- Not SECURITY DEFINER: it reads the configuration as its owner only when
 -- it loads its cache, and records through record_check.
 CREATE FUNCTION rollout.check_update(request jsonb) RETURNS jsonb
@@ -743,6 +833,17 @@ CREATE FUNCTION rollout.check_update(request jsonb) RETURNS jsonb
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rollout.check_update(jsonb) IS
 	'the update decision (SPEC §7): request {project, current_version, channel, client_id, region, os, arch, locale, ip, user_agent}, result {has_update, latest_version, download_url, ..., reason}';
+
+-- With rollout in shared_preload_libraries, checks are recorded by a
+-- background worker (rollout_queue.c); these show and await it.
+CREATE FUNCTION rollout.flush_checks(timeout_ms integer DEFAULT 60000) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rollout_flush_checks' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rollout.flush_checks(integer) IS
+	'waits until every check queued so far is recorded in client_state and the rollups; returns how many were queued';
+CREATE FUNCTION rollout.check_queue() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'rollout_check_queue' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rollout.check_queue() IS
+	'the background recording of checks: enabled, database, worker_pid, queued_bytes, queued, recorded, skipped, recorded_directly';
 
 -- The decision caches each project's configuration in every backend; these
 -- triggers drop the caches when a configuration table changes (at commit).
@@ -2122,7 +2223,7 @@ GRANT EXECUTE ON FUNCTION
 	rollout.list_mirrors(text), rollout.list_audit(text, integer, integer), rollout.utc_today(),
 	rollout.get_project_by_id(bigint), rollout.get_artifact(bigint), rollout.get_mirror(bigint),
 	rollout.revoke_token(text), rollout.create_api_token(text, interval), rollout.list_api_tokens(),
-	rollout.revoke_api_token(bigint)
+	rollout.revoke_api_token(bigint), rollout.flush_checks(integer), rollout.check_queue()
 	TO rollout_reader;
 
 GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),

@@ -34,5 +34,7 @@ typedef struct RolloutCheck
 
 /* rollout_queue.c: record a check, now or through the background worker */
 extern void rollout_record_check(const RolloutCheck *c);
+extern void rollout_queue_init(void);
+extern PGDLLEXPORT void rollout_queue_worker_main(Datum arg);
 
 #endif							/* ROLLOUT_H */

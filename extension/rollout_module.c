@@ -16,4 +16,5 @@ void
 _PG_init(void)
 {
 	rollout_decide_init();
+	rollout_queue_init();
 }

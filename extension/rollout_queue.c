@@ -2,25 +2,98 @@
  * rollout_queue.c
  *		Recording checks (SPEC §7.8): client_state and the rollups.
  *
- * rollout.record_check(rollout.check_record) does the writing.  Without the
- * background worker check_update calls it in the checking transaction.
+ * rollout.record_check(rollout.check_record) does the writing for one check.
+ * Without help check_update calls it in the checking transaction, which then
+ * writes a client_state row and three rollup rows per check.
+ *
+ * When the library is in shared_preload_libraries, a background worker
+ * connected to the database named by rollout.database takes that work off
+ * the request path: check_update serializes the check into a ring buffer in
+ * shared memory and returns, and the worker records the queued checks every
+ * rollout.check_flush_interval (or sooner when the ring fills up) with
+ * rollout.record_checks, set-based, one transaction per batch.  The ring is
+ * bounded: when it is full, a check is recorded in its own transaction as
+ * before, so nothing is dropped.  What this relaxes is what SPEC §7.8 allows
+ * for check bookkeeping: checks still in the ring when the server crashes
+ * are lost (a clean shutdown records them first), a check is recorded even
+ * if the transaction that called check_update rolls back, and statistics
+ * trail the checks by the flush interval (rollout.flush_checks() waits for
+ * them).  Install results never take this path.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "rollout.h"
 
+PG_FUNCTION_INFO_V1(rollout_flush_checks);
+PG_FUNCTION_INFO_V1(rollout_check_queue);
+
+/* Settings */
+static char *queue_database = NULL;
+static int	queue_size_kb = 16384;
+static int	flush_interval_ms = 100;
+static bool async_checks = true;
+
+/* Records per transaction of the worker. */
+#define BATCH_MAX 2000
+
+typedef struct CheckQueue
+{
+	LWLock	   *lock;
+	Oid			dboid;			/* the worker's database, once connected */
+	pid_t		worker_pid;		/* 0: no worker */
+	Latch	   *worker_latch;
+	uint64		head;			/* bytes ever written (producers) */
+	uint64		tail;			/* bytes ever recorded (the worker) */
+	uint64		enqueued;		/* checks queued */
+	uint64		recorded;		/* queued checks recorded */
+	uint64		skipped;		/* queued checks that failed to record */
+	uint64		direct;			/* checks recorded directly: ring full */
+	uint64		size;			/* of data */
+	char		data[FLEXIBLE_ARRAY_MEMBER];
+} CheckQueue;
+
+static CheckQueue *queue = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* ---------------------------------------------------------------------
+ * Recording one check in the current transaction
+ * ---------------------------------------------------------------------
+ */
+
 /* rollout.record_check and its argument type, looked up once per cache generation */
 static uint64 lookup_generation = PG_UINT64_MAX;
 static FmgrInfo record_check_fn;
+static Oid	check_record_type;
 static TupleDesc check_record_desc = NULL;
 
 static void
@@ -28,16 +101,15 @@ lookup_record_check(void)
 {
 	MemoryContext old;
 	Oid			fn;
-	Oid			type;
 	TupleDesc	desc;
 
 	if (lookup_generation == rollout_cache_generation())
 		return;
 	fn = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 											  CStringGetDatum("rollout.record_check(rollout.check_record)")));
-	type = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("rollout.check_record")));
+	check_record_type = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("rollout.check_record")));
 	fmgr_info_cxt(fn, &record_check_fn, TopMemoryContext);
-	desc = lookup_rowtype_tupdesc(type, -1);
+	desc = lookup_rowtype_tupdesc(check_record_type, -1);
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	if (check_record_desc != NULL)
 		FreeTupleDesc(check_record_desc);
@@ -93,8 +165,497 @@ record_now(const RolloutCheck *c)
 	(void) FunctionCallInvoke(fcinfo);
 }
 
+/* ---------------------------------------------------------------------
+ * The ring
+ *
+ * A record is its uint32 length, the project id, the time, the
+ * record_event flag, then nine fields as an int32 length (-1: NULL) and
+ * the bytes: client_id, current_version (the whole varlena), channel,
+ * region, os, arch, target (varlena), ip (varlena), user_agent.
+ * ---------------------------------------------------------------------
+ */
+
+#define RECORD_FIXED (sizeof(uint32) + sizeof(int64) + sizeof(TimestampTz) + 1)
+#define NFIELDS 9
+
+static void
+ring_write(uint64 pos, const void *src, Size len)
+{
+	Size		off = pos % queue->size;
+	Size		first = Min(len, queue->size - off);
+
+	memcpy(queue->data + off, src, first);
+	if (first < len)
+		memcpy(queue->data, (const char *) src + first, len - first);
+}
+
+static void
+ring_read(uint64 pos, void *dst, Size len)
+{
+	Size		off = pos % queue->size;
+	Size		first = Min(len, queue->size - off);
+
+	memcpy(dst, queue->data + off, first);
+	if (first < len)
+		memcpy((char *) dst + first, queue->data, len - first);
+}
+
+/* Serialize c into a palloc'd buffer; its length goes to *len. */
+static char *
+serialize_check(const RolloutCheck *c, uint32 *len)
+{
+	const void *ptr[NFIELDS];
+	int32		flen[NFIELDS];
+	uint32		total = RECORD_FIXED;
+	char	   *buf;
+	char	   *p;
+
+#define FIELD_STR(i, s) (ptr[i] = (s), flen[i] = (s) ? (int32) strlen(s) : -1)
+#define FIELD_VAR(i, v) (ptr[i] = (v), flen[i] = (v) ? (int32) VARSIZE_ANY(v) : -1)
+	FIELD_STR(0, c->client_id);
+	FIELD_VAR(1, c->current_version);
+	FIELD_STR(2, c->channel);
+	FIELD_STR(3, c->region);
+	FIELD_STR(4, c->os);
+	FIELD_STR(5, c->arch);
+	FIELD_VAR(6, c->target);
+	FIELD_VAR(7, c->ip ? DatumGetPointer(c->ip) : NULL);
+	FIELD_STR(8, c->user_agent);
+	for (int i = 0; i < NFIELDS; i++)
+		total += sizeof(int32) + Max(flen[i], 0);
+
+	p = buf = palloc(total);
+	memcpy(p, &total, sizeof(uint32));
+	p += sizeof(uint32);
+	memcpy(p, &c->project_id, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(p, &c->at, sizeof(TimestampTz));
+	p += sizeof(TimestampTz);
+	*p++ = c->record_event ? 1 : 0;
+	for (int i = 0; i < NFIELDS; i++)
+	{
+		memcpy(p, &flen[i], sizeof(int32));
+		p += sizeof(int32);
+		if (flen[i] > 0)
+		{
+			memcpy(p, ptr[i], flen[i]);
+			p += flen[i];
+		}
+	}
+	*len = total;
+	return buf;
+}
+
+/* The record in buf (from serialize_check) as a check; fields point into buf. */
+static void
+deserialize_check(char *buf, RolloutCheck *c)
+{
+	char	   *p = buf + sizeof(uint32);
+	char	   *field[NFIELDS];
+
+	memcpy(&c->project_id, p, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(&c->at, p, sizeof(TimestampTz));
+	p += sizeof(TimestampTz);
+	c->record_event = (*p++ != 0);
+	for (int i = 0; i < NFIELDS; i++)
+	{
+		int32		len;
+
+		memcpy(&len, p, sizeof(int32));
+		p += sizeof(int32);
+		if (len < 0)
+			field[i] = NULL;
+		else
+		{
+			/* strings get a terminator; varlenas are copied to be aligned */
+			field[i] = palloc(len + 1);
+			memcpy(field[i], p, len);
+			field[i][len] = '\0';
+			p += len;
+		}
+	}
+	c->client_id = field[0];
+	c->current_version = (struct varlena *) field[1];
+	c->channel = field[2];
+	c->region = field[3];
+	c->os = field[4];
+	c->arch = field[5];
+	c->target = (struct varlena *) field[6];
+	c->ip = PointerGetDatum(field[7]);
+	c->user_agent = field[8];
+}
+
+/* Queue a check for the worker; false if the ring has no room or no worker. */
+static bool
+enqueue(const RolloutCheck *c)
+{
+	uint32		len;
+	char	   *buf;
+	bool		ok = false;
+	bool		wake = false;
+
+	if (queue == NULL || !async_checks || queue->dboid != MyDatabaseId || queue->worker_pid == 0)
+		return false;
+	buf = serialize_check(c, &len);
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	if (queue->worker_pid != 0 && queue->size - (queue->head - queue->tail) >= len)
+	{
+		ring_write(queue->head, buf, len);
+		queue->head += len;
+		queue->enqueued++;
+		ok = true;
+		/* a quarter full: do not wait for the timer */
+		wake = (queue->head - queue->tail) > queue->size / 4;
+	}
+	else
+		queue->direct++;
+	LWLockRelease(queue->lock);
+	if (wake && queue->worker_latch != NULL)
+		SetLatch(queue->worker_latch);
+	pfree(buf);
+	return ok;
+}
+
 void
 rollout_record_check(const RolloutCheck *c)
 {
-	record_now(c);
+	if (!enqueue(c))
+		record_now(c);
+}
+
+/* ---------------------------------------------------------------------
+ * The worker
+ * ---------------------------------------------------------------------
+ */
+
+static volatile sig_atomic_t got_sigterm = false;
+
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static void
+worker_detach(int code, Datum arg)
+{
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	queue->worker_pid = 0;
+	queue->worker_latch = NULL;
+	LWLockRelease(queue->lock);
+}
+
+/* Run one SQL statement with one argument in a transaction of its own. */
+static void
+run_in_transaction(const char *sql, Oid argtype, Datum arg)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "rollout: SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, sql);
+	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "rollout: \"%s\" failed", sql);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Record checks[0..n) in one transaction; false if that failed. */
+static bool
+record_together(MemoryContext cxt, RolloutCheck *checks, int n)
+{
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		Datum	   *elems;
+		Oid			arraytype;
+
+		StartTransactionCommand();
+		lookup_record_check();
+		arraytype = get_array_type(check_record_type);
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+		elems = palloc(sizeof(Datum) * n);
+		for (int i = 0; i < n; i++)
+			elems[i] = check_record_datum(&checks[i]);
+		run_in_transaction(n == 1 ? "SELECT rollout.record_check(($1)[1])" : "SELECT rollout.record_checks($1)",
+						   arraytype,
+						   PointerGetDatum(construct_array(elems, n, check_record_type, -1, false, TYPALIGN_DOUBLE)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}
+
+/*
+ * Record queued checks from tail up to at most BATCH_MAX records; returns
+ * false when the ring is empty.  A batch that fails is recorded check by
+ * check, and a check that fails alone is logged and skipped, so one bad
+ * record (its project deleted meanwhile, say) cannot stop the queue.
+ */
+static bool
+record_batch(MemoryContext cxt)
+{
+	uint64		tail;
+	uint64		head;
+	uint64		pos;
+	int			n = 0;
+	RolloutCheck *checks;
+	int			skipped = 0;
+
+	LWLockAcquire(queue->lock, LW_SHARED);
+	tail = queue->tail;
+	head = queue->head;
+	LWLockRelease(queue->lock);
+	if (tail == head)
+		return false;
+
+	MemoryContextReset(cxt);
+	MemoryContextSwitchTo(cxt);
+	checks = palloc(sizeof(RolloutCheck) * BATCH_MAX);
+	for (pos = tail; pos < head && n < BATCH_MAX; n++)
+	{
+		uint32		len;
+		char	   *buf;
+
+		ring_read(pos, &len, sizeof(uint32));
+		buf = palloc(len);
+		ring_read(pos, buf, len);
+		deserialize_check(buf, &checks[n]);
+		pos += len;
+	}
+
+	if (!record_together(cxt, checks, n))
+	{
+		for (int i = 0; i < n; i++)
+			if (!record_together(cxt, &checks[i], 1))
+				skipped++;
+		if (skipped > 0)
+			ereport(LOG,
+					(errmsg("rollout: %d of %d queued checks could not be recorded and were skipped",
+							skipped, n)));
+	}
+
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	queue->tail = pos;
+	queue->recorded += n - skipped;
+	queue->skipped += skipped;
+	LWLockRelease(queue->lock);
+	return true;
+}
+
+void
+rollout_queue_worker_main(Datum arg)
+{
+	MemoryContext cxt;
+
+	pqsignal(SIGTERM, worker_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(queue_database, NULL, 0);
+	pgstat_report_appname("rollout check recorder");
+
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	queue->dboid = MyDatabaseId;
+	queue->worker_pid = MyProcPid;
+	queue->worker_latch = MyLatch;
+	LWLockRelease(queue->lock);
+	before_shmem_exit(worker_detach, (Datum) 0);
+	ereport(LOG, (errmsg("rollout: recording checks of database \"%s\" in the background", queue_database)));
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "rollout check batch", ALLOCSET_DEFAULT_SIZES);
+	while (!got_sigterm)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 flush_interval_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		while (record_batch(cxt) && !got_sigterm)
+			CHECK_FOR_INTERRUPTS();
+	}
+	/* shutting down: stop taking checks, record what is queued */
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	queue->worker_pid = 0;
+	LWLockRelease(queue->lock);
+	while (record_batch(cxt))
+		;
+	proc_exit(0);
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * rollout.flush_checks(timeout_ms integer DEFAULT 60000) returns bigint:
+ * waits until every check queued before the call is recorded; returns how
+ * many were waited for.  Without a worker nothing is ever queued.
+ */
+Datum
+rollout_flush_checks(PG_FUNCTION_ARGS)
+{
+	int32		timeout_ms = PG_GETARG_INT32(0);
+	TimestampTz deadline = GetCurrentTimestamp() + (int64) timeout_ms * 1000;
+	uint64		target;
+	uint64		waiting;
+
+	if (queue == NULL)
+		PG_RETURN_INT64(0);
+	LWLockAcquire(queue->lock, LW_SHARED);
+	target = queue->head;
+	waiting = queue->enqueued - queue->recorded - queue->skipped;
+	LWLockRelease(queue->lock);
+	for (;;)
+	{
+		uint64		tail;
+		Latch	   *latch;
+
+		LWLockAcquire(queue->lock, LW_SHARED);
+		tail = queue->tail;
+		latch = queue->worker_latch;
+		LWLockRelease(queue->lock);
+		if (tail >= target)
+			break;
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("queued checks were not recorded within %d ms", timeout_ms),
+					 errhint("Is the rollout background worker running? See the server log.")));
+		if (latch != NULL)
+			SetLatch(latch);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_INT64((int64) waiting);
+}
+
+/* rollout.check_queue() returns jsonb: the state of the background recording */
+Datum
+rollout_check_queue(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (queue == NULL)
+		appendStringInfoString(&buf, "{\"enabled\": false, \"reason\": \"rollout is not in shared_preload_libraries\"}");
+	else
+	{
+		CheckQueue	q;
+
+		LWLockAcquire(queue->lock, LW_SHARED);
+		memcpy(&q, queue, offsetof(CheckQueue, data));
+		LWLockRelease(queue->lock);
+		appendStringInfo(&buf, "{\"enabled\": %s, \"database\": ",
+						 q.worker_pid != 0 && async_checks && q.dboid == MyDatabaseId ? "true" : "false");
+		escape_json(&buf, queue_database);
+		appendStringInfo(&buf,
+						 ", \"worker_pid\": %d, \"queued_bytes\": " UINT64_FORMAT ", \"size_bytes\": " UINT64_FORMAT ","
+						 " \"queued\": " UINT64_FORMAT ", \"recorded\": " UINT64_FORMAT ","
+						 " \"skipped\": " UINT64_FORMAT ", \"recorded_directly\": " UINT64_FORMAT "}",
+						 (int) q.worker_pid, q.head - q.tail, q.size,
+						 q.enqueued, q.recorded, q.skipped, q.direct);
+	}
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* ---------------------------------------------------------------------
+ * Set-up
+ * ---------------------------------------------------------------------
+ */
+
+static Size
+queue_shmem_size(void)
+{
+	return add_size(offsetof(CheckQueue, data), (Size) queue_size_kb * 1024);
+}
+
+static void
+queue_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(queue_shmem_size());
+	RequestNamedLWLockTranche("rollout check queue", 1);
+}
+
+static void
+queue_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	queue = ShmemInitStruct("rollout check queue", queue_shmem_size(), &found);
+	if (!found)
+	{
+		memset(queue, 0, offsetof(CheckQueue, data));
+		queue->lock = &(GetNamedLWLockTranche("rollout check queue"))->lock;
+		queue->size = (uint64) queue_size_kb * 1024;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+rollout_queue_init(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomBoolVariable("rollout.async_checks",
+							 "Records checks through the background worker when it runs.",
+							 "Off: each check is recorded in the transaction that calls check_update.",
+							 &async_checks, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rollout.check_flush_interval",
+							"How often the background worker records queued checks.",
+							NULL, &flush_interval_ms, 100, 10, 60000, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/* the rest only exists when preloaded (PGC_POSTMASTER settings, shared memory) */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	DefineCustomStringVariable("rollout.database",
+							   "The database whose checks the background worker records.",
+							   NULL, &queue_database, "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rollout.check_queue_size",
+							"Shared memory for checks waiting to be recorded.",
+							NULL, &queue_size_kb, 16384, 64, 1024 * 1024, PGC_POSTMASTER, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = queue_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = queue_shmem_startup;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	strlcpy(worker.bgw_library_name, "rollout", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "rollout_queue_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "rollout check recorder", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "rollout check recorder", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
 }

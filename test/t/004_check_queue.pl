@@ -1,0 +1,91 @@
+# Checks recorded by the background worker (rollout in shared_preload_libraries)
+# end up exactly as checks recorded in the checking transaction: the same
+# workload against two identical projects, one through the queue and one with
+# rollout.async_checks = off, leaves the same client_state, rollups and raw
+# events. A fast shutdown records what is still queued.
+use strict;
+use warnings FATAL => 'all';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('queue');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'rollout'
+rollout.database = 'postgres'
+rollout.check_flush_interval = 50ms
+});
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION rollout;
+	SELECT rollout.create_project(slug, slug) FROM unnest(ARRAY['qa', 'qs']) slug;
+	UPDATE rollout.projects SET record_check_events = true WHERE slug IN ('qa', 'qs');
+	-- (no partial rollout: the buckets of two projects differ)
+	SELECT rollout.publish_version(rollout.create_version(p, v))
+	FROM unnest(ARRAY['qa', 'qs']) p, unnest(ARRAY['1.0.0', '1.1.0', '2.0.0']) v;
+});
+like($node->safe_psql('postgres', q{SELECT rollout.check_queue()}), qr/"enabled": true/, 'the worker records this database');
+
+# 300 clients: a first check, a repeat, an upgrade, a move to another region,
+# so batches hold several checks of one client and every rollup moves
+my $workload = q{
+	SELECT count(rollout.check_update(jsonb_build_object('project', 'SLUG', 'client_id', 'c' || i,
+		'current_version', v, 'region', r, 'os', 'linux', 'arch', 'amd64')))
+	FROM generate_series(1, 300) i,
+	     (VALUES (1, '1.0.0', 'cn'), (2, '1.0.0', 'cn'), (3, '1.1.0', 'cn'), (4, '1.1.0', 'us')) AS s(step, v, r)
+	WHERE mod(i, 4) >= s.step - 1 OR s.step = 1
+};
+(my $async = $workload) =~ s/SLUG/qa/;
+(my $sync = "SET rollout.async_checks = off; " . $workload) =~ s/SLUG/qs/;
+$node->safe_psql('postgres', $async);
+$node->safe_psql('postgres', $sync);
+$node->safe_psql('postgres', q{SELECT rollout.flush_checks()});
+my $recorded = $node->safe_psql('postgres', q{SELECT (rollout.check_queue() ->> 'recorded')::int});
+cmp_ok($recorded, '>=', 750, "the async project's checks went through the queue ($recorded)");
+is($node->safe_psql('postgres', q{SELECT (rollout.check_queue() ->> 'skipped')::int}), '0', 'none skipped');
+
+# the same state per project, as text to compare
+sub state_of
+{
+	my ($slug) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT 'clients', string_agg(format('%s %s %s %s %s', client_id, current_version, channel, region, last_offered), ',' ORDER BY client_id)
+		FROM rollout.client_state WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug')
+		UNION ALL
+		SELECT 'rollup_clients', string_agg(format('%s %s %s %s', channel, version, region, n), ',' ORDER BY channel, version::text, region)
+		FROM (SELECT channel, version, region, sum(clients) n FROM rollout.rollup_clients
+			  WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug') GROUP BY 1, 2, 3) c
+		UNION ALL
+		SELECT 'rollup_funnel', string_agg(format('%s %s', version, n), ',' ORDER BY version)
+		FROM (SELECT version, sum(offered) n FROM rollout.rollup_funnel
+			  WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug') GROUP BY 1) f
+		UNION ALL
+		SELECT 'rollup_daily', string_agg(format('%s %s %s %s', action, version, e, c), ',' ORDER BY action, version)
+		FROM (SELECT action, version, sum(events) e, sum(clients) c FROM rollout.rollup_daily
+			  WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug') GROUP BY 1, 2) d
+		UNION ALL
+		SELECT 'events', count(*)::text FROM rollout.update_events
+		WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug')});
+}
+my %a = map { split /\|/, $_, 2 } split /\n/, state_of('qa');
+my %s = map { split /\|/, $_, 2 } split /\n/, state_of('qs');
+for my $k (qw(clients rollup_clients rollup_funnel rollup_daily events))
+{
+	ok(defined $a{$k} && $a{$k} ne '', "$k: queued checks recorded something");
+	is($a{$k}, $s{$k}, "$k: the queue recorded what the transaction did");
+}
+
+# a fast shutdown records what is still queued
+$node->safe_psql('postgres', q{ALTER SYSTEM SET rollout.check_flush_interval = '60s'; SELECT pg_reload_conf()});
+sleep(1);
+$node->safe_psql('postgres', q{
+	SELECT count(rollout.check_update(jsonb_build_object('project', 'qa', 'client_id', 'late' || i, 'current_version', '1.0.0')))
+	FROM generate_series(1, 500) i});
+$node->stop('fast');
+$node->start;
+is($node->safe_psql('postgres', q{SELECT count(*) FROM rollout.client_state WHERE client_id LIKE 'late%'}),
+	'500', 'checks queued at a fast shutdown were recorded before it finished');
+
+$node->stop;
+done_testing();
