@@ -44,7 +44,9 @@ server_dir() {
 # pg_start DATADIR PORT [PWFILE]: initdb if needed, start on 127.0.0.1:PORT
 # (no Unix socket), wait until it accepts connections. With PWFILE the
 # superuser "postgres" gets that password and connections need it (SCRAM);
-# without, the throwaway test cluster trusts loopback connections.
+# without, the throwaway test cluster trusts loopback connections. rollout is
+# preloaded, so its background worker records the checks of the database
+# ROLLOUT_DATABASE (default postgres); the extension must be installed first.
 pg_start() {
 	local data=$1 port=$2 pwfile=${3:-}
 	local auth=(--auth=trust)
@@ -62,6 +64,8 @@ fsync = on
 max_connections = 100
 shared_buffers = 256MB
 work_mem = 64MB
+shared_preload_libraries = 'rollout'
+rollout.database = '${ROLLOUT_DATABASE:-postgres}'
 CONF
 	fi
 	as_server "$PG_BINDIR/pg_ctl" -D "$data" -o "-p $port" -l "$data/server.log" -w -t 60 start >/dev/null ||

@@ -74,7 +74,7 @@ if [ -f "$data/pg/postmaster.pid" ] && as_server "$PG_BINDIR/pg_ctl" -D "$data/p
 	echo "==> reusing the running cluster in $data/pg"
 else
 	echo "==> starting PostgreSQL on 127.0.0.1:$port"
-	pg_start "$data/pg" "$port" "$secret"
+	ROLLOUT_DATABASE=$dbname pg_start "$data/pg" "$port" "$secret"
 fi
 
 export PGPASSWORD=$password
