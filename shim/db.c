@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "shim.h"
@@ -342,6 +343,61 @@ build_call(PGconn *conn, const Route *route, json_t *args, DbResult *res)
 }
 
 /*
+ * Server-side prepared statements, per connection: the SQL texts this
+ * thread's connection has prepared, as statements "r0", "r1", ...  A new
+ * connection starts over.  Prepared statements are re-planned by the server
+ * when what they use changes, so they never go stale.
+ */
+#define MAX_PREPARED 64
+static __thread const PGconn *prepared_conn;
+static __thread int nprepared;
+static __thread char *prepared_sql[MAX_PREPARED];
+
+static void
+forget_prepared(void)
+{
+	for (int i = 0; i < nprepared; i++)
+		free(prepared_sql[i]);
+	nprepared = 0;
+}
+
+/* A worker thread ends: forget what its connection prepared. */
+void
+db_thread_end(void)
+{
+	forget_prepared();
+	prepared_conn = NULL;
+}
+
+/* Queue sql with params in the pipeline, prepared on first use (*preparing). */
+static int
+send_prepared(PGconn *conn, const char *sql, int nparams, const char *const *params, bool *preparing)
+{
+	char		name[16];
+	int			i;
+
+	if (prepared_conn != conn)
+	{
+		forget_prepared();
+		prepared_conn = conn;
+	}
+	for (i = 0; i < nprepared && strcmp(prepared_sql[i], sql) != 0; i++)
+		;
+	if (i == nprepared)
+	{
+		if (nprepared == MAX_PREPARED)
+			return PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+		snprintf(name, sizeof(name), "r%d", i);
+		if (!PQsendPrepare(conn, name, sql, nparams, NULL))
+			return 0;
+		prepared_sql[nprepared++] = strdup(sql);
+		*preparing = true;
+	}
+	snprintf(name, sizeof(name), "r%d", i);
+	return PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0);
+}
+
+/*
  * A route open to anyone (the clients' routes): the request context and the
  * call sent together in pipeline mode, one round trip.  Statements up to a
  * Sync form one implicit transaction, committed at the Sync and rolled back
@@ -354,23 +410,38 @@ call_pipelined(PGconn *conn, const char *sql, const char *argtext, DbResult *res
 	const char *arg[1] = {argtext};
 	PGresult   *out = NULL;
 	PGresult   *r;
+	bool		preparing = false;
 
 	if (!PQenterPipelineMode(conn) ||
-		!PQsendQueryParams(conn, "SELECT set_config('rollout.actor', $1, true), set_config('role', $2, true)",
-						   2, NULL, ctx, NULL, NULL, 0) ||
-		!PQsendQueryParams(conn, sql, 1, NULL, arg, NULL, NULL, 0) ||
+		!send_prepared(conn, "SELECT set_config('rollout.actor', $1, true), set_config('role', $2, true)", 2, ctx,
+					   &preparing) ||
+		!send_prepared(conn, sql, 1, arg, &preparing) ||
 		!PQpipelineSync(conn))
 	{
 		set_error(res, NULL, conn);
 		return NULL;
 	}
-	for (int i = 0; i < 2; i++)
+	/* the results of up to two Prepares and the two queries, then the Sync's */
+	for (;;)
 	{
-		while ((r = PQgetResult(conn)) != NULL)
-		{
-			ExecStatusType st = PQresultStatus(r);
+		ExecStatusType st;
 
-			if (st == PGRES_TUPLES_OK && i == 1 && out == NULL)
+		r = PQgetResult(conn);
+		if (r == NULL)
+		{
+			if (PQstatus(conn) != CONNECTION_OK)
+				break;
+			continue;			/* the end of one statement's results */
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(r);
+			break;
+		}
+		{
+			/* the call is the only statement returning a "result" column */
+			if (st == PGRES_TUPLES_OK && PQnfields(r) == 1 && out == NULL)
 				out = r;
 			else
 			{
@@ -379,20 +450,15 @@ call_pipelined(PGconn *conn, const char *sql, const char *argtext, DbResult *res
 				PQclear(r);
 			}
 		}
-		if (PQstatus(conn) != CONNECTION_OK)
-			break;
-	}
-	/* the Sync's result, then out of pipeline mode */
-	while (PQstatus(conn) == CONNECTION_OK && (r = PQgetResult(conn)) != NULL)
-	{
-		ExecStatusType st = PQresultStatus(r);
-
-		PQclear(r);
-		if (st == PGRES_PIPELINE_SYNC)
-			break;
 	}
 	if (PQstatus(conn) == CONNECTION_OK)
 		PQexitPipelineMode(conn);
+	if (preparing && res->sqlstate[0] != '\0' && PQstatus(conn) == CONNECTION_OK)
+	{
+		/* a Prepare may have failed or been skipped: start over on both sides */
+		PQclear(PQexec(conn, "DEALLOCATE ALL"));
+		forget_prepared();
+	}
 	if (out != NULL && (res->sqlstate[0] != '\0' || PQstatus(conn) != CONNECTION_OK))
 	{
 		PQclear(out);

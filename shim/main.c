@@ -8,6 +8,7 @@
  * the original service's envelope {"code", "message", "data"}.  No decision
  * is made here.
  */
+#define _GNU_SOURCE				/* asprintf */
 #include <ctype.h>
 #include <errno.h>
 #include <sys/stat.h>
@@ -81,9 +82,13 @@ static const char *trusted_proxies = "";
 static const char *upload_dir = "uploads";
 static long long max_upload = 1024LL * 1024 * 1024;
 static long max_body = 1024 * 1024;
-static int	threads = 8;
+static int	threads = 16;
+static int	keep_alive_ms = 2000;
+static int	shutdown_ms = 30000;	/* longest wait for requests in flight */
 static double rate_limit = 20;
 static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t draining;	/* stopping: new requests get 503 */
+static int	in_flight;			/* requests being handled (atomic) */
 
 /* Does path match pattern?  Captures {name} segments into params. */
 static int
@@ -189,6 +194,25 @@ now_ms(void)
 	return tv.tv_sec * 1000.0 + tv.tv_usec / 1000.0;
 }
 
+/*
+ * The Connection header of a response.  Successful answers keep HTTP/1.1
+ * connections open (civetweb keeps them for keep_alive_ms) and say for how
+ * long, so clients stop reusing an idle connection before we close it;
+ * errors and HTTP/1.0 close.
+ */
+static const char *
+connection_header(struct mg_connection *conn, int status, char *buf, size_t size)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *c = mg_get_header(conn, "Connection");
+
+	if (status >= 400 || keep_alive_ms == 0 || strcmp(ri->http_version, "1.1") != 0 ||
+		(c != NULL && mg_strcasecmp(c, "close") == 0))
+		return "Connection: close\r\n";
+	snprintf(buf, size, "Connection: keep-alive\r\nKeep-Alive: timeout=%d\r\n", keep_alive_ms < 1000 ? 1 : keep_alive_ms / 1000);
+	return buf;
+}
+
 /* Write a JSON response, count it, and write one access-log line. */
 static void
 respond(struct mg_connection *conn, int route, int status, json_t *body, double started, const char *ip)
@@ -198,13 +222,22 @@ respond(struct mg_connection *conn, int route, int status, json_t *body, double 
 	size_t		len = strlen(text);
 	json_t	   *log;
 	char	   *line;
+	char		hdr[96];
+	char	   *out;
+	int			n;
 
-	mg_printf(conn,
-			  "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-			  "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-			  status, mg_get_response_code_text(conn, status), len,
-			  status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "");
-	mg_write(conn, text, len);
+	/* one write: a header segment alone would wait for the client's delayed ACK */
+	n = asprintf(&out,
+				 "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+				 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n%s",
+				 status, mg_get_response_code_text(conn, status), len,
+				 connection_header(conn, status, hdr, sizeof(hdr)),
+				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "", text);
+	if (n > 0)
+	{
+		mg_write(conn, out, n);
+		free(out);
+	}
 	free(text);
 	metrics_record(route, status, (now_ms() - started) / 1000.0);
 	log = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", ri->request_method,
@@ -361,6 +394,7 @@ exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
 		}
 		free(c);
 	}
+	db_thread_end();
 }
 
 /* /healthz: the process answers and the database does too. */
@@ -393,10 +427,12 @@ static int
 metrics(struct mg_connection *conn, void *cbdata)
 {
 	char	   *text = metrics_text();
+	char		hdr[96];
 
 	(void) cbdata;
 	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-			  "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n", strlen(text));
+			  "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n", strlen(text),
+			  connection_header(conn, 200, hdr, sizeof(hdr)));
 	mg_write(conn, text, strlen(text));
 	free(text);
 	return 1;
@@ -539,6 +575,35 @@ answer:
 	return 1;
 }
 
+/*
+ * Every handler runs through this: counts requests in flight, so that a
+ * shutdown can wait for them, and turns new requests away once it began.
+ */
+typedef struct Counted
+{
+	int			(*handler) (struct mg_connection *conn, void *cbdata);
+	void	   *cbdata;
+} Counted;
+
+static int
+counted(struct mg_connection *conn, void *cbdata)
+{
+	const Counted *c = cbdata;
+	int			rc;
+
+	__atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+	if (draining)
+	{
+		respond_error(conn, -1, 503, i18n_lang(mg_get_header(conn, "Accept-Language")), "shutting_down",
+					  NULL, now_ms(), NULL);
+		rc = 1;
+	}
+	else
+		rc = c->handler(conn, c->cbdata);
+	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
 static void
 on_signal(int sig)
 {
@@ -556,7 +621,10 @@ usage(void)
 		   "  --web-root DIR       static files served at /         (ROLLOUT_WEB_ROOT, default ./web)\n"
 		   "  --i18n DIR           message catalogs                 (ROLLOUT_I18N_DIR, default ./i18n)\n"
 		   "  --max-body BYTES     largest request body accepted    (ROLLOUT_MAX_BODY, default 1048576)\n"
-		   "  --threads N          worker threads, one database connection each (ROLLOUT_THREADS, default 8)\n"
+		   "  --threads N          worker threads, one database connection each; an open\n"
+		   "                       connection holds one (ROLLOUT_THREADS, default 16)\n"
+		   "  --keep-alive-ms MS   how long an idle connection stays open; 0: close after\n"
+		   "                       each response (ROLLOUT_KEEP_ALIVE_MS, default 2000)\n"
 		   "  --trusted-proxies IPS  comma-separated peers whose X-Forwarded-For is believed\n"
 		   "                       (ROLLOUT_TRUSTED_PROXIES, default none)\n"
 		   "  --rate-limit N       client requests per second per address, bursts of 2N; 0: off\n"
@@ -581,6 +649,7 @@ main(int argc, char **argv)
 {
 	char		ports[128];
 	char		threads_text[16];
+	char		keep_alive_text[16];
 	const char *options[32];
 	int			o = 0;
 	struct mg_callbacks callbacks;
@@ -592,7 +661,8 @@ main(int argc, char **argv)
 	i18n_dir = env_or("ROLLOUT_I18N_DIR", i18n_dir);
 	trusted_proxies = env_or("ROLLOUT_TRUSTED_PROXIES", trusted_proxies);
 	max_body = atol(env_or("ROLLOUT_MAX_BODY", "1048576"));
-	threads = atoi(env_or("ROLLOUT_THREADS", "8"));
+	threads = atoi(env_or("ROLLOUT_THREADS", "16"));
+	keep_alive_ms = atoi(env_or("ROLLOUT_KEEP_ALIVE_MS", "2000"));
 	rate_limit = atof(env_or("ROLLOUT_RATE_LIMIT", "20"));
 	upload_dir = env_or("ROLLOUT_UPLOAD_DIR", upload_dir);
 	max_upload = atoll(env_or("ROLLOUT_MAX_UPLOAD", "1073741824"));
@@ -623,6 +693,8 @@ main(int argc, char **argv)
 			max_body = atol(v);
 		else if (strcmp(a, "--threads") == 0)
 			threads = atoi(v);
+		else if (strcmp(a, "--keep-alive-ms") == 0)
+			keep_alive_ms = atoi(v);
 		else if (strcmp(a, "--trusted-proxies") == 0)
 			trusted_proxies = v;
 		else if (strcmp(a, "--rate-limit") == 0)
@@ -643,9 +715,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "rollout-http: set DATABASE_URL or --database-url\n");
 		return 2;
 	}
-	if (max_body < 1024 || threads < 1 || threads > 256)
+	if (max_body < 1024 || threads < 1 || threads > 256 || keep_alive_ms < 0 || keep_alive_ms > 600000)
 	{
-		fprintf(stderr, "rollout-http: --max-body must be at least 1024 and --threads 1 to 256\n");
+		fprintf(stderr, "rollout-http: --max-body must be at least 1024, --threads 1 to 256"
+				" and --keep-alive-ms 0 to 600000\n");
 		return 2;
 	}
 	if (i18n_load(i18n_dir) != 0 || db_load_signatures(conninfo) != 0)
@@ -678,12 +751,18 @@ main(int argc, char **argv)
 	options[o++] = "enable_directory_listing";
 	options[o++] = "no";
 	/*
-	 * No keep-alive: civetweb ties a worker thread to a connection for its
-	 * lifetime, so idle persistent connections would starve the workers, and
-	 * a short idle timeout races with clients that reuse connections.
+	 * civetweb ties a worker thread to a connection while it is open, so an
+	 * idle persistent connection holds a thread for at most keep_alive_ms;
+	 * responses announce that timeout (Keep-Alive: timeout=N) so that clients
+	 * stop reusing a connection before the server closes it.
 	 */
+	snprintf(keep_alive_text, sizeof(keep_alive_text), "%d", keep_alive_ms);
 	options[o++] = "enable_keep_alive";
-	options[o++] = "no";
+	options[o++] = keep_alive_ms > 0 ? "yes" : "no";
+	options[o++] = "keep_alive_timeout_ms";
+	options[o++] = keep_alive_text;
+	options[o++] = "tcp_nodelay";
+	options[o++] = "1";
 	options[o++] = "request_timeout_ms";
 	options[o++] = "30000";
 	options[o] = NULL;
@@ -699,11 +778,16 @@ main(int argc, char **argv)
 		mg_exit_library();
 		return 1;
 	}
-	mg_set_request_handler(ctx, "/api/", api_handler, NULL);
-	mg_set_request_handler(ctx, "/admin/api/", api_handler, NULL);
-	mg_set_request_handler(ctx, "/healthz$", healthz, NULL);
-	mg_set_request_handler(ctx, "/metrics$", metrics, NULL);
-	mg_set_request_handler(ctx, "/download/", files_download, NULL);
+	{
+		static Counted api = {api_handler, NULL}, health = {healthz, NULL}, prom = {metrics, NULL},
+					download = {files_download, NULL};
+
+		mg_set_request_handler(ctx, "/api/", counted, &api);
+		mg_set_request_handler(ctx, "/admin/api/", counted, &api);
+		mg_set_request_handler(ctx, "/healthz$", counted, &health);
+		mg_set_request_handler(ctx, "/metrics$", counted, &prom);
+		mg_set_request_handler(ctx, "/download/", counted, &download);
+	}
 	live_start(ctx, conninfo);
 
 	signal(SIGTERM, on_signal);
@@ -713,7 +797,11 @@ main(int argc, char **argv)
 	while (!stopping)
 		sleep(1);
 	fprintf(stderr, "rollout-http: stopping (finishing requests in flight)\n");
+	draining = 1;
 	live_stop();
+	/* civetweb drops unwritten responses once stopped: wait for them first */
+	for (int waited = 0; __atomic_load_n(&in_flight, __ATOMIC_SEQ_CST) > 0 && waited < shutdown_ms; waited += 10)
+		usleep(10000);
 	mg_stop(ctx);
 	mg_exit_library();
 	return 0;

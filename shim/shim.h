@@ -61,6 +61,7 @@ typedef struct DbResult
 extern int	db_load_signatures(const char *conninfo);
 extern PGconn *db_connect(const char *conninfo);
 extern int	db_ensure(PGconn **pc, const char *conninfo);
+extern void db_thread_end(void);
 extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
 					json_t *args, const char *token, DbResult *res);
 extern void db_result_free(DbResult *res);

@@ -15,10 +15,10 @@ echo "==> setup: 10 projects x 200 versions, 5 rules each, 1,000,000 clients" | 
 psql -q -f bench/decision/setup.sql >/dev/null
 tps() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -n 1; }
 echo "==> pgbench, $clients clients, ${secs}s each; checks recorded by the background worker" | tee -a "$out"
-psql -Atc "SELECT 'check recorder: ' || rollout.check_queue()" | tee -a "$out"
+psql -Atc "SELECT 'check recorder: ' || rollout.check_queue()::text" | tee -a "$out"
 select1=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "$secs" -f bench/decision/select1.pgb 2>&1 | tee -a "$out" | tps)
 # the same statement without check_update: what building the request costs
-args=$(sed 's/SELECT rollout.check_update(\(.*\));$/SELECT \1;/' bench/decision/check.pgb > "$BENCH_WORK/args.pgb" &&
+args=$(sed "s/SELECT rollout.check_update(\(.*\));$/SELECT \1;/" bench/decision/check.pgb > "$BENCH_WORK/args.pgb" &&
 	pgbench -n -M prepared -c "$clients" -j "$clients" -T "$secs" -f "$BENCH_WORK/args.pgb" 2>&1 | tee -a "$out" | tps)
 run=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "$secs" -f bench/decision/check.pgb 2>&1 | tee -a "$out")
 check=$(tps <<<"$run")
@@ -28,7 +28,7 @@ start=$(date +%s.%N)
 psql -Atqc "SELECT rollout.flush_checks(600000)" >/dev/null
 drain=$(echo "$(date +%s.%N) - $start" | bc)
 sustained=$(echo "scale=1; $n / ($secs + $drain)" | bc)
-psql -Atc "SELECT 'check recorder: ' || rollout.check_queue()" | tee -a "$out"
+psql -Atc "SELECT 'check recorder: ' || rollout.check_queue()::text" | tee -a "$out"
 ratio=$(echo "scale=3; $check / $select1" | bc)
 sratio=$(echo "scale=3; $sustained / $select1" | bc)
 printf 'SELECT 1: %s tps\nrequest building alone (no check_update): %s tps\ncheck_update: %s tps (ratio %s, target >= 0.4)\n' \
