@@ -57,11 +57,19 @@ summary() { # name, wrk output
 	printf '%-24s %10s req/s   p50 %8s   p99 %8s   %s\n' "$1" "$rps" "$p50" "$p99" "${errors:-no errors}" | tee -a "$out"  >&2
 	echo "$rps"
 }
-echo "==> wrk, 2 threads, $conns connections, ${secs}s each; response size $size bytes" | tee -a "$out"
+echo "==> wrk, 2 threads, $conns connections, ${secs}s each after a 3s warm-up; response size $size bytes" | tee -a "$out"
+# warm-up: the server opens its database sessions, which load their caches
+wrk -t2 -c"$conns" -d3s "http://127.0.0.1:$nginx_port/check.json" >/dev/null
+wrk -t2 -c"$conns" -d3s -s bench/http/check.lua "http://127.0.0.1:$http_port" >/dev/null
+psql -Atqc "SELECT rollout.flush_checks(600000)" >/dev/null
 n=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$nginx_port/check.json")
 nginx_rps=$(summary "nginx static file" "$n" | tail -n 1)
 r=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/http/check.lua "http://127.0.0.1:$http_port")
 http_rps=$(summary "rollout-http check" "$r" | tail -n 1)
+# the checks are recorded by the background worker: how long until all are
+start=$(date +%s.%N)
+psql -Atqc "SELECT rollout.flush_checks(600000)" >/dev/null
+echo "every check recorded $(echo "$(date +%s.%N) - $start" | bc | cut -c1-4)s after the run; $(psql -Atc "SELECT rollout.check_queue()::text")" | tee -a "$out"
 rss=$(awk '/VmHWM/ {print $2 " " $3}' /proc/$http_pid/status)
 echo "ratio rollout-http / nginx: $(echo "scale=3; $http_rps / $nginx_rps" | bc)   (target >= 0.35)" | tee -a "$out"
 echo "rollout-http peak RSS: $rss" | tee -a "$out"
