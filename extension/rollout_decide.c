@@ -615,28 +615,30 @@ check_printable(const char *s, int len)
 	return true;
 }
 
+/* An ASCII letter or digit, then letters, digits or characters of extra; max in all. */
+static bool
+check_name(const char *s, int len, int max, const char *extra)
+{
+	if (len < 1 || len > max || !is_alnum(s[0]))
+		return false;
+	for (int i = 1; i < len; i++)
+		if (!is_alnum(s[i]) && (s[i] == '\0' || strchr(extra, s[i]) == NULL))
+			return false;
+	return true;
+}
+
 /* ^[A-Za-z0-9][A-Za-z0-9-]{0,31}$ */
 static bool
 check_region(const char *s, int len)
 {
-	if (len < 1 || len > 32 || !is_alnum(s[0]))
-		return false;
-	for (int i = 1; i < len; i++)
-		if (!is_alnum(s[i]) && s[i] != '-')
-			return false;
-	return true;
+	return check_name(s, len, 32, "-");
 }
 
 /* ^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$ */
 static bool
 check_channel(const char *s, int len)
 {
-	if (len < 1 || len > 32 || !is_alnum(s[0]))
-		return false;
-	for (int i = 1; i < len; i++)
-		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_')
-			return false;
-	return true;
+	return check_name(s, len, 32, "-_");
 }
 
 /* ^[A-Za-z0-9_]{1,32}$ */
@@ -773,22 +775,33 @@ ascii_lower(char *s)
 static void
 put_key(JsonbParseState **st, const char *k)
 {
-	JsonbValue	v;
+	JsonbValue	key;
 
-	v.type = jbvString;
-	v.val.string.val = (char *) k;
-	v.val.string.len = strlen(k);
-	(void) pushJsonbValue(st, WJB_KEY, &v);
+	key.type = jbvString;
+	key.val.string.val = (char *) k;
+	key.val.string.len = strlen(k);
+	(void) pushJsonbValue(st, WJB_KEY, &key);
+}
+
+/* Push "k": v into the object being built; v NULL: JSON null. */
+static void
+put_value(JsonbParseState **st, const char *k, JsonbValue *v)
+{
+	JsonbValue	null;
+
+	put_key(st, k);
+	if (v == NULL)
+	{
+		null.type = jbvNull;
+		v = &null;
+	}
+	(void) pushJsonbValue(st, WJB_VALUE, v);
 }
 
 static void
 put_null(JsonbParseState **st, const char *k)
 {
-	JsonbValue	v;
-
-	put_key(st, k);
-	v.type = jbvNull;
-	(void) pushJsonbValue(st, WJB_VALUE, &v);
+	put_value(st, k, NULL);
 }
 
 static void
@@ -796,16 +809,10 @@ put_str(JsonbParseState **st, const char *k, const char *s)
 {
 	JsonbValue	v;
 
-	if (s == NULL)
-	{
-		put_null(st, k);
-		return;
-	}
-	put_key(st, k);
 	v.type = jbvString;
 	v.val.string.val = (char *) s;
-	v.val.string.len = strlen(s);
-	(void) pushJsonbValue(st, WJB_VALUE, &v);
+	v.val.string.len = s ? strlen(s) : 0;
+	put_value(st, k, s ? &v : NULL);
 }
 
 static void
@@ -813,10 +820,9 @@ put_bool(JsonbParseState **st, const char *k, bool b)
 {
 	JsonbValue	v;
 
-	put_key(st, k);
 	v.type = jbvBool;
 	v.val.boolean = b;
-	(void) pushJsonbValue(st, WJB_VALUE, &v);
+	put_value(st, k, &v);
 }
 
 static void
@@ -824,15 +830,9 @@ put_numeric(JsonbParseState **st, const char *k, Numeric n)
 {
 	JsonbValue	v;
 
-	if (n == NULL)
-	{
-		put_null(st, k);
-		return;
-	}
-	put_key(st, k);
 	v.type = jbvNumeric;
 	v.val.numeric = n;
-	(void) pushJsonbValue(st, WJB_VALUE, &v);
+	put_value(st, k, n ? &v : NULL);
 }
 
 static void
