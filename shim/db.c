@@ -215,19 +215,6 @@ set_shim_error(DbResult *res, int status, const char *key, const char *field)
 	res->field = dup_or_null(field);
 }
 
-/* Run one statement; on failure fill res and return NULL. */
-static PGresult *
-run(PGconn *conn, const char *sql, int nparams, const char *const *params, DbResult *res)
-{
-	PGresult   *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-
-	if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
-		return r;
-	set_error(res, r, conn);
-	PQclear(r);
-	return NULL;
-}
-
 /* Append s to a growing buffer. */
 typedef struct Buf
 {
@@ -369,22 +356,68 @@ db_thread_end(void)
 	prepared_conn = NULL;
 }
 
-/* Queue sql with params in the pipeline, prepared on first use (*preparing). */
+/* The index of sql among this connection's prepared statements, or -1. */
 static int
-send_prepared(PGconn *conn, const char *sql, int nparams, const char *const *params, bool *preparing)
+prepared_index(const PGconn *conn, const char *sql)
 {
-	char		name[16];
-	int			i;
-
 	if (prepared_conn != conn)
 	{
 		forget_prepared();
 		prepared_conn = conn;
 	}
-	for (i = 0; i < nprepared && strcmp(prepared_sql[i], sql) != 0; i++)
-		;
-	if (i == nprepared)
+	for (int i = 0; i < nprepared; i++)
+		if (strcmp(prepared_sql[i], sql) == 0)
+			return i;
+	return -1;
+}
+
+/* Run one statement, prepared on first use; on failure fill res and return NULL. */
+static PGresult *
+run(PGconn *conn, const char *sql, int nparams, const char *const *params, DbResult *res)
+{
+	PGresult   *r;
+	int			i = prepared_index(conn, sql);
+	char		name[16];
+
+	if (i < 0 && nprepared < MAX_PREPARED)
 	{
+		/* prepared only once the server accepted it */
+		snprintf(name, sizeof(name), "r%d", nprepared);
+		r = PQprepare(conn, name, sql, nparams, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		{
+			set_error(res, r, conn);
+			PQclear(r);
+			return NULL;
+		}
+		PQclear(r);
+		prepared_sql[nprepared] = strdup(sql);
+		i = nprepared++;
+	}
+	if (i >= 0)
+	{
+		snprintf(name, sizeof(name), "r%d", i);
+		r = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+	}
+	else
+		r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
+		return r;
+	set_error(res, r, conn);
+	PQclear(r);
+	return NULL;
+}
+
+/* Queue sql with params in the pipeline, prepared on first use (*preparing). */
+static int
+send_prepared(PGconn *conn, const char *sql, int nparams, const char *const *params, bool *preparing)
+{
+	char		name[16];
+	int			i = prepared_index(conn, sql);
+
+	if (i < 0)
+	{
+		i = nprepared;
 		if (nprepared == MAX_PREPARED)
 			return PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 		snprintf(name, sizeof(name), "r%d", i);
