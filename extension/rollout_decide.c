@@ -90,6 +90,7 @@ typedef struct CachedVersion
 	char	   *min_text;
 	bool		is_forced;
 	TimestampTz publish_time;
+	bool		has_texts;		/* the five below: read when first offered */
 	char	   *title;
 	Jsonb	   *title_i18n;
 	char	   *notes;
@@ -337,6 +338,38 @@ find_channel(CachedProject *p, const char *name)
 }
 
 /*
+ * The loader runs as the owner of check_update (fn_oid), who may read the
+ * configuration tables whoever calls, with search_path = pg_catalog, so the
+ * queries mean what they say, inside SPI.
+ */
+typedef struct Loader
+{
+	Oid			save_user;
+	int			save_sec;
+	int			nestlevel;
+} Loader;
+
+static void
+loader_begin(Loader *l, Oid fn_oid)
+{
+	GetUserIdAndSecContext(&l->save_user, &l->save_sec);
+	SetUserIdAndSecContext(function_owner(fn_oid), l->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "rollout: SPI_connect failed");
+	l->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+static void
+loader_end(Loader *l)
+{
+	AtEOXact_GUC(true, l->nestlevel);
+	SPI_finish();
+	SetUserIdAndSecContext(l->save_user, l->save_sec);
+}
+
+/*
  * Read one project into a new context under cache_cxt; NULL if no project
  * has this slug.  Runs as the owner of check_update (fn_oid), who may read
  * the configuration tables whoever calls, with search_path = pg_catalog,
@@ -348,28 +381,17 @@ load_project(const char *slug, Oid fn_oid)
 	CachedProject *p;
 	MemoryContext cxt;
 	MemoryContext old;
-	int			nestlevel;
 	CachedVersion **by_id;
 	uint64		n;
+	Loader		l;
 
-	Oid			save_user;
-	int			save_sec;
-
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(function_owner(fn_oid), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "rollout: SPI_connect failed");
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	loader_begin(&l, fn_oid);
 
 	load_query(CurrentMemoryContext, "SELECT id, slug, default_channel, record_check_events FROM rollout.projects WHERE slug = $1",
 			   TEXTOID, CStringGetTextDatum(slug));
 	if (SPI_processed == 0)
 	{
-		AtEOXact_GUC(true, nestlevel);
-		SPI_finish();
-		SetUserIdAndSecContext(save_user, save_sec);
+		loader_end(&l);
 		return NULL;
 	}
 	cxt = AllocSetContextCreate(cache_cxt, "rollout project cache", ALLOCSET_DEFAULT_SIZES);
@@ -402,8 +424,7 @@ load_project(const char *slug, Oid fn_oid)
 
 	load_query(cxt, "SELECT v.id, v.version, v.version::text, v.tag, v.status, v.channel_id, v.rollout_percentage,"
 			   " round(v.rollout_percentage * 100)::int, v.min_upgrade_version, v.min_upgrade_version::text,"
-			   " v.is_forced, v.publish_time, v.title, v.title_i18n, v.release_notes, v.release_notes_i18n,"
-			   " v.breaking_changes, v.file_url, v.file_size, v.file_checksum"
+			   " v.is_forced, v.publish_time, v.file_url, v.file_size, v.file_checksum"
 			   " FROM rollout.versions v WHERE v.project_id = $1 AND v.status <> 'draft'"
 			   " ORDER BY v.version DESC, v.id",
 			   INT8OID, Int64GetDatum(p->id));
@@ -438,15 +459,10 @@ load_project(const char *slug, Oid fn_oid)
 		v->min_text = col_text(r, 10);
 		v->is_forced = col_bool(r, 11);
 		v->publish_time = col_isnull(r, 12) ? DT_NOEND : DatumGetTimestampTz(col(r, 12, &isnull));
-		v->title = col_text(r, 13);
-		v->title_i18n = (Jsonb *) col_varlena(r, 14);
-		v->notes = col_text(r, 15);
-		v->notes_i18n = (Jsonb *) col_varlena(r, 16);
-		v->breaking = col_text(r, 17);
-		v->file.url = col_text(r, 18);
-		v->file.has_size = !col_isnull(r, 19);
-		v->file.size = col_int8(r, 19);
-		v->file.checksum = col_text(r, 20);
+		v->file.url = col_text(r, 13);
+		v->file.has_size = !col_isnull(r, 14);
+		v->file.size = col_int8(r, 14);
+		v->file.checksum = col_text(r, 15);
 		by_id[i] = v;
 	}
 	qsort(by_id, p->nversions, sizeof(CachedVersion *), version_by_id_cmp);
@@ -521,10 +537,37 @@ load_project(const char *slug, Oid fn_oid)
 
 	pfree(by_id);
 	MemoryContextSwitchTo(old);
-	AtEOXact_GUC(true, nestlevel);
-	SPI_finish();
-	SetUserIdAndSecContext(save_user, save_sec);
+	loader_end(&l);
 	return p;
+}
+
+/*
+ * Titles and notes (up to 200 kB a version) are read when a version is first
+ * offered, so a backend's cache grows with the versions it offers, not with
+ * every release ever made.
+ */
+static void
+load_texts(CachedProject *p, CachedVersion *v, Oid fn_oid)
+{
+	Loader		l;
+
+	loader_begin(&l, fn_oid);
+	load_query(p->cxt, "SELECT title, title_i18n, release_notes, release_notes_i18n, breaking_changes"
+			   " FROM rollout.versions WHERE id = $1", INT8OID, Int64GetDatum(v->id));
+	if (SPI_processed > 0)
+	{
+		HeapTuple	r = SPI_tuptable->vals[0];
+
+		v->title = col_text(r, 1);
+		v->title_i18n = (Jsonb *) col_varlena(r, 2);
+		v->notes = col_text(r, 3);
+		v->notes_i18n = (Jsonb *) col_varlena(r, 4);
+		v->breaking = col_text(r, 5);
+	}
+	/* else deleted meanwhile: the invalidation drops the cache on the next check */
+	v->has_texts = true;
+	MemoryContextSwitchTo(p->cxt);
+	loader_end(&l);
 }
 
 /* The cached project with this slug, loading it if needed; NULL if none. */
@@ -1169,6 +1212,8 @@ rollout_check_update(PG_FUNCTION_ARGS)
 				semver_key_cmp(&v->key, &cur_key) > 0 && semver_key_cmp(&v->key, &target->key) <= 0;
 		}
 		/* 7. the download */
+		if (!target->has_texts)
+			load_texts(p, (CachedVersion *) target, fcinfo->flinfo->fn_oid);
 		put_bool(&st, "has_update", true);
 		put_str(&st, "latest_version", target->tag);
 		put_str(&st, "download_url", resolve_url(p, region, target_file->url));
