@@ -15,6 +15,11 @@ SELECT rollout.create_admin('admin', 'admin-password-1', 'admin');
 SELECT rollout.create_admin('maint', 'maint-password-1', 'maintainer', 'default');
 SELECT rollout.create_admin('viewer', 'viewer-password-1', 'viewer');
 SQL
+# the background recorder (re)starts every 5 s until its database exists
+for _ in $(seq 1 100); do
+	[ "$(psql -d "$db" -Atc "SELECT rollout.check_queue() ->> 'enabled'")" = true ] && break
+	sleep 0.2
+done
 if [ ! -d test/node_modules/ws ]; then
 	(cd test && npm install --no-audit --no-fund --loglevel=error >/dev/null) || { echo "npm install failed"; echo "0 passed, 1 failed"; exit 1; }
 fi

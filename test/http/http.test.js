@@ -165,7 +165,10 @@ async function run() {
     (r) => r.json.data.result === 'success');
   await expectStatus('client IP and User-Agent reach the database', 200, 'GET', '/admin/api/v1/audit?limit=5', undefined, A);
 
-  // statistics and audit
+  // statistics and audit: the test cluster records checks in the background (as make run does)
+  const queued = require('child_process').execFileSync('psql', [dbUrl, '-Atc',
+    "SELECT (rollout.check_queue() ->> 'enabled') || ' ' || rollout.flush_checks()"]).toString().trim();
+  check('checks went through the background recorder', /^true \d+$/.test(queued), { queued });
   await expectStatus('stats', 200, 'GET', '/admin/api/v1/stats?project=default&period=7d&action=all', undefined, A,
     (r) => r.json.data.total_clients === 2 && r.json.data.totals.success.events === 1);
   await expectStatus('stats/distribution', 200, 'GET', '/admin/api/v1/stats/distribution?project=default', undefined, A,
