@@ -699,6 +699,8 @@ BEGIN
 	FROM (SELECT o.current_version, o.channel, o.region, o.last_seen, o.last_offered FROM client_state o
 		  WHERE o.project_id = rc.project_id AND o.client_id = rc.client_id FOR UPDATE) old
 	WHERE cs.project_id = rc.project_id AND cs.client_id = rc.client_id
+	  -- a queued check never undoes what a later install result recorded
+	  AND old.last_seen <= rc.at
 	RETURNING old.current_version, old.channel, old.region, old.last_seen, old.last_offered
 	INTO o_version, o_channel, o_region, o_seen, o_offered;
 	IF FOUND THEN
@@ -772,6 +774,7 @@ BEGIN
 				  FROM cur c JOIN client_state o ON o.project_id = c.project_id AND o.client_id = c.client_id
 				  FOR UPDATE OF o) x
 			WHERE cs.ctid = x.o_ctid	-- the row just locked: no second index probe
+			  AND x.o_seen <= x.at		-- never undo what a later install result recorded
 			RETURNING x.*),
 		ins AS (
 			INSERT INTO client_state AS cs (project_id, client_id, current_version, channel, region, os, arch,
@@ -955,6 +958,16 @@ BEGIN
 	ok := (request ->> 'success')::boolean;
 	err := left(request_text(request, 'error_message', false, NULL, 100000), 2000);
 	res := CASE WHEN ok THEN 'success' ELSE 'failed' END;
+
+	-- a client unknown so far may have its first check still queued for the
+	-- background worker: wait for it (before taking any lock the worker may need)
+	IF ok AND NOT EXISTS (SELECT 1 FROM client_state WHERE project_id = p.id AND client_id = cid) THEN
+		BEGIN
+			PERFORM flush_checks(5000);
+		EXCEPTION WHEN object_not_in_prerequisite_state THEN
+			NULL;	-- the worker is slow: record the result anyway
+		END;
+	END IF;
 
 	-- the latest result of a client for a version counts, once
 	SELECT * INTO prev FROM client_results

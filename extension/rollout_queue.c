@@ -541,7 +541,7 @@ rollout_flush_checks(PG_FUNCTION_ARGS)
 			break;
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("queued checks were not recorded within %d ms", timeout_ms),
 					 errhint("Is the rollout background worker running? See the server log.")));
 		if (latch != NULL)

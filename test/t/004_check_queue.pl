@@ -87,5 +87,28 @@ $node->start;
 is($node->safe_psql('postgres', q{SELECT count(*) FROM rollout.client_state WHERE client_id LIKE 'late%'}),
 	'500', 'checks queued at a fast shutdown were recorded before it finished');
 
+# a queued check never undoes a later install result (the flush interval is 60s now,
+# so both checks are still queued when the results arrive)
+$node->safe_psql('postgres', q{
+	SELECT rollout.check_update('{"project": "qa", "client_id": "order-new", "current_version": "1.0.0"}');
+	SELECT rollout.check_update('{"project": "qa", "client_id": "c1", "current_version": "1.0.0"}');
+});
+$node->safe_psql('postgres', q{
+	SELECT rollout.install_result('{"project": "qa", "client_id": "c1", "version": "2.0.0", "success": true}');
+	SELECT rollout.install_result('{"project": "qa", "client_id": "order-new", "version": "1.1.0", "success": true}');
+	SELECT rollout.flush_checks();
+});
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(client_id || ' ' || current_version, ',' ORDER BY client_id) FROM rollout.client_state
+	WHERE client_id IN ('c1', 'order-new') AND project_id = (SELECT id FROM rollout.projects WHERE slug = 'qa')}),
+	'c1 2.0.0,order-new 1.1.0', 'installs reported after a queued check win over it');
+is($node->safe_psql('postgres', q{
+	SET search_path = public, rollout;
+	SELECT count(*) FROM (SELECT project_id, channel, current_version AS version, region, count(*) AS n
+						  FROM rollout.client_state GROUP BY 1, 2, 3, 4) s
+	FULL JOIN (SELECT project_id, channel, version, region, sum(clients) AS n FROM rollout.rollup_clients
+			   GROUP BY 1, 2, 3, 4 HAVING sum(clients) <> 0) r USING (project_id, channel, version, region)
+	WHERE s.n IS DISTINCT FROM r.n}), '0', 'rollup_clients agrees with client_state');
+
 $node->stop;
 done_testing();
