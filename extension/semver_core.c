@@ -488,6 +488,9 @@ sv_key_decode(const uint8_t *key, size_t len, SvVersion *v, char *prebuf)
 			for (size_t k = 0; k < nd; k++)
 				if (!is_digit((char) p[k]))
 					return false;
+			/* canonical: only numbers above UINT64_MAX are kept as digits */
+			if (nd == 20 && memcmp(p, "18446744073709551615", 20) <= 0)
+				return false;
 			memcpy(prebuf + n, p, nd);
 			n += nd;
 			p += nd;
