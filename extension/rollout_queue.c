@@ -42,12 +42,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -96,6 +98,15 @@ static FmgrInfo record_check_fn;
 static Oid	check_record_type;
 static TupleDesc check_record_desc = NULL;
 
+static bool lookup_valid = false;
+
+/* Any change of a function or type (the extension dropped and created again, say). */
+static void
+lookup_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	lookup_valid = false;
+}
+
 static void
 lookup_record_check(void)
 {
@@ -103,8 +114,9 @@ lookup_record_check(void)
 	Oid			fn;
 	TupleDesc	desc;
 
-	if (lookup_generation == rollout_cache_generation())
+	if (lookup_valid && lookup_generation == rollout_cache_generation())
 		return;
+	lookup_valid = true;		/* before the lookups: an invalidation during them wins */
 	fn = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 											  CStringGetDatum("rollout.record_check(rollout.check_record)")));
 	check_record_type = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("rollout.check_record")));
@@ -624,6 +636,9 @@ void
 rollout_queue_init(void)
 {
 	BackgroundWorker worker;
+
+	CacheRegisterSyscacheCallback(PROCOID, lookup_invalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(TYPEOID, lookup_invalidate, (Datum) 0);
 
 	DefineCustomBoolVariable("rollout.async_checks",
 							 "Records checks through the background worker when it runs.",

@@ -110,5 +110,18 @@ is($node->safe_psql('postgres', q{
 			   GROUP BY 1, 2, 3, 4 HAVING sum(clients) <> 0) r USING (project_id, channel, version, region)
 	WHERE s.n IS DISTINCT FROM r.n}), '0', 'rollup_clients agrees with client_state');
 
+# the recorder keeps working when the extension is dropped and created again
+$node->safe_psql('postgres', q{
+	DROP EXTENSION rollout CASCADE;
+	CREATE EXTENSION rollout;
+	SELECT rollout.publish_version(rollout.create_version('default', '1.0.0'));
+});
+$node->safe_psql('postgres', q{
+	SELECT rollout.check_update('{"client_id": "after-recreate", "current_version": "0.9.0"}');
+	SELECT rollout.flush_checks();
+});
+is($node->safe_psql('postgres', q{SELECT last_offered FROM rollout.client_state WHERE client_id = 'after-recreate'}),
+	'1.0.0', 'a check after the extension was created again is recorded');
+
 $node->stop;
 done_testing();
