@@ -771,9 +771,11 @@ BEGIN
 				last_offered = coalesce(x.target, cs.last_offered), last_seen = x.at
 			FROM (SELECT c.*, o.ctid AS o_ctid, o.current_version AS o_version, o.channel AS o_channel, o.region AS o_region,
 						 o.last_seen AS o_seen, o.last_offered AS o_offered
-				  FROM cur c JOIN client_state o ON o.project_id = c.project_id AND o.client_id = c.client_id
-				  FOR UPDATE OF o) x
-			WHERE cs.ctid = x.o_ctid	-- the row just locked: no second index probe
+				  FROM cur c JOIN client_state o ON o.project_id = c.project_id AND o.client_id = c.client_id) x
+			-- the row version just read, by ctid: no second index probe, and no lock needed, since
+			-- a row changed meanwhile has moved on from that ctid and is left alone (the old
+			-- values used for the rollups are then exactly those replaced)
+			WHERE cs.ctid = x.o_ctid
 			  AND x.o_seen <= x.at		-- never undo what a later install result recorded
 			RETURNING x.*),
 		ins AS (
