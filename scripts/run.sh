@@ -40,7 +40,15 @@ data_dir() {
 }
 
 if [ "${1:-}" = "--stop" ]; then
+	# the running `make run` stops rollout-http and PostgreSQL itself
+	if [ -e .data/run.pid ] && kill -TERM "$(cat .data/run.pid)" 2>/dev/null; then
+		for _ in $(seq 1 100); do
+			kill -0 "$(cat .data/run.pid 2>/dev/null)" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
 	[ -e .data ] && pg_stop "$(readlink -f .data)/pg"
+	rm -f .data/run.pid
 	exit 0
 fi
 
@@ -143,8 +151,10 @@ stop() {
 	echo "==> stopping rollout-http and PostgreSQL"
 	kill -TERM "$http_pid" 2>/dev/null && wait "$http_pid" 2>/dev/null
 	pg_stop "$data/pg"
+	rm -f "$data/run.pid"
 	exit 0
 }
+echo $$ > "$data/run.pid"
 trap stop INT TERM
 while true; do
 	sleep 3600 &
