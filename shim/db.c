@@ -265,9 +265,10 @@ build_call(PGconn *conn, const Route *route, json_t *args, DbResult *res)
 	{
 		Buf			b = {0};
 
-		buf_add(&b, "SELECT to_jsonb(rollout.");
+		/* the clients' functions return jsonb already */
+		buf_add(&b, "SELECT rollout.");
 		buf_ident(&b, conn, route->function);
-		buf_add(&b, "($1::jsonb))");
+		buf_add(&b, "($1::jsonb)");
 		return b.data;
 	}
 	json_object_foreach(args, key, value)
@@ -540,8 +541,8 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 		r = call_pipelined(conn, sql, argtext, res);
 		if (r == NULL)
 			goto lost;
-		res->data = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ?
-			json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL) : json_null();
+		/* jsonb text is JSON: passed on without parsing it again */
+		res->raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
 		PQclear(r);
 		res->status = 200;
 		free(sql);
@@ -641,6 +642,7 @@ db_result_free(DbResult *res)
 {
 	if (res->data)
 		json_decref(res->data);
+	free(res->raw);
 	free(res->message);
 	free(res->detail);
 	free(res->hint);

@@ -215,10 +215,9 @@ connection_header(struct mg_connection *conn, int status, char *buf, size_t size
 
 /* Write a JSON response, count it, and write one access-log line. */
 static void
-respond(struct mg_connection *conn, int route, int status, json_t *body, double started, const char *ip)
+respond_text(struct mg_connection *conn, int route, int status, const char *text, double started, const char *ip)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	char	   *text = json_dumps(body, JSON_COMPACT);
 	size_t		len = strlen(text);
 	json_t	   *log;
 	char	   *line;
@@ -238,7 +237,6 @@ respond(struct mg_connection *conn, int route, int status, json_t *body, double 
 		mg_write(conn, out, n);
 		free(out);
 	}
-	free(text);
 	metrics_record(route, status, (now_ms() - started) / 1000.0);
 	log = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", ri->request_method,
 					"path", ri->local_uri ? ri->local_uri : "", "ip", ip ? ip : ri->remote_addr,
@@ -255,6 +253,16 @@ respond(struct mg_connection *conn, int route, int status, json_t *body, double 
 	fflush(stdout);
 	free(line);
 	json_decref(log);
+}
+
+/* Write a JSON response (see respond_text). */
+static void
+respond(struct mg_connection *conn, int route, int status, json_t *body, double started, const char *ip)
+{
+	char	   *text = json_dumps(body, JSON_COMPACT);
+
+	respond_text(conn, route, status, text, started, ip);
+	free(text);
 }
 
 /* The error envelope, its message in the request's language. */
@@ -558,6 +566,26 @@ api_handler(struct mg_connection *conn, void *cbdata)
 
 	db_call((PGconn **) mg_get_thread_pointer(conn), conninfo, route, args, token, &res);
 answer:
+	if (res.status == 200 && res.raw)
+	{
+		/* the database's JSON text goes into the envelope as it is */
+		char	   *msg = i18n_message(lang, "ok", NULL);
+		json_t	   *m = json_string(msg ? msg : "ok");
+		char	   *mtext = json_dumps(m, JSON_ENCODE_ANY);
+		char	   *text = NULL;
+
+		if (asprintf(&text, "{\"code\":200,\"message\":%s,\"data\":%s}", mtext, res.raw) > 0)
+		{
+			respond_text(conn, ri_index, 200, text, started, ip);
+			free(text);
+		}
+		free(mtext);
+		json_decref(m);
+		free(msg);
+		db_result_free(&res);
+		json_decref(args);
+		return 1;
+	}
 	if (res.status == 200)
 	{
 		char	   *msg = i18n_message(lang, "ok", NULL);

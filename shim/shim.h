@@ -50,6 +50,7 @@ typedef struct DbResult
 {
 	int			status;			/* HTTP status */
 	json_t	   *data;			/* result on success */
+	char	   *raw;			/* or its JSON text, as the database wrote it */
 	char		sqlstate[6];
 	char	   *message;		/* database message (English) */
 	char	   *detail;
