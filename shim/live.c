@@ -5,8 +5,10 @@
  *		logged-in browsers.
  *
  * A listener thread holds its own database connection with LISTEN and
- * forwards each payload to every open socket.  Browsers cannot set headers
- * on a websocket, so the bearer token comes as ?token=; it is checked with
+ * forwards each payload to the open sockets allowed to see it: an account
+ * scoped to one project (maintainers, scoped viewers) only gets that
+ * project's events, others get all.  Browsers cannot set headers on a
+ * websocket, so the bearer token comes as ?token=; it is checked with
  * rollout.authenticate before the connection is accepted.
  */
 #include <pthread.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include <civetweb.h>
+#include <jansson.h>
 
 #include "shim.h"
 
@@ -29,14 +32,17 @@ static pthread_t listener;
 static volatile int listener_stop;
 static const char *live_conninfo;
 
-/* Accept the socket only with a valid token: 0 accepts, 1 refuses. */
+/*
+ * Accept the socket only with a valid token: 0 accepts, 1 refuses.  The
+ * account's project id (0: all projects) becomes the connection's data.
+ */
 static int
 live_connect(const struct mg_connection *conn, void *cbdata)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	PGconn	  **pc = mg_get_thread_pointer(conn);
 	char		token[128] = "";
-	int			ok = 0;
+	long long  *scope = NULL;
 
 	(void) cbdata;
 	if (ri->query_string)
@@ -46,12 +52,22 @@ live_connect(const struct mg_connection *conn, void *cbdata)
 	if (db_ensure(pc, live_conninfo) == 0)
 	{
 		const char *p[1] = {token};
-		PGresult   *r = PQexecParams(*pc, "SELECT rollout.authenticate($1)", 1, NULL, p, NULL, NULL, 0);
+		PGresult   *r = PQexecParams(*pc,
+									 "SELECT CASE WHEN a ->> 'project' IS NOT NULL"
+									 " THEN rollout.get_project(a ->> 'project') ->> 'id' END"
+									 " FROM rollout.authenticate($1) a", 1, NULL, p, NULL, NULL, 0);
 
-		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		{
+			scope = malloc(sizeof(*scope));
+			*scope = PQgetisnull(r, 0, 0) ? 0 : atoll(PQgetvalue(r, 0, 0));
+		}
 		PQclear(r);
 	}
-	return ok ? 0 : 1;
+	if (scope == NULL)
+		return 1;
+	mg_set_user_connection_data(conn, scope);
+	return 0;
 }
 
 static void
@@ -90,16 +106,28 @@ live_close(const struct mg_connection *conn, void *cbdata)
 			break;
 		}
 	pthread_mutex_unlock(&live_lock);
+	free(mg_get_user_connection_data(conn));
+	mg_set_user_connection_data(conn, NULL);
 }
 
-/* Send a payload to every open socket. */
+/* Send a payload to the open sockets whose account may see its project. */
 static void
 broadcast(const char *payload)
 {
+	json_t	   *event = json_loads(payload, 0, NULL);
+	json_t	   *project = event ? json_object_get(event, "project_id") : NULL;
+	long long	pid = json_is_integer(project) ? json_integer_value(project) : 0;
+
 	pthread_mutex_lock(&live_lock);
 	for (int i = 0; i < nlive; i++)
-		mg_websocket_write(live[i], MG_WEBSOCKET_OPCODE_TEXT, payload, strlen(payload));
+	{
+		const long long *scope = mg_get_user_connection_data(live[i]);
+
+		if (scope != NULL && (*scope == 0 || *scope == pid))
+			mg_websocket_write(live[i], MG_WEBSOCKET_OPCODE_TEXT, payload, strlen(payload));
+	}
 	pthread_mutex_unlock(&live_lock);
+	json_decref(event);
 }
 
 /* LISTEN and relay, reconnecting whenever the database goes away. */

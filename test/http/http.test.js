@@ -403,6 +403,28 @@ async function live() {
   }
   check('live: a publish is pushed to the socket', messages.some((m) => m.type === 'versions.update'
     && m.status === 'published' && m.id === v.json.data.id && m.actor === 'admin'), messages);
+
+  // a maintainer of "default" hears about "default" only; the admin hears about both
+  const maint = await login('maint', 'maint-password-1');
+  const seen = [];
+  const scoped = new WebSocket(`${wsUrl}?token=${maint}`);
+  await new Promise((resolve, reject) => {
+    scoped.on('message', (m) => { seen.push(JSON.parse(m.toString())); resolve(); });
+    scoped.on('error', reject);
+    setTimeout(resolve, 3000);
+  });
+  const other = await req('POST', '/admin/api/v1/versions', { project: 'http-app', version: '8.1.0' }, { token });
+  await req('POST', `/admin/api/v1/versions/${other.json.data.id}/publish`, undefined, { token });
+  const mine = await req('POST', '/admin/api/v1/versions', { project: 'default', version: '8.2.0' }, { token });
+  await req('POST', `/admin/api/v1/versions/${mine.json.data.id}/publish`, undefined, { token });
+  const published = (list, id) => list.some((m) => m.type === 'versions.update' && m.status === 'published' && m.id === id);
+  for (let i = 0; i < 30 && !(published(seen, mine.json.data.id) && published(messages, other.json.data.id)); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  check('live: a project-scoped account gets its project\'s events', published(seen, mine.json.data.id), seen);
+  check('live: and not other projects\' events', !seen.some((m) => m.id === other.json.data.id && m.type.startsWith('versions'))
+    && published(messages, other.json.data.id), { seen, messages });
+  scoped.close();
   socket.close();
 }
 
