@@ -387,14 +387,19 @@ async function live() {
     w.on('unexpected-response', () => resolve(true));
   });
   check('live: a bad token is refused', refused, {});
+  // a socket for token, collecting what it receives; resolves once greeted (or after 3 s)
+  const open = async (tok) => {
+    const received = [];
+    const ws = new WebSocket(`${wsUrl}?token=${tok}`);
+    await new Promise((resolve, reject) => {
+      ws.on('message', (m) => { received.push(JSON.parse(m.toString())); resolve(); });
+      ws.on('error', reject);
+      setTimeout(resolve, 3000);
+    });
+    return [ws, received];
+  };
   const token = await login('admin', 'admin-password-1');
-  const messages = [];
-  const socket = new WebSocket(`${wsUrl}?token=${token}`);
-  await new Promise((resolve, reject) => {
-    socket.on('message', (m) => { messages.push(JSON.parse(m.toString())); resolve(); });
-    socket.on('error', reject);
-    setTimeout(resolve, 3000);
-  });
+  const [socket, messages] = await open(token);
   check('live: a logged-in socket is greeted', messages.length > 0 && messages[0].type === 'hello', messages);
   const v = await req('POST', '/admin/api/v1/versions', { project: 'default', version: '8.0.0' }, { token });
   await req('POST', `/admin/api/v1/versions/${v.json.data.id}/publish`, undefined, { token });
@@ -405,14 +410,7 @@ async function live() {
     && m.status === 'published' && m.id === v.json.data.id && m.actor === 'admin'), messages);
 
   // a maintainer of "default" hears about "default" only; the admin hears about both
-  const maint = await login('maint', 'maint-password-1');
-  const seen = [];
-  const scoped = new WebSocket(`${wsUrl}?token=${maint}`);
-  await new Promise((resolve, reject) => {
-    scoped.on('message', (m) => { seen.push(JSON.parse(m.toString())); resolve(); });
-    scoped.on('error', reject);
-    setTimeout(resolve, 3000);
-  });
+  const [scoped, seen] = await open(await login('maint', 'maint-password-1'));
   const other = await req('POST', '/admin/api/v1/versions', { project: 'http-app', version: '8.1.0' }, { token });
   await req('POST', `/admin/api/v1/versions/${other.json.data.id}/publish`, undefined, { token });
   const mine = await req('POST', '/admin/api/v1/versions', { project: 'default', version: '8.2.0' }, { token });
