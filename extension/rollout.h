@@ -13,7 +13,6 @@ extern int32 rollout_bucket_bytes(const char *client_id, size_t client_len,
 
 /* rollout_decide.c: the decision cache's invalidation hook */
 extern void rollout_decide_init(void);
-extern uint64 rollout_cache_generation(void);
 
 /* What one check records (SPEC §7.8): the fields of rollout.check_record. */
 typedef struct RolloutCheck

@@ -176,12 +176,6 @@ rollout_decide_init(void)
 	CacheRegisterRelcacheCallback(decide_relcache_callback, (Datum) 0);
 }
 
-/* Changes whenever a configuration table (or the extension) changes. */
-uint64
-rollout_cache_generation(void)
-{
-	return cache_generation;
-}
 
 /*
  * rollout.config_changed(): statement trigger on the configuration tables.

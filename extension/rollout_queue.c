@@ -92,8 +92,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
  * ---------------------------------------------------------------------
  */
 
-/* rollout.record_check and its argument type, looked up once per cache generation */
-static uint64 lookup_generation = PG_UINT64_MAX;
+/* rollout.record_check and its argument type, looked up again after any function or type change */
 static FmgrInfo record_check_fn;
 static Oid	check_record_type;
 static TupleDesc check_record_desc = NULL;
@@ -114,7 +113,7 @@ lookup_record_check(void)
 	Oid			fn;
 	TupleDesc	desc;
 
-	if (lookup_valid && lookup_generation == rollout_cache_generation())
+	if (lookup_valid)
 		return;
 	lookup_valid = true;		/* before the lookups: an invalidation during them wins */
 	fn = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
@@ -129,7 +128,6 @@ lookup_record_check(void)
 	BlessTupleDesc(check_record_desc);
 	MemoryContextSwitchTo(old);
 	ReleaseTupleDesc(desc);
-	lookup_generation = rollout_cache_generation();
 }
 
 static Datum
@@ -362,25 +360,10 @@ worker_detach(int code, Datum arg)
 	LWLockRelease(queue->lock);
 }
 
-/* Run one SQL statement with one argument in a transaction of its own. */
-static void
-run_in_transaction(const char *sql, Oid argtype, Datum arg)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "rollout: SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, sql);
-	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "rollout: \"%s\" failed", sql);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-/* Record checks[0..n) in one transaction; false if that failed. */
+/*
+ * Record checks[0..n) with rollout.record_checks in one transaction of its
+ * own; false if that failed (the transaction is then rolled back).
+ */
 static bool
 record_together(MemoryContext cxt, RolloutCheck *checks, int n)
 {
@@ -389,19 +372,28 @@ record_together(MemoryContext cxt, RolloutCheck *checks, int n)
 	PG_TRY();
 	{
 		Datum	   *elems;
+		Datum		batch;
 		Oid			arraytype;
 
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "rollout: SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "SELECT rollout.record_checks($1)");
 		lookup_record_check();
 		arraytype = get_array_type(check_record_type);
-		CommitTransactionCommand();
-		MemoryContextSwitchTo(cxt);
 		elems = palloc(sizeof(Datum) * n);
 		for (int i = 0; i < n; i++)
 			elems[i] = check_record_datum(&checks[i]);
-		run_in_transaction(n == 1 ? "SELECT rollout.record_check(($1)[1])" : "SELECT rollout.record_checks($1)",
-						   arraytype,
-						   PointerGetDatum(construct_array(elems, n, check_record_type, -1, false, TYPALIGN_DOUBLE)));
+		batch = PointerGetDatum(construct_array(elems, n, check_record_type, -1, false, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("SELECT rollout.record_checks($1)", 1, &arraytype, &batch, NULL, false, 0)
+			!= SPI_OK_SELECT)
+			elog(ERROR, "rollout: rollout.record_checks failed");
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 	PG_CATCH();
 	{
