@@ -513,62 +513,21 @@ COMMENT ON FUNCTION rollout.maintain() IS
 -- ---------------------------------------------------------------------
 
 /*
- * A text field of a JSON request, validated.  Errors are 22023 with the
- * field name in the error's COLUMN and a message key in its CONSTRAINT
- * (required, type, too_long, invalid) so the HTTP server can localize them.
+ * Fields of a JSON request, validated by the one rule each field has
+ * (rollout_request.c, which check_update uses too).  Errors are 22023
+ * (22P02 for a version) with the field name in the error's COLUMN and a
+ * message key in its CONSTRAINT (required, type, too_long, invalid) so the
+ * HTTP server can localize them; a request that is not a JSON object is
+ * 22023 too.
  */
-CREATE FUNCTION rollout.request_text(request jsonb, field text, required boolean,
-									 pattern text, max_length integer)
-	RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-	v jsonb := request -> field;
-	t text;
-BEGIN
-	IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
-		IF required THEN
-			RAISE EXCEPTION '% is required', field
-				USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'required';
-		END IF;
-		RETURN NULL;
-	END IF;
-	IF jsonb_typeof(v) <> 'string' THEN
-		RAISE EXCEPTION '% must be a string, not %', field, jsonb_typeof(v)
-			USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'type';
-	END IF;
-	t := v #>> '{}';
-	IF length(t) > max_length THEN
-		RAISE EXCEPTION '% must be at most % characters', field, max_length
-			USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'too_long';
-	END IF;
-	IF pattern IS NOT NULL AND t !~ pattern THEN
-		RAISE EXCEPTION 'invalid %: "%"', field, left(t, 100)
-			USING ERRCODE = '22023', COLUMN = field, CONSTRAINT = 'invalid';
-	END IF;
-	RETURN t;
-END
-$$;
-COMMENT ON FUNCTION rollout.request_text(jsonb, text, boolean, text, integer) IS
+CREATE FUNCTION rollout.request_text(request jsonb, field text, required boolean DEFAULT false)
+	RETURNS text AS 'MODULE_PATHNAME', 'rollout_request_text_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.request_text(jsonb, text, boolean) IS
 	'a validated text field of a JSON request (22023 naming the field otherwise)';
-
--- A version field of a JSON request: 22P02 naming the field if it is not SemVer.
-CREATE FUNCTION rollout.request_version(request jsonb, field text, required boolean)
-	RETURNS rollout.semver LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-	t text := rollout.request_text(request, field, required, NULL, 1024);
-BEGIN
-	IF t IS NULL THEN
-		RETURN NULL;
-	END IF;
-	IF NOT rollout.is_semver(t) THEN
-		RAISE EXCEPTION 'invalid %: "%" is not a semantic version', field, left(t, 100)
-			USING ERRCODE = '22P02', COLUMN = field, CONSTRAINT = 'invalid',
-				  HINT = 'Use MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.2.3 or v1.2.3-rc.1.';
-	END IF;
-	RETURN t::rollout.semver;
-END
-$$;
+CREATE FUNCTION rollout.request_version(request jsonb, field text, required boolean DEFAULT false)
+	RETURNS rollout.semver AS 'MODULE_PATHNAME', 'rollout_request_version_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION rollout.request_version(jsonb, text, boolean) IS
 	'a version field of a JSON request (22P02 naming the field if it is not SemVer)';
 
@@ -589,33 +548,12 @@ END
 $$;
 COMMENT ON FUNCTION rollout.project_by_slug(text) IS 'the project with this slug (NULL: default), or error P0002';
 
--- The fields every client request shares, validated the same way everywhere.
+-- The project a client request names (default "default"), or P0002.
 CREATE FUNCTION rollout.request_project(request jsonb) RETURNS rollout.projects
-	LANGUAGE plpgsql STABLE
-AS $$
-BEGIN
-	IF request IS NULL OR jsonb_typeof(request) <> 'object' THEN
-		RAISE EXCEPTION 'the request must be a JSON object'
-			USING ERRCODE = '22023', CONSTRAINT = 'type';
-	END IF;
-	RETURN rollout.project_by_slug(rollout.request_text(request, 'project', false, '^[a-z0-9][a-z0-9-]{0,62}$', 63));
-END
-$$;
+	LANGUAGE sql STABLE
+	AS $$ SELECT rollout.project_by_slug(rollout.request_text(request, 'project')) $$;
 COMMENT ON FUNCTION rollout.request_project(jsonb) IS
 	'the project a client request names (default "default"); 22023 if the request is not a JSON object';
-CREATE FUNCTION rollout.request_client_id(request jsonb) RETURNS text
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$ SELECT rollout.request_text(request, 'client_id', true, '^[\x21-\x7e]+$', 128) $$;
-COMMENT ON FUNCTION rollout.request_client_id(jsonb) IS 'the required client_id of a request: 1 to 128 printable ASCII characters';
-CREATE FUNCTION rollout.request_ip(request jsonb) RETURNS inet
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$ SELECT CASE WHEN rollout.request_text(request, 'ip', false, '^[0-9A-Fa-f:.]{2,45}$', 45) IS NOT NULL
-					  THEN (request ->> 'ip')::inet END $$;
-COMMENT ON FUNCTION rollout.request_ip(jsonb) IS 'the optional client address of a request';
-CREATE FUNCTION rollout.request_user_agent(request jsonb) RETURNS text
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$ SELECT left(rollout.request_text(request, 'user_agent', false, NULL, 100000), 512) $$;
-COMMENT ON FUNCTION rollout.request_user_agent(jsonb) IS 'the optional user agent of a request, cut to 512 characters';
 
 -- The current UTC day, the unit of the daily rollups.
 CREATE FUNCTION rollout.utc_today() RETURNS date
@@ -905,7 +843,7 @@ BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
 	p := request_project(request);
 	v := reported_version(p.id, request_version(request, 'version', true));
-	cid := request_client_id(request);
+	cid := request_text(request, 'client_id', true);
 	SELECT * INTO cs FROM client_state WHERE project_id = p.id AND client_id = cid;
 
 	SELECT * INTO prev FROM client_results
@@ -926,7 +864,7 @@ BEGIN
 	END IF;
 	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)
 	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
-			request_ip(request), request_user_agent(request), 'download');
+			request_text(request, 'ip')::inet, request_text(request, 'user_agent'), 'download');
 	RETURN jsonb_build_object('recorded', true, 'version', v.tag);
 END
 $$;
@@ -954,13 +892,13 @@ BEGIN
 	PERFORM set_config('synchronous_commit', 'on', true);
 	p := request_project(request);
 	v := reported_version(p.id, request_version(request, 'version', true));
-	cid := request_client_id(request);
+	cid := request_text(request, 'client_id', true);
 	IF jsonb_typeof(request -> 'success') IS DISTINCT FROM 'boolean' THEN
 		RAISE EXCEPTION 'success must be true or false'
 			USING ERRCODE = '22023', COLUMN = 'success', CONSTRAINT = CASE WHEN request ? 'success' THEN 'type' ELSE 'required' END;
 	END IF;
 	ok := (request ->> 'success')::boolean;
-	err := left(request_text(request, 'error_message', false, NULL, 100000), 2000);
+	err := request_text(request, 'error_message');
 	res := CASE WHEN ok THEN 'success' ELSE 'failed' END;
 
 	-- a client unknown so far may have its first check still queued for the
@@ -996,7 +934,7 @@ BEGIN
 	SELECT * INTO cs FROM client_state WHERE project_id = p.id AND client_id = cid FOR UPDATE;
 	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action, error_message)
 	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
-			request_ip(request), request_user_agent(request), res, err);
+			request_text(request, 'ip')::inet, request_text(request, 'user_agent'), res, err);
 
 	-- a successful install moves the client to the new version at once
 	IF ok AND cs.client_id IS NOT NULL AND cs.current_version <> v.version THEN
@@ -1357,7 +1295,7 @@ COMMENT ON FUNCTION rollout.invalid_argument(text, text) IS 'raises 22023 naming
 -- A version given as text: 22P02 naming the field.
 CREATE FUNCTION rollout.arg_version(field text, value text) RETURNS rollout.semver
 	LANGUAGE sql IMMUTABLE SET search_path = rollout, pg_catalog, pg_temp
-AS $$ SELECT request_version(jsonb_build_object(field, value), field, false) $$;
+AS $$ SELECT request_version(jsonb_build_object(field, value), field) $$;
 COMMENT ON FUNCTION rollout.arg_version(text, text) IS 'parses a version argument (22P02 naming the field)';
 
 -- ---------------------------------------------------------------------

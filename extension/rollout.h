@@ -6,10 +6,24 @@
 #define ROLLOUT_H
 
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
 
 /* rollout_hash.c: the rollout bucket in [0, 10000) of a client under a salt */
 extern int32 rollout_bucket_bytes(const char *client_id, size_t client_len,
 								  const char *salt, size_t salt_len);
+
+/* An ASCII letter or digit. */
+static inline bool
+rollout_is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* rollout_request.c: the fields of the clients' JSON requests */
+extern void rollout_request_check(Jsonb *req);
+extern char *rollout_request_text(Jsonb *req, const char *field, bool required);
+extern struct varlena *rollout_request_version(Jsonb *req, const char *field, bool required);
+extern char *rollout_ascii_lower(char *s);
 
 /* rollout_decide.c: the decision cache's invalidation hook */
 extern void rollout_decide_init(void);

@@ -616,195 +616,6 @@ project_by_slug(const char *slug, Oid fn_oid)
 }
 
 /* ---------------------------------------------------------------------
- * The request
- * ---------------------------------------------------------------------
- */
-
-typedef bool (*TextCheck) (const char *s, int len);
-
-static bool
-is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* ^[a-z0-9][a-z0-9-]{0,62}$ */
-static bool
-check_slug(const char *s, int len)
-{
-	if (len < 1 || len > 63 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return false;
-	for (int i = 1; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
-/* ^[\x21-\x7e]+$ */
-static bool
-check_printable(const char *s, int len)
-{
-	if (len < 1)
-		return false;
-	for (int i = 0; i < len; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e)
-			return false;
-	return true;
-}
-
-/* An ASCII letter or digit, then letters, digits or characters of extra; max in all. */
-static bool
-check_name(const char *s, int len, int max, const char *extra)
-{
-	if (len < 1 || len > max || !is_alnum(s[0]))
-		return false;
-	for (int i = 1; i < len; i++)
-		if (!is_alnum(s[i]) && (s[i] == '\0' || strchr(extra, s[i]) == NULL))
-			return false;
-	return true;
-}
-
-/* ^[A-Za-z0-9][A-Za-z0-9-]{0,31}$ */
-static bool
-check_region(const char *s, int len)
-{
-	return check_name(s, len, 32, "-");
-}
-
-/* ^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$ */
-static bool
-check_channel(const char *s, int len)
-{
-	return check_name(s, len, 32, "-_");
-}
-
-/* ^[A-Za-z0-9_]{1,32}$ */
-static bool
-check_word(const char *s, int len)
-{
-	if (len < 1 || len > 32)
-		return false;
-	for (int i = 0; i < len; i++)
-		if (!is_alnum(s[i]) && s[i] != '_')
-			return false;
-	return true;
-}
-
-/* ^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$ */
-static bool
-check_locale(const char *s, int len)
-{
-	int			i = 0,
-				parts = 0;
-
-	while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-		i++;
-	if (i < 2 || i > 3)
-		return false;
-	while (i < len)
-	{
-		int			start;
-
-		if ((s[i] != '-' && s[i] != '_') || ++parts > 2)
-			return false;
-		start = ++i;
-		while (i < len && is_alnum(s[i]))
-			i++;
-		if (i - start < 2 || i - start > 8)
-			return false;
-	}
-	return true;
-}
-
-/* ^[0-9A-Fa-f:.]{2,45}$ */
-static bool
-check_ip(const char *s, int len)
-{
-	if (len < 2 || len > 45)
-		return false;
-	for (int i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-			  (s[i] >= 'A' && s[i] <= 'F') || s[i] == ':' || s[i] == '.'))
-			return false;
-	return true;
-}
-
-static const char *
-jsonb_type_name(const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "string";
-		case jbvNumeric:
-			return "number";
-		case jbvBool:
-			return "boolean";
-		case jbvBinary:
-			return JsonContainerIsObject(v->val.binary.data) ? "object" : "array";
-		default:
-			return "array";
-	}
-}
-
-/*
- * A validated text field of the request (palloc'd), or NULL when absent or
- * JSON null.  Errors are 22023 with the field in COLUMN and a message key
- * (required, type, too_long, invalid) in CONSTRAINT, as the SQL API's.
- */
-static char *
-req_text(Jsonb *req, const char *field, bool required, TextCheck check, int max_len)
-{
-	JsonbValue	buf;
-	JsonbValue *v = getKeyJsonValueFromContainer(&req->root, field, strlen(field), &buf);
-	const char *s;
-	int			len;
-
-	if (v == NULL || v->type == jbvNull)
-	{
-		if (required)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s is required", field),
-					 err_generic_string(PG_DIAG_COLUMN_NAME, field),
-					 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "required")));
-		return NULL;
-	}
-	if (v->type != jbvString)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a string, not %s", field, jsonb_type_name(v)),
-				 err_generic_string(PG_DIAG_COLUMN_NAME, field),
-				 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "type")));
-	s = v->val.string.val;
-	len = v->val.string.len;
-	if (pg_mbstrlen_with_len(s, len) > max_len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be at most %d characters", field, max_len),
-				 err_generic_string(PG_DIAG_COLUMN_NAME, field),
-				 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "too_long")));
-	if (check != NULL && !check(s, len))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid %s: \"%s\"", field, pnstrdup(s, pg_mbcharcliplen(s, len, 100))),
-				 err_generic_string(PG_DIAG_COLUMN_NAME, field),
-				 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "invalid")));
-	return pnstrdup(s, len);
-}
-
-static char *
-ascii_lower(char *s)
-{
-	for (char *c = s; c != NULL && *c; c++)
-		if (*c >= 'A' && *c <= 'Z')
-			*c += 'a' - 'A';
-	return s;
-}
-
-/* ---------------------------------------------------------------------
  * Building the result
  * ---------------------------------------------------------------------
  */
@@ -930,7 +741,7 @@ resolve_url(CachedProject *p, const char *region, const char *url)
 	if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))
 	{
 		s++;
-		while (is_alnum(*s) || *s == '+' || *s == '.' || *s == '-')
+		while (rollout_is_alnum(*s) || *s == '+' || *s == '.' || *s == '-')
 			s++;
 		if (strncmp(s, "://", 3) == 0)
 			return url;
@@ -1008,11 +819,8 @@ rollout_check_update(PG_FUNCTION_ARGS)
 	Jsonb	   *req = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	CachedProject *p;
 	char	   *s;
-	char	   *cur_text;
 	struct varlena *cur;
 	SemVerView	cur_key;
-	SvVersion	parsed;
-	const char *detail;
 	char	   *cid;
 	char	   *region;
 	char	   *os;
@@ -1039,13 +847,9 @@ rollout_check_update(PG_FUNCTION_ARGS)
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 
-	/* 1. validate, in the order of the fields' documentation */
-	if (req == NULL || !JB_ROOT_IS_OBJECT(req))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the request must be a JSON object"),
-				 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "type")));
-	s = req_text(req, "project", false, check_slug, 63);
+	/* 1. validate, in the order of the fields' documentation (rollout_request.c) */
+	rollout_request_check(req);
+	s = rollout_request_text(req, "project", false);
 	p = project_by_slug(s ? s : "default", fcinfo->flinfo->fn_oid);
 	if (p == NULL)
 		ereport(ERROR,
@@ -1053,36 +857,25 @@ rollout_check_update(PG_FUNCTION_ARGS)
 				 errmsg("project not found: \"%s\"", s ? s : "default"),
 				 err_generic_string(PG_DIAG_COLUMN_NAME, "project"),
 				 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "not_found")));
-	cur_text = req_text(req, "current_version", true, NULL, 1024);
-	if (sv_parse(cur_text, strlen(cur_text), &parsed, &detail) != SV_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid current_version: \"%s\" is not a semantic version",
-						pnstrdup(cur_text, pg_mbcharcliplen(cur_text, strlen(cur_text), 100))),
-				 errhint("Use MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], e.g. 1.2.3 or v1.2.3-rc.1."),
-				 err_generic_string(PG_DIAG_COLUMN_NAME, "current_version"),
-				 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "invalid")));
-	cur = semver_from_parsed(&parsed);
+	cur = rollout_request_version(req, "current_version", true);
 	semver_view(cur, &cur_key);
-	cid = req_text(req, "client_id", true, check_printable, 128);
-	region = ascii_lower(req_text(req, "region", false, check_region, 32));
+	cid = rollout_request_text(req, "client_id", true);
+	region = rollout_ascii_lower(rollout_request_text(req, "region", false));
 	if (region == NULL)
 		region = "global";
-	os = ascii_lower(req_text(req, "os", false, check_word, 32));
-	arch = ascii_lower(req_text(req, "arch", false, check_word, 32));
-	locale = req_text(req, "locale", false, check_locale, 35);
+	os = rollout_ascii_lower(rollout_request_text(req, "os", false));
+	arch = rollout_ascii_lower(rollout_request_text(req, "arch", false));
+	locale = rollout_request_text(req, "locale", false);
 	if (locale == NULL)
 		locale = "en";
 	for (char *c = locale; *c; c++)
 		if (*c == '_')
 			*c = '-';
-	ua = req_text(req, "user_agent", false, NULL, 100000);
-	if (ua != NULL)
-		ua[pg_mbcharcliplen(ua, strlen(ua), 512)] = '\0';
-	ip_text = req_text(req, "ip", false, check_ip, 45);
+	ua = rollout_request_text(req, "user_agent", false);
+	ip_text = rollout_request_text(req, "ip", false);
 	if (ip_text != NULL)
 		ip = DirectFunctionCall1(inet_in, CStringGetDatum(ip_text));
-	channel_name = req_text(req, "channel", false, check_channel, 32);
+	channel_name = rollout_request_text(req, "channel", false);
 	if (channel_name == NULL)
 		channel_name = p->default_channel;
 	ch = find_channel(p, channel_name);
