@@ -99,3 +99,11 @@ bench_cluster() {
 	export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 	mkdir -p bench/out
 }
+
+# bench_decision_data OUT: load the decision benchmark's data (10 projects x
+# 200 versions, 5 rules each, 1,000,000 clients) into the benchmark cluster,
+# saying so on stdout and in OUT. bench/decision and bench/http share it.
+bench_decision_data() {
+	echo "==> setup: 10 projects x 200 versions, 5 rules each, 1,000,000 clients" | tee -a "$1"
+	psql -q -f bench/decision/setup.sql >/dev/null
+}

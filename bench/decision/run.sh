@@ -11,8 +11,7 @@ secs=${BENCH_SECONDS:-30}
 clients=${BENCH_CLIENTS:-2}
 out=bench/out/decision.txt
 : > "$out"
-echo "==> setup: 10 projects x 200 versions, 5 rules each, 1,000,000 clients" | tee -a "$out"
-psql -q -f bench/decision/setup.sql >/dev/null
+bench_decision_data "$out"
 tps() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -n 1; }
 echo "==> pgbench, $clients clients, ${secs}s each; checks recorded by the background worker" | tee -a "$out"
 psql -Atc "SELECT 'check recorder: ' || rollout.check_queue()::text" | tee -a "$out"

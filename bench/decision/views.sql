@@ -8,8 +8,8 @@ SET max_parallel_workers_per_gather = 0;
 SET jit = off;
 SET work_mem = '256MB';
 \ir ../common.sql
-CREATE TEMP TABLE cases (view text, kind text, q text);
-INSERT INTO cases VALUES
+CREATE TEMP TABLE cases (task text, variant text, q text, ord int DEFAULT 0);
+INSERT INTO cases (task, variant, q) VALUES
  ('stats_overview', 'view', 'SELECT * FROM rollout.stats_overview'),
  ('stats_overview', 'naive', $$SELECT project_id, count(DISTINCT client_id) FILTER (WHERE action = 'check' AND created_at >= date_trunc('day', now())),
      count(*) FILTER (WHERE action = 'check' AND created_at >= date_trunc('day', now())),
@@ -27,19 +27,11 @@ INSERT INTO cases VALUES
      FROM rollout.update_events WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = 'p3') GROUP BY 1$$),
  ('stats_channel_status', 'view', $$SELECT * FROM rollout.stats_channel_status WHERE project = 'p3'$$),
  ('stats_channel_status', 'naive', $$SELECT channel, current_version, count(*) FROM rollout.client_state WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = 'p3') GROUP BY 1, 2$$);
-SELECT count(pg_temp.ms(q)) AS warmed_up FROM cases;
-CREATE TEMP TABLE timings (view text, kind text, ms float8);
-SELECT set_config('bench.rounds', :'rounds', false);
-DO $$
-BEGIN
-  FOR r IN 1..current_setting('bench.rounds')::int LOOP
-    INSERT INTO timings SELECT view, kind, pg_temp.ms(q) FROM cases ORDER BY random();
-  END LOOP;
-END $$;
+SELECT pg_temp.timed_rounds(:'rounds') AS rounds;
 \pset footer off
-SELECT view,
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE kind = 'view')::numeric, 2) AS view_ms,
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE kind = 'naive')::numeric, 1) AS naive_ms,
-       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE kind = 'naive') /
-              percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE kind = 'view'))::numeric, 1) AS times_faster
-FROM timings GROUP BY view ORDER BY view;
+SELECT task AS view,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE variant = 'view')::numeric, 2) AS view_ms,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE variant = 'naive')::numeric, 1) AS naive_ms,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE variant = 'naive') /
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE variant = 'view'))::numeric, 1) AS times_faster
+FROM timings GROUP BY task ORDER BY task;

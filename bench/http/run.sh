@@ -13,8 +13,7 @@ secs=${BENCH_SECONDS:-20}
 conns=${BENCH_CONNECTIONS:-32}
 out=bench/out/http.txt
 : > "$out"
-echo "==> setup: 10 projects x 200 versions, 5 rules each, 1,000,000 clients" | tee -a "$out"
-psql -q -f bench/decision/setup.sql >/dev/null
+bench_decision_data "$out"
 
 http_port=$(free_port 18480)
 nginx_port=$(free_port $((http_port + 10)))

@@ -62,15 +62,7 @@ INSERT INTO cases VALUES
  ('range filter (scan)', 'rollout <@ ^1.0.0', 'SELECT count(*) FROM t_rollout WHERE v <@ ''^1.0.0''::rollout.semver_range', 5);
 
 -- warm up once, then :rounds interleaved rounds
-SELECT count(pg_temp.ms(q)) AS warmed_up FROM cases;
-CREATE TEMP TABLE timings (task text, variant text, ms float8);
-SELECT set_config('bench.rounds', :'rounds', false);
-DO $$
-BEGIN
-  FOR r IN 1..current_setting('bench.rounds')::int LOOP
-    INSERT INTO timings SELECT task, variant, pg_temp.ms(q) FROM cases ORDER BY ord, random();
-  END LOOP;
-END $$;
+SELECT pg_temp.timed_rounds(:'rounds') AS rounds;
 
 -- sanity: the encodings agree on the counts and on the order
 SELECT count(*) = 0 AS same_order FROM (
