@@ -79,7 +79,7 @@ typedef struct CachedVersion
 	int64		id;
 	struct varlena *version;
 	SemVerView	key;
-	char	   *text;			/* canonical text, the rollout salt's suffix */
+	char	   *salt;			/* "project@version", the rollout bucket's salt */
 	char	   *tag;
 	VersionStatus status;
 	CachedChannel *channel;
@@ -436,7 +436,7 @@ load_project(const char *slug, Oid fn_oid)
 		v->id = col_int8(r, 1);
 		v->version = col_varlena(r, 2);
 		semver_view(v->version, &v->key);
-		v->text = col_text(r, 3);
+		v->salt = psprintf("%s@%s", p->slug, col_text(r, 3));
 		v->tag = col_text(r, 4);
 		v->status = strcmp(status, "published") == 0 ? VS_PUBLISHED :
 			strcmp(status, "yanked") == 0 ? VS_YANKED : VS_PAUSED;
@@ -803,13 +803,9 @@ offerable(const CachedVersion *v, TimestampTz now, const CachedChannel *eff,
 }
 
 static int32
-bucket(const char *client_id, const CachedProject *p, const CachedVersion *v)
+bucket(const char *client_id, const CachedVersion *v)
 {
-	char	   *salt = psprintf("%s@%s", p->slug, v->text);
-	int32		b = rollout_bucket_bytes(client_id, strlen(client_id), salt, strlen(salt));
-
-	pfree(salt);
-	return b;
+	return rollout_bucket_bytes(client_id, strlen(client_id), v->salt, strlen(v->salt));
 }
 
 /* rollout.check_update(request jsonb) returns jsonb */
@@ -836,6 +832,7 @@ rollout_check_update(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	const CachedVersion *newest = NULL;
 	Numeric		newest_pct = NULL;
+	int32		newest_bkt = 0;
 	const CachedVersion *target = NULL;
 	const CachedFile *target_file = NULL;
 	const char *unreachable = NULL;
@@ -928,13 +925,14 @@ rollout_check_update(PG_FUNCTION_ARGS)
 				vpct = rule->pct, threshold = rule->threshold;
 			else
 				vpct = v->channel->pct, threshold = v->channel->threshold;
+			pct = vpct;
+			bkt = bucket(cid, v);
 			if (newest == NULL)
 			{
 				newest = v;
 				newest_pct = vpct;
+				newest_bkt = bkt;
 			}
-			pct = vpct;
-			bkt = bucket(cid, p, v);
 			if (bkt >= threshold)
 			{
 				why = why ? why : "outside_rollout";
@@ -975,7 +973,7 @@ rollout_check_update(PG_FUNCTION_ARGS)
 					pct = rule->pct;
 				else
 					pct = v->channel->pct;
-				bkt = bucket(cid, p, v);
+				bkt = bucket(cid, v);
 				if (newest == NULL)
 					newest = v;
 				break;
@@ -1058,7 +1056,7 @@ rollout_check_update(PG_FUNCTION_ARGS)
 	else
 	{
 		if (newest != NULL)
-			put_int(&st, "bucket", bucket(cid, p, newest));
+			put_int(&st, "bucket", newest_bkt);
 		else
 			put_null(&st, "bucket");
 		put_numeric(&st, "percentage", newest_pct);
