@@ -19,6 +19,7 @@ OBJS = \
 	extension/rollout_crypto.o \
 	extension/rollout_decide.o \
 	extension/rollout_queue.o \
+	extension/rollout_record.o \
 	extension/rollout_request.o \
 	extension/rollout_module.o
 

@@ -773,6 +773,48 @@ $$;
 COMMENT ON FUNCTION rollout.record_checks(rollout.check_record[]) IS
 	'records a batch of checks as record_check would one by one (used by the background worker)';
 
+/*
+ * The rollup deltas of checks the background worker recorded in place
+ * (rollout_record.c: a known client's row updated directly), counted as
+ * record_checks counts them: per check its day, project, version and whether
+ * the client is new today; the clients moving between (channel, version,
+ * region) groups; the versions newly offered.
+ */
+CREATE FUNCTION rollout.count_checks(d_project bigint[], d_day date[], d_version rollout.semver[], d_first boolean[],
+									 m_project bigint[], m_channel text[], m_version rollout.semver[],
+									 m_region text[], m_delta integer[],
+									 o_project bigint[], o_version rollout.semver[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	my_shard smallint := pg_backend_pid() % 16;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	INSERT INTO rollup_daily AS r (day, project_id, action, version, shard, events, clients)
+	SELECT d.day, d.p, 'check', d.v, my_shard, count(*), count(*) FILTER (WHERE d.f)
+	FROM unnest(d_day, d_project, d_version, d_first) AS d(day, p, v, f)
+	GROUP BY d.day, d.p, d.v
+	ON CONFLICT ON CONSTRAINT rollup_daily_pkey
+	DO UPDATE SET events = r.events + EXCLUDED.events, clients = r.clients + EXCLUDED.clients;
+	IF cardinality(m_project) > 0 THEN
+		INSERT INTO rollup_clients AS r (project_id, channel, version, region, shard, clients)
+		SELECT m.p, m.c, m.v, m.r, my_shard, sum(m.d)
+		FROM unnest(m_project, m_channel, m_version, m_region, m_delta) AS m(p, c, v, r, d)
+		GROUP BY m.p, m.c, m.v, m.r
+		ON CONFLICT ON CONSTRAINT rollup_clients_pkey DO UPDATE SET clients = r.clients + EXCLUDED.clients;
+	END IF;
+	IF cardinality(o_project) > 0 THEN
+		INSERT INTO rollup_funnel AS f (project_id, version, shard, offered)
+		SELECT o.p, o.v, my_shard, count(*) FROM unnest(o_project, o_version) AS o(p, v) GROUP BY o.p, o.v
+		ON CONFLICT ON CONSTRAINT rollup_funnel_pkey DO UPDATE SET offered = f.offered + EXCLUDED.offered;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout.count_checks(bigint[], date[], rollout.semver[], boolean[], bigint[], text[],
+										 rollout.semver[], text[], integer[], bigint[], rollout.semver[]) IS
+	'adds to the rollups the deltas of checks the background worker recorded in place (used by the worker)';
+
 -- Not SECURITY DEFINER: it reads the configuration as its owner only when
 -- it loads its cache, and records through record_check.
 CREATE FUNCTION rollout.check_update(request jsonb) RETURNS jsonb
@@ -790,7 +832,7 @@ COMMENT ON FUNCTION rollout.flush_checks(integer) IS
 CREATE FUNCTION rollout.check_queue() RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'rollout_check_queue' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION rollout.check_queue() IS
-	'the background recording of checks: enabled, database, worker_pid, queued_bytes, queued, recorded, skipped, recorded_directly';
+	'the background recording of checks: enabled, database, worker_pid, queued_bytes, queued, recorded (recorded_in_place of them by the fast path), skipped, recorded_directly (in the checking transaction: the queue was full)';
 
 -- The decision caches each project's configuration in every backend; these
 -- triggers drop the caches when a configuration table changes (at commit).

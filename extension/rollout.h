@@ -50,4 +50,7 @@ extern void rollout_record_check(const RolloutCheck *c);
 extern void rollout_queue_init(void);
 extern PGDLLEXPORT void rollout_queue_worker_main(Datum arg);
 
+/* rollout_record.c: the worker's fast path, checks of known clients recorded in place */
+extern int	rollout_record_in_place(RolloutCheck *checks, int n, bool *leave);
+
 #endif							/* ROLLOUT_H */

@@ -65,7 +65,7 @@ static int	flush_interval_ms = 100;
 static bool async_checks = true;
 
 /* Records per transaction of the worker. */
-#define BATCH_MAX 2000
+#define BATCH_MAX 10000
 
 typedef struct CheckQueue
 {
@@ -77,6 +77,7 @@ typedef struct CheckQueue
 	uint64		tail;			/* bytes ever recorded (the worker) */
 	uint64		enqueued;		/* checks queued */
 	uint64		recorded;		/* queued checks recorded */
+	uint64		recorded_in_place;	/* of which by rollout_record.c */
 	uint64		skipped;		/* queued checks that failed to record */
 	uint64		direct;			/* checks recorded directly: ring full */
 	uint64		size;			/* of data */
@@ -361,19 +362,24 @@ worker_detach(int code, Datum arg)
 }
 
 /*
- * Record checks[0..n) with rollout.record_checks in one transaction of its
- * own; false if that failed (the transaction is then rolled back).
+ * Record checks[0..n) in one transaction of its own: in place where that is
+ * all it takes (rollout_record.c, unless in_place is false), the rest with
+ * rollout.record_checks.  Returns false if that failed (the transaction is
+ * then rolled back); *n_in_place says how many were recorded in place.
  */
 static bool
-record_together(MemoryContext cxt, RolloutCheck *checks, int n)
+record_together(MemoryContext cxt, RolloutCheck *checks, int n, bool in_place, int *n_in_place)
 {
 	volatile bool ok = true;
 
+	*n_in_place = 0;
 	PG_TRY();
 	{
 		Datum	   *elems;
 		Datum		batch;
 		Oid			arraytype;
+		bool	   *leave = palloc(sizeof(bool) * n);
+		int			n_left = 0;
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
@@ -382,14 +388,22 @@ record_together(MemoryContext cxt, RolloutCheck *checks, int n)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "SELECT rollout.record_checks($1)");
 		lookup_record_check();
-		arraytype = get_array_type(check_record_type);
+		if (in_place)
+			*n_in_place = rollout_record_in_place(checks, n, leave);
+		else
+			memset(leave, true, sizeof(bool) * n);
 		elems = palloc(sizeof(Datum) * n);
 		for (int i = 0; i < n; i++)
-			elems[i] = check_record_datum(&checks[i]);
-		batch = PointerGetDatum(construct_array(elems, n, check_record_type, -1, false, TYPALIGN_DOUBLE));
-		if (SPI_execute_with_args("SELECT rollout.record_checks($1)", 1, &arraytype, &batch, NULL, false, 0)
-			!= SPI_OK_SELECT)
-			elog(ERROR, "rollout: rollout.record_checks failed");
+			if (leave[i])
+				elems[n_left++] = check_record_datum(&checks[i]);
+		if (n_left > 0)
+		{
+			arraytype = get_array_type(check_record_type);
+			batch = PointerGetDatum(construct_array(elems, n_left, check_record_type, -1, false, TYPALIGN_DOUBLE));
+			if (SPI_execute_with_args("SELECT rollout.record_checks($1)", 1, &arraytype, &batch, NULL, false, 0)
+				!= SPI_OK_SELECT)
+				elog(ERROR, "rollout: rollout.record_checks failed");
+		}
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -401,6 +415,7 @@ record_together(MemoryContext cxt, RolloutCheck *checks, int n)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		*n_in_place = 0;
 		ok = false;
 	}
 	PG_END_TRY();
@@ -423,6 +438,7 @@ record_batch(MemoryContext cxt)
 	int			n = 0;
 	RolloutCheck *checks;
 	int			skipped = 0;
+	int			in_place = 0;
 
 	LWLockAcquire(queue->lock, LW_SHARED);
 	tail = queue->tail;
@@ -446,10 +462,11 @@ record_batch(MemoryContext cxt)
 		pos += len;
 	}
 
-	if (!record_together(cxt, checks, n))
+	/* a batch that fails is retried check by check, with the SQL alone */
+	if (!record_together(cxt, checks, n, true, &in_place))
 	{
 		for (int i = 0; i < n; i++)
-			if (!record_together(cxt, &checks[i], 1))
+			if (!record_together(cxt, &checks[i], 1, false, &in_place))
 				skipped++;
 		if (skipped > 0)
 			ereport(LOG,
@@ -460,6 +477,7 @@ record_batch(MemoryContext cxt)
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
 	queue->tail = pos;
 	queue->recorded += n - skipped;
+	queue->recorded_in_place += in_place;
 	queue->skipped += skipped;
 	LWLockRelease(queue->lock);
 	return true;
@@ -579,9 +597,10 @@ rollout_check_queue(PG_FUNCTION_ARGS)
 		appendStringInfo(&buf,
 						 ", \"worker_pid\": %d, \"queued_bytes\": " UINT64_FORMAT ", \"size_bytes\": " UINT64_FORMAT ","
 						 " \"queued\": " UINT64_FORMAT ", \"recorded\": " UINT64_FORMAT ","
+						 " \"recorded_in_place\": " UINT64_FORMAT ","
 						 " \"skipped\": " UINT64_FORMAT ", \"recorded_directly\": " UINT64_FORMAT "}",
 						 (int) q.worker_pid, q.head - q.tail, q.size,
-						 q.enqueued, q.recorded, q.skipped, q.direct);
+						 q.enqueued, q.recorded, q.recorded_in_place, q.skipped, q.direct);
 	}
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

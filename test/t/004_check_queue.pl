@@ -2,7 +2,9 @@
 # end up exactly as checks recorded in the checking transaction: the same
 # workload against two identical projects, one through the queue and one with
 # rollout.async_checks = off, leaves the same client_state, rollups and raw
-# events. A fast shutdown records what is still queued.
+# events. Twice: with raw check events (the worker records with SQL,
+# rollout.record_checks) and without (it updates known clients' rows in place,
+# rollout_record.c). A fast shutdown records what is still queued.
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
@@ -19,11 +21,11 @@ rollout.check_flush_interval = 50ms
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION rollout;
-	SELECT rollout.create_project(slug, slug) FROM unnest(ARRAY['qa', 'qs']) slug;
+	SELECT rollout.create_project(slug, slug) FROM unnest(ARRAY['qa', 'qs', 'fa', 'fs']) slug;
 	UPDATE rollout.projects SET record_check_events = true WHERE slug IN ('qa', 'qs');
 	-- (no partial rollout: the buckets of two projects differ)
 	SELECT rollout.publish_version(rollout.create_version(p, v))
-	FROM unnest(ARRAY['qa', 'qs']) p, unnest(ARRAY['1.0.0', '1.1.0', '2.0.0']) v;
+	FROM unnest(ARRAY['qa', 'qs', 'fa', 'fs']) p, unnest(ARRAY['1.0.0', '1.1.0', '2.0.0']) v;
 });
 like($node->safe_psql('postgres', q{SELECT rollout.check_queue()}), qr/"enabled": true/, 'the worker records this database');
 
@@ -34,15 +36,34 @@ my $workload = q{
 		'current_version', v, 'region', r, 'os', 'linux', 'arch', 'amd64')))
 	FROM generate_series(1, 300) i,
 	     (VALUES (1, '1.0.0', 'cn'), (2, '1.0.0', 'cn'), (3, '1.1.0', 'cn'), (4, '1.1.0', 'us')) AS s(step, v, r)
-	WHERE mod(i, 4) >= s.step - 1 OR s.step = 1
+	WHERE (mod(i, 4) >= s.step - 1 OR s.step = 1) AND s.step BETWEEN FIRST AND LAST
 };
-(my $async = $workload) =~ s/SLUG/qa/;
-(my $sync = "SET rollout.async_checks = off; " . $workload) =~ s/SLUG/qs/;
-$node->safe_psql('postgres', $async);
-$node->safe_psql('postgres', $sync);
-$node->safe_psql('postgres', q{SELECT rollout.flush_checks()});
+# run_workload(ASYNC_SLUG, SYNC_SLUG, [FIRST, LAST], ...): the steps, each range in one statement
+sub run_workload
+{
+	my ($async_slug, $sync_slug, @ranges) = @_;
+	for my $r (@ranges)
+	{
+		(my $w = $workload) =~ s/FIRST/$r->[0]/;
+		$w =~ s/LAST/$r->[1]/;
+		(my $async = $w) =~ s/SLUG/$async_slug/;
+		(my $sync = "SET rollout.async_checks = off; " . $w) =~ s/SLUG/$sync_slug/;
+		$node->safe_psql('postgres', $async);
+		$node->safe_psql('postgres', $sync);
+		$node->safe_psql('postgres', q{SELECT rollout.flush_checks()});
+	}
+}
+run_workload('qa', 'qs', [1, 4]);
 my $recorded = $node->safe_psql('postgres', q{SELECT (rollout.check_queue() ->> 'recorded')::int});
 cmp_ok($recorded, '>=', 750, "the async project's checks went through the queue ($recorded)");
+is($node->safe_psql('postgres', q{SELECT (rollout.check_queue() ->> 'recorded_in_place')::int}), '0',
+	'raw check events: none recorded in place');
+# without raw events, in place: first each client's first check (new clients,
+# left to the SQL), then the further steps in one batch (several checks of a
+# client in a batch), then again one by one
+run_workload('fa', 'fs', [1, 1], [2, 4], [2, 2], [3, 3], [4, 4]);
+my $in_place = $node->safe_psql('postgres', q{SELECT (rollout.check_queue() ->> 'recorded_in_place')::int});
+is($in_place, '900', "every check of a known client was recorded in place");
 is($node->safe_psql('postgres', q{SELECT (rollout.check_queue() ->> 'skipped')::int}), '0', 'none skipped');
 
 # the same state per project, as text to compare
@@ -68,12 +89,17 @@ sub state_of
 		SELECT 'events', count(*)::text FROM rollout.update_events
 		WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug')});
 }
-my %a = map { split /\|/, $_, 2 } split /\n/, state_of('qa');
-my %s = map { split /\|/, $_, 2 } split /\n/, state_of('qs');
-for my $k (qw(clients rollup_clients rollup_funnel rollup_daily events))
+for my $pair (['qa', 'qs'], ['fa', 'fs'])
 {
-	ok(defined $a{$k} && $a{$k} ne '', "$k: queued checks recorded something");
-	is($a{$k}, $s{$k}, "$k: the queue recorded what the transaction did");
+	my ($x, $y) = @$pair;
+	my %a = map { split /\|/, $_, 2 } split /\n/, state_of($x);
+	my %s = map { split /\|/, $_, 2 } split /\n/, state_of($y);
+	for my $k (qw(clients rollup_clients rollup_funnel rollup_daily events))
+	{
+		next if $k eq 'events' && $x eq 'fa';
+		ok(defined $a{$k} && $a{$k} ne '', "$x, $k: queued checks recorded something");
+		is($a{$k}, $s{$k}, "$x, $k: the queue recorded what the transaction did");
+	}
 }
 
 # a fast shutdown records what is still queued
@@ -88,20 +114,24 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM rollout.client_state WHER
 	'500', 'checks queued at a fast shutdown were recorded before it finished');
 
 # a queued check never undoes a later install result (the flush interval is 60s now,
-# so both checks are still queued when the results arrive)
-$node->safe_psql('postgres', q{
-	SELECT rollout.check_update('{"project": "qa", "client_id": "order-new", "current_version": "1.0.0"}');
-	SELECT rollout.check_update('{"project": "qa", "client_id": "c1", "current_version": "1.0.0"}');
-});
-$node->safe_psql('postgres', q{
-	SELECT rollout.install_result('{"project": "qa", "client_id": "c1", "version": "2.0.0", "success": true}');
-	SELECT rollout.install_result('{"project": "qa", "client_id": "order-new", "version": "1.1.0", "success": true}');
-	SELECT rollout.flush_checks();
-});
-is($node->safe_psql('postgres', q{
-	SELECT string_agg(client_id || ' ' || current_version, ',' ORDER BY client_id) FROM rollout.client_state
-	WHERE client_id IN ('c1', 'order-new') AND project_id = (SELECT id FROM rollout.projects WHERE slug = 'qa')}),
-	'c1 2.0.0,order-new 1.1.0', 'installs reported after a queued check win over it');
+# so both checks are still queued when the results arrive), recorded with SQL (qa)
+# or in place (fa)
+for my $p ('qa', 'fa')
+{
+	$node->safe_psql('postgres', qq{
+		SELECT rollout.check_update('{"project": "$p", "client_id": "order-new", "current_version": "1.0.0"}');
+		SELECT rollout.check_update('{"project": "$p", "client_id": "c1", "current_version": "1.0.0"}');
+	});
+	$node->safe_psql('postgres', qq{
+		SELECT rollout.install_result('{"project": "$p", "client_id": "c1", "version": "2.0.0", "success": true}');
+		SELECT rollout.install_result('{"project": "$p", "client_id": "order-new", "version": "1.1.0", "success": true}');
+		SELECT rollout.flush_checks();
+	});
+	is($node->safe_psql('postgres', qq{
+		SELECT string_agg(client_id || ' ' || current_version, ',' ORDER BY client_id) FROM rollout.client_state
+		WHERE client_id IN ('c1', 'order-new') AND project_id = (SELECT id FROM rollout.projects WHERE slug = '$p')}),
+		'c1 2.0.0,order-new 1.1.0', "$p: installs reported after a queued check win over it");
+}
 is($node->safe_psql('postgres', q{
 	SET search_path = public, rollout;
 	SELECT count(*) FROM (SELECT project_id, channel, current_version AS version, region, count(*) AS n

@@ -1,0 +1,457 @@
+/*
+ * rollout_record.c
+ *		The check recorder's fast path: client_state rows updated in place.
+ *
+ * The background worker (rollout_queue.c) records a batch of queued checks
+ * in one transaction.  Most checks come from a client that already has a
+ * client_state row and checks once in the batch; for those, the SQL executor
+ * (rollout.record_checks) costs several times what the update itself costs.
+ * Here such rows are updated as the executor's UPDATE would: the row found
+ * through the primary key with the transaction's snapshot, replaced with
+ * table_tuple_update (HOT when its page has room), index entries added when
+ * the update was not HOT.  The rollup deltas the SQL would have counted go
+ * to rollout.count_checks, set-based.
+ *
+ * Everything else is left to rollout.record_checks in the same transaction:
+ * new clients, projects storing raw check events, rows changed or deleted
+ * since the snapshot (and the later checks of those clients in the batch),
+ * and any client_state that has user triggers.  The SQL stays
+ * the reference: TAP test 004 compares both paths with checks recorded in the
+ * checking transaction.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "nodes/execnodes.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/date.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
+
+#include "rollout.h"
+#include "semver.h"
+
+/* The client_state columns written, by name. */
+enum
+{
+	COL_PROJECT,
+	COL_CLIENT,
+	COL_VERSION,
+	COL_CHANNEL,
+	COL_REGION,
+	COL_OS,
+	COL_ARCH,
+	COL_OFFERED,
+	COL_SEEN,
+	NCOLS
+};
+
+static const char *const col_names[NCOLS] = {
+	"project_id", "client_id", "current_version", "channel", "region", "os", "arch",
+	"last_offered", "last_seen"
+};
+
+/* The rollup deltas of a batch, as the arrays rollout.count_checks takes. */
+typedef struct Deltas
+{
+	int			n_daily;
+	Datum	   *d_project;
+	Datum	   *d_day;
+	Datum	   *d_version;
+	Datum	   *d_first;
+	int			n_moved;
+	Datum	   *m_project;
+	Datum	   *m_channel;
+	Datum	   *m_version;
+	Datum	   *m_region;
+	Datum	   *m_delta;
+	int			n_offered;
+	Datum	   *o_project;
+	Datum	   *o_version;
+} Deltas;
+
+/* The UTC day of a timestamp, as a date. */
+static DateADT
+utc_day(TimestampTz t)
+{
+	int64		d = t / USECS_PER_DAY;
+
+	if (t < 0 && t % USECS_PER_DAY != 0)
+		d--;
+	return (DateADT) d;
+}
+
+static bool
+semver_equal(Datum a, Datum b)
+{
+	SemVerView va;
+	SemVerView vb;
+
+	semver_view(semver_detoast(a), &va);
+	semver_view(semver_detoast(b), &vb);
+	return semver_key_cmp(&va, &vb) == 0;
+}
+
+static bool
+text_equals(Datum t, const char *s)
+{
+	text	   *x = DatumGetTextPP(t);
+
+	return VARSIZE_ANY_EXHDR(x) == strlen(s) && memcmp(VARDATA_ANY(x), s, VARSIZE_ANY_EXHDR(x)) == 0;
+}
+
+static Datum
+nullable_text(const char *s, bool *isnull)
+{
+	*isnull = (s == NULL);
+	return s == NULL ? (Datum) 0 : CStringGetTextDatum(s);
+}
+
+/* qsort order of check indexes: by project, then client id. */
+static RolloutCheck *sort_checks;
+
+static int
+cmp_client(const void *a, const void *b)
+{
+	const RolloutCheck *x = &sort_checks[*(const int *) a];
+	const RolloutCheck *y = &sort_checks[*(const int *) b];
+
+	if (x->project_id != y->project_id)
+		return x->project_id < y->project_id ? -1 : 1;
+	return strcmp(x->client_id, y->client_id);
+}
+
+/* qsort order of check indexes: by client, then in queue order. */
+static int
+cmp_client_then_queue(const void *a, const void *b)
+{
+	int			c = cmp_client(a, b);
+
+	if (c != 0)
+		return c;
+	return *(const int *) a - *(const int *) b;
+}
+
+/*
+ * client_state with its primary key on (project_id, client_id), the column
+ * numbers of what a check writes, and no user triggers; NULL otherwise (the
+ * table was altered: leave it all to the SQL).
+ */
+static Relation
+open_client_state(AttrNumber *attno, Relation *index)
+{
+	Oid			nsp = get_namespace_oid("rollout", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("client_state", nsp) : InvalidOid;
+	Relation	rel;
+	Oid			pk;
+	Relation	idx;
+
+	if (!OidIsValid(relid))
+		return NULL;
+	rel = table_open(relid, RowExclusiveLock);
+	for (int i = 0; i < NCOLS; i++)
+	{
+		attno[i] = get_attnum(relid, col_names[i]);
+		if (attno[i] == InvalidAttrNumber)
+		{
+			table_close(rel, RowExclusiveLock);
+			return NULL;
+		}
+	}
+	if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+			if (!rel->trigdesc->triggers[i].tgisinternal)
+			{
+				table_close(rel, RowExclusiveLock);
+				return NULL;
+			}
+	}
+	pk = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pk))
+	{
+		table_close(rel, RowExclusiveLock);
+		return NULL;
+	}
+	idx = index_open(pk, RowExclusiveLock);
+	if (IndexRelationGetNumberOfKeyAttributes(idx) != 2 ||
+		idx->rd_index->indkey.values[0] != attno[COL_PROJECT] ||
+		idx->rd_index->indkey.values[1] != attno[COL_CLIENT] ||
+		TupleDescAttr(RelationGetDescr(rel), attno[COL_PROJECT] - 1)->atttypid != INT8OID ||
+		TupleDescAttr(RelationGetDescr(rel), attno[COL_CLIENT] - 1)->atttypid != TEXTOID)
+	{
+		index_close(idx, RowExclusiveLock);
+		table_close(rel, RowExclusiveLock);
+		return NULL;
+	}
+	*index = idx;
+	return rel;
+}
+
+static void
+add_moved(Deltas *d, int64 project, Datum channel, Datum version, Datum region, int delta)
+{
+	int			k = d->n_moved++;
+
+	d->m_project[k] = Int64GetDatum(project);
+	d->m_channel[k] = channel;
+	d->m_version[k] = version;
+	d->m_region[k] = region;
+	d->m_delta[k] = Int32GetDatum(delta);
+}
+
+/*
+ * Update the row of checks[i] if that is all it takes; returns false when the
+ * check is left to the SQL.  The deltas go to d.
+ */
+static bool
+record_in_place(const RolloutCheck *c, Relation rel, IndexScanDesc scan, Relation idx,
+				const AttrNumber *attno, TupleTableSlot *old, TupleTableSlot *new,
+				ResultRelInfo *rri, EState *estate, Deltas *d)
+{
+	ScanKeyData key[2];
+	Datum		o_version;
+	Datum		o_channel;
+	Datum		o_region;
+	Datum		o_offered;
+	bool		o_offered_null;
+	TimestampTz o_seen;
+	bool		version_changed;
+	TM_Result	res;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	int			natts = RelationGetDescr(rel)->natts;
+	int			k;
+#if PG_VERSION_NUM >= 160000
+	TU_UpdateIndexes update_indexes;
+#else
+	bool		update_indexes;
+#endif
+
+	ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_INT8EQ, Int64GetDatum(c->project_id));
+	ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(c->client_id));
+	index_rescan(scan, key, 2, NULL, 0);
+	if (!index_getnext_slot(scan, ForwardScanDirection, old))
+		return false;			/* a new client */
+	slot_getallattrs(old);
+	if (old->tts_isnull[attno[COL_VERSION] - 1] || old->tts_isnull[attno[COL_CHANNEL] - 1] ||
+		old->tts_isnull[attno[COL_REGION] - 1] || old->tts_isnull[attno[COL_SEEN] - 1])
+		return false;
+	o_version = old->tts_values[attno[COL_VERSION] - 1];
+	o_channel = old->tts_values[attno[COL_CHANNEL] - 1];
+	o_region = old->tts_values[attno[COL_REGION] - 1];
+	o_offered = old->tts_values[attno[COL_OFFERED] - 1];
+	o_offered_null = old->tts_isnull[attno[COL_OFFERED] - 1];
+	o_seen = DatumGetTimestampTz(old->tts_values[attno[COL_SEEN] - 1]);
+
+	k = d->n_daily++;
+	d->d_project[k] = Int64GetDatum(c->project_id);
+	d->d_day[k] = DateADTGetDatum(utc_day(c->at));
+	d->d_version[k] = PointerGetDatum(c->current_version);
+	d->d_first[k] = BoolGetDatum(false);
+	if (o_seen > c->at)
+		return true;			/* a later install result was recorded: count the check only */
+
+	/* the new row: the old one with what the check says */
+	ExecClearTuple(new);
+	memcpy(new->tts_values, old->tts_values, sizeof(Datum) * natts);
+	memcpy(new->tts_isnull, old->tts_isnull, sizeof(bool) * natts);
+	new->tts_values[attno[COL_VERSION] - 1] = PointerGetDatum(c->current_version);
+	new->tts_values[attno[COL_CHANNEL] - 1] = CStringGetTextDatum(c->channel);
+	new->tts_values[attno[COL_REGION] - 1] = CStringGetTextDatum(c->region);
+	new->tts_values[attno[COL_OS] - 1] = nullable_text(c->os, &new->tts_isnull[attno[COL_OS] - 1]);
+	new->tts_values[attno[COL_ARCH] - 1] = nullable_text(c->arch, &new->tts_isnull[attno[COL_ARCH] - 1]);
+	if (c->target != NULL)
+	{
+		new->tts_values[attno[COL_OFFERED] - 1] = PointerGetDatum(c->target);
+		new->tts_isnull[attno[COL_OFFERED] - 1] = false;
+	}
+	new->tts_values[attno[COL_SEEN] - 1] = TimestampTzGetDatum(c->at);
+	ExecStoreVirtualTuple(new);
+
+	res = table_tuple_update(rel, &old->tts_tid, new, GetCurrentCommandId(true), GetActiveSnapshot(),
+							 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
+	if (res != TM_Ok)
+	{
+		/* changed or deleted since the snapshot: the SQL takes a new one */
+		d->n_daily--;
+		return false;
+	}
+	/*
+	 * Not HOT: new index entries.  "update" stays false: it only adds the
+	 * hint that the key is unchanged, which needs the range table of a real
+	 * UPDATE to compute.
+	 */
+#if PG_VERSION_NUM >= 160000
+	if (update_indexes != TU_None)
+		(void) ExecInsertIndexTuples(rri, new, estate, false, false, NULL, NIL,
+									 update_indexes == TU_Summarizing);
+#else
+	if (update_indexes)
+		(void) ExecInsertIndexTuples(rri, new, estate, false, false, NULL, NIL);
+#endif
+
+	/* the deltas, as rollout.record_checks counts them */
+	version_changed = !semver_equal(o_version, PointerGetDatum(c->current_version));
+	d->d_first[k] = BoolGetDatum(version_changed || utc_day(o_seen) < utc_day(c->at));
+	if (version_changed || !text_equals(o_channel, c->channel) || !text_equals(o_region, c->region))
+	{
+		add_moved(d, c->project_id, datumCopy(o_channel, false, -1), datumCopy(o_version, false, -1),
+				  datumCopy(o_region, false, -1), -1);
+		add_moved(d, c->project_id, CStringGetTextDatum(c->channel), PointerGetDatum(c->current_version),
+				  CStringGetTextDatum(c->region), 1);
+	}
+	if (c->target != NULL && (o_offered_null || !semver_equal(o_offered, PointerGetDatum(c->target))))
+	{
+		k = d->n_offered++;
+		d->o_project[k] = Int64GetDatum(c->project_id);
+		d->o_version[k] = PointerGetDatum(c->target);
+	}
+	return true;
+}
+
+static Datum
+array_of(Datum *elems, int n, Oid type)
+{
+	int16		len;
+	bool		byval;
+	char		align;
+
+	get_typlenbyvalalign(type, &len, &byval, &align);
+	return PointerGetDatum(construct_array(elems, n, type, len, byval, align));
+}
+
+/* Add the deltas to the rollups with rollout.count_checks. */
+static void
+count_deltas(const Deltas *d)
+{
+	Oid			semver = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("rollout.semver")));
+	Oid			types[11];
+	Datum		args[11];
+	const Oid	elem[11] = {INT8OID, DATEOID, semver, BOOLOID, INT8OID, TEXTOID, semver, TEXTOID, INT4OID,
+		INT8OID, semver};
+	Datum	   *const arrays[11] = {d->d_project, d->d_day, d->d_version, d->d_first,
+		d->m_project, d->m_channel, d->m_version, d->m_region, d->m_delta, d->o_project, d->o_version};
+	const int	counts[11] = {d->n_daily, d->n_daily, d->n_daily, d->n_daily,
+		d->n_moved, d->n_moved, d->n_moved, d->n_moved, d->n_moved, d->n_offered, d->n_offered};
+
+	for (int i = 0; i < 11; i++)
+	{
+		types[i] = get_array_type(elem[i]);
+		args[i] = array_of(arrays[i], counts[i], elem[i]);
+	}
+	if (SPI_execute_with_args("SELECT rollout.count_checks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+							  11, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "rollout: rollout.count_checks failed");
+}
+
+/*
+ * Record what can be recorded in place of checks[0..n) in the current
+ * transaction (SPI connected, a snapshot active); sets leave[i] for the checks
+ * left to rollout.record_checks and returns how many were recorded here.
+ */
+int
+rollout_record_in_place(RolloutCheck *checks, int n, bool *leave)
+{
+	AttrNumber	attno[NCOLS];
+	Relation	rel;
+	Relation	idx;
+	int		   *order;
+	int			done = 0;
+	Deltas		d;
+	IndexScanDesc scan;
+	TupleTableSlot *old;
+	TupleTableSlot *new;
+	EState	   *estate;
+	ResultRelInfo *rri;
+
+	for (int i = 0; i < n; i++)
+		leave[i] = true;
+	rel = open_client_state(attno, &idx);
+	if (rel == NULL)
+		return 0;
+
+	/* each client's checks together and in queue order; clients in key order */
+	order = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	sort_checks = checks;
+	qsort(order, n, sizeof(int), cmp_client_then_queue);
+
+	memset(&d, 0, sizeof(d));
+	d.d_project = palloc(sizeof(Datum) * n);
+	d.d_day = palloc(sizeof(Datum) * n);
+	d.d_version = palloc(sizeof(Datum) * n);
+	d.d_first = palloc(sizeof(Datum) * n);
+	d.m_project = palloc(sizeof(Datum) * 2 * n);
+	d.m_channel = palloc(sizeof(Datum) * 2 * n);
+	d.m_version = palloc(sizeof(Datum) * 2 * n);
+	d.m_region = palloc(sizeof(Datum) * 2 * n);
+	d.m_delta = palloc(sizeof(Datum) * 2 * n);
+	d.o_project = palloc(sizeof(Datum) * n);
+	d.o_version = palloc(sizeof(Datum) * n);
+
+	estate = CreateExecutorState();
+	estate->es_snapshot = GetActiveSnapshot();
+	estate->es_output_cid = GetCurrentCommandId(true);
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	old = table_slot_create(rel, NULL);
+	new = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+
+	for (int j = 0; j < n; j++)
+	{
+		const RolloutCheck *c = &checks[order[j]];
+		bool		same_client = (j > 0 && cmp_client(&order[j - 1], &order[j]) == 0);
+
+		/* once one check of a client is left to the SQL, so are its later ones */
+		if (same_client && leave[order[j - 1]])
+			continue;
+		if (same_client)
+		{
+			/* the client's previous check updated its row: see that version */
+			CommandCounterIncrement();
+			UpdateActiveSnapshotCommandId();
+		}
+		if (c->record_event || c->client_id == NULL || c->channel == NULL || c->region == NULL ||
+			c->current_version == NULL)
+			continue;
+		if (record_in_place(c, rel, scan, idx, attno, old, new, rri, estate, &d))
+		{
+			leave[order[j]] = false;
+			done++;
+		}
+		ResetPerTupleExprContext(estate);
+	}
+
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(old);
+	ExecDropSingleTupleTableSlot(new);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+
+	/* what follows (the rollups, the SQL for the rest) sees these updates */
+	CommandCounterIncrement();
+	if (done > 0)
+		count_deltas(&d);
+	return done;
+}
