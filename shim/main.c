@@ -213,17 +213,96 @@ connection_header(struct mg_connection *conn, int status, char *buf, size_t size
 	return buf;
 }
 
+/* s is well-formed UTF-8 (the request path may hold any bytes once decoded). */
+static int
+utf8_valid(const unsigned char *s)
+{
+	while (*s)
+	{
+		int			n = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2 : (*s & 0xf8) == 0xf0 ? 3 : -1;
+
+		if (n < 0)
+			return 0;
+		s++;
+		for (int i = 0; i < n; i++, s++)
+			if ((*s & 0xc0) != 0x80)
+				return 0;
+	}
+	return 1;
+}
+
+/*
+ * Append s to buf as a JSON string (quotes included); returns the new end.
+ * Bytes of a string that is not UTF-8 are escaped one by one.
+ */
+static char *
+log_string(char *p, const char *end, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			raw_ok = s == NULL || utf8_valid((const unsigned char *) s);
+
+	if (p < end)
+		*p++ = '"';
+	for (; s && *s && p + 7 < end; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c == '"' || c == '\\')
+		{
+			*p++ = '\\';
+			*p++ = (char) c;
+		}
+		else if (c < 0x20 || (c >= 0x80 && !raw_ok))
+		{
+			memcpy(p, "\\u00", 4);
+			p[4] = hex[c >> 4];
+			p[5] = hex[c & 15];
+			p += 6;
+		}
+		else
+			*p++ = (char) c;
+	}
+	if (p < end)
+		*p++ = '"';
+	return p;
+}
+
+/*
+ * One access-log line on stdout: {"method","path","ip","status","ms","ts"}.
+ * stdout is block-buffered (main flushes it every second and at exit), so a
+ * request costs no write of its own; stdio's lock keeps lines whole.
+ */
+static void
+access_log(const struct mg_request_info *ri, const char *ip, int status, double ms)
+{
+	char		line[2048];
+	char	   *p = line;
+	char	   *end = line + sizeof(line) - 80;
+	char		ts[32];
+	time_t		t = time(NULL);
+	struct tm	tm;
+
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	p += sprintf(p, "{\"method\":");
+	p = log_string(p, end, ri->request_method);
+	p += sprintf(p, ",\"path\":");
+	p = log_string(p, end, ri->local_uri ? ri->local_uri : "");
+	p += sprintf(p, ",\"ip\":");
+	p = log_string(p, end, ip ? ip : ri->remote_addr);
+	p += snprintf(p, line + sizeof(line) - p, ",\"status\":%d,\"ms\":%.3f,\"ts\":\"%s\"}\n", status, ms, ts);
+	fwrite(line, 1, p - line, stdout);
+}
+
 /* Write a JSON response, count it, and write one access-log line. */
 static void
 respond_text(struct mg_connection *conn, int route, int status, const char *text, double started, const char *ip)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	size_t		len = strlen(text);
-	json_t	   *log;
-	char	   *line;
 	char		hdr[96];
 	char	   *out;
 	int			n;
+	double		ms;
 
 	/* one write: a header segment alone would wait for the client's delayed ACK */
 	n = asprintf(&out,
@@ -237,22 +316,28 @@ respond_text(struct mg_connection *conn, int route, int status, const char *text
 		mg_write(conn, out, n);
 		free(out);
 	}
-	metrics_record(route, status, (now_ms() - started) / 1000.0);
-	log = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", ri->request_method,
-					"path", ri->local_uri ? ri->local_uri : "", "ip", ip ? ip : ri->remote_addr,
-					"status", status, "ms", now_ms() - started, "ts", "");
-	{
-		char		ts[32];
-		time_t		t = time(NULL);
+	ms = now_ms() - started;
+	metrics_record(route, status, ms / 1000.0);
+	access_log(ri, ip, status, ms);
+}
 
-		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-		json_object_set_new(log, "ts", json_string(ts));
-	}
-	line = json_dumps(log, JSON_COMPACT);
-	fprintf(stdout, "%s\n", line);
-	fflush(stdout);
-	free(line);
-	json_decref(log);
+/* The start of a successful envelope up to "data": in en and zh-CN (set up by main). */
+static char *ok_envelope[2];
+
+static char *
+make_ok_envelope(const char *lang)
+{
+	char	   *msg = i18n_message(lang, "ok", NULL);
+	json_t	   *m = json_string(msg ? msg : "ok");
+	char	   *mtext = json_dumps(m, JSON_ENCODE_ANY);
+	char	   *out = NULL;
+
+	if (asprintf(&out, "{\"code\":200,\"message\":%s,\"data\":", mtext) < 0)
+		out = NULL;
+	free(mtext);
+	json_decref(m);
+	free(msg);
+	return out;
 }
 
 /* Write a JSON response (see respond_text). */
@@ -569,19 +654,13 @@ answer:
 	if (res.status == 200 && res.raw)
 	{
 		/* the database's JSON text goes into the envelope as it is */
-		char	   *msg = i18n_message(lang, "ok", NULL);
-		json_t	   *m = json_string(msg ? msg : "ok");
-		char	   *mtext = json_dumps(m, JSON_ENCODE_ANY);
 		char	   *text = NULL;
 
-		if (asprintf(&text, "{\"code\":200,\"message\":%s,\"data\":%s}", mtext, res.raw) > 0)
+		if (asprintf(&text, "%s%s}", ok_envelope[strcmp(lang, "zh-CN") == 0], res.raw) > 0)
 		{
 			respond_text(conn, ri_index, 200, text, started, ip);
 			free(text);
 		}
-		free(mtext);
-		json_decref(m);
-		free(msg);
 		db_result_free(&res);
 		json_decref(args);
 		return 1;
@@ -683,6 +762,8 @@ main(int argc, char **argv)
 	struct mg_callbacks callbacks;
 	struct mg_context *ctx;
 
+	/* access-log lines: written in blocks, flushed every second (see access_log) */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	conninfo = env_or("DATABASE_URL", NULL);
 	listen_addr = env_or("ROLLOUT_LISTEN", listen_addr);
 	web_root = env_or("ROLLOUT_WEB_ROOT", web_root);
@@ -750,6 +831,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (i18n_load(i18n_dir) != 0 || db_load_signatures(conninfo) != 0)
+		return 1;
+	ok_envelope[0] = make_ok_envelope("en");
+	ok_envelope[1] = make_ok_envelope("zh-CN");
+	if (ok_envelope[0] == NULL || ok_envelope[1] == NULL)
 		return 1;
 	limits_set_rate(rate_limit);
 	if (strlen(upload_dir) > 2048)
@@ -823,7 +908,10 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	fprintf(stderr, "rollout-http: listening on http://%s\n", listen_addr);
 	while (!stopping)
+	{
 		sleep(1);
+		fflush(stdout);
+	}
 	fprintf(stderr, "rollout-http: stopping (finishing requests in flight)\n");
 	draining = 1;
 	live_stop();
@@ -832,5 +920,8 @@ main(int argc, char **argv)
 		usleep(10000);
 	mg_stop(ctx);
 	mg_exit_library();
+	fflush(stdout);
+	free(ok_envelope[0]);
+	free(ok_envelope[1]);
 	return 0;
 }
