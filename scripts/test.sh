@@ -77,11 +77,13 @@ run_suite() {
 	fi
 }
 
-run_regress
+# ROLLOUT_TEST_SUITES="http tap" runs only those (default: every suite)
+wanted() { [ -z "${ROLLOUT_TEST_SUITES:-}" ] || [[ " $ROLLOUT_TEST_SUITES " == *" $1 "* ]]; }
+wanted regress && run_regress
 for t in test/run-*.sh; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t" .sh)
-	run_suite "${name#run-}" "$t"
+	wanted "${name#run-}" && run_suite "${name#run-}" "$t"
 done
 
 echo

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
+#include <poll.h>
 
 #include "shim.h"
 
@@ -135,13 +136,31 @@ db_connect(const char *conninfo)
 }
 
 /*
+ * Is conn an open connection?  An idle connection has nothing to read: if its
+ * socket is readable, the server said goodbye (a restart, a terminated
+ * backend) or closed it, and the connection is not used again.
+ */
+bool
+db_alive(PGconn *conn)
+{
+	struct pollfd p;
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+		return false;
+	p.fd = PQsocket(conn);
+	p.events = POLLIN;
+	p.revents = 0;
+	return p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
+/*
  * Make sure *pc is a live connection: reconnect if it is missing or broken,
  * keeping the connection gauge of /metrics right.  Returns 0 if it is.
  */
 int
 db_ensure(PGconn **pc, const char *conninfo)
 {
-	if (*pc != NULL && PQstatus(*pc) == CONNECTION_OK)
+	if (db_alive(*pc))
 		return 0;
 	if (*pc)
 	{
@@ -183,9 +202,9 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* Fill res from a failed result. */
-static void
-set_error(DbResult *res, const PGresult *r, PGconn *conn)
+/* Fill res from a failed result (r NULL: from the connection's state). */
+void
+db_set_error(DbResult *res, const PGresult *r, PGconn *conn)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
@@ -237,13 +256,18 @@ buf_add(Buf *b, const char *s)
 	b->len += n;
 }
 
+/* A quoted identifier: the names come from pg_catalog and the route table. */
 static void
-buf_ident(Buf *b, PGconn *conn, const char *name)
+buf_ident(Buf *b, const char *name)
 {
-	char	   *q = PQescapeIdentifier(conn, name, strlen(name));
+	buf_add(b, "\"");
+	for (const char *p = name; *p; p++)
+	{
+		char		c[2] = {*p, '\0'};
 
-	buf_add(b, q);
-	PQfreemem(q);
+		buf_add(b, *p == '"' ? "\"\"" : c);
+	}
+	buf_add(b, "\"");
 }
 
 /*
@@ -252,7 +276,7 @@ buf_ident(Buf *b, PGconn *conn, const char *name)
  * required arguments are request errors.
  */
 static char *
-build_call(PGconn *conn, const Route *route, json_t *args, DbResult *res)
+build_call(const Route *route, json_t *args, DbResult *res)
 {
 	const Signature *s = find_signature(route->function);
 	Buf			call = {0},
@@ -267,7 +291,7 @@ build_call(PGconn *conn, const Route *route, json_t *args, DbResult *res)
 
 		/* the clients' functions return jsonb already */
 		buf_add(&b, "SELECT rollout.");
-		buf_ident(&b, conn, route->function);
+		buf_ident(&b, route->function);
 		buf_add(&b, "($1::jsonb)");
 		return b.data;
 	}
@@ -299,11 +323,11 @@ build_call(PGconn *conn, const Route *route, json_t *args, DbResult *res)
 			continue;
 		}
 		buf_add(&call, n ? ", " : "");
-		buf_ident(&call, conn, s->argnames[i]);
+		buf_ident(&call, s->argnames[i]);
 		buf_add(&call, " => r.");
-		buf_ident(&call, conn, s->argnames[i]);
+		buf_ident(&call, s->argnames[i]);
 		buf_add(&cols, n ? ", " : "");
-		buf_ident(&cols, conn, s->argnames[i]);
+		buf_ident(&cols, s->argnames[i]);
 		buf_add(&cols, " ");
 		buf_add(&cols, s->argtypes[i]);
 		n++;
@@ -312,7 +336,7 @@ build_call(PGconn *conn, const Route *route, json_t *args, DbResult *res)
 		Buf			b = {0};
 
 		buf_add(&b, "SELECT to_jsonb(rollout.");
-		buf_ident(&b, conn, route->function);
+		buf_ident(&b, route->function);
 		buf_add(&b, "(");
 		buf_add(&b, call.data ? call.data : "");
 		buf_add(&b, ")");
@@ -387,7 +411,7 @@ run(PGconn *conn, const char *sql, int nparams, const char *const *params, DbRes
 		r = PQprepare(conn, name, sql, nparams, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		{
-			set_error(res, r, conn);
+			db_set_error(res, r, conn);
 			PQclear(r);
 			return NULL;
 		}
@@ -404,103 +428,9 @@ run(PGconn *conn, const char *sql, int nparams, const char *const *params, DbRes
 		r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
 		return r;
-	set_error(res, r, conn);
+	db_set_error(res, r, conn);
 	PQclear(r);
 	return NULL;
-}
-
-/* Queue sql with params in the pipeline, prepared on first use (*preparing). */
-static int
-send_prepared(PGconn *conn, const char *sql, int nparams, const char *const *params, bool *preparing)
-{
-	char		name[16];
-	int			i = prepared_index(conn, sql);
-
-	if (i < 0)
-	{
-		i = nprepared;
-		if (nprepared == MAX_PREPARED)
-			return PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-		snprintf(name, sizeof(name), "r%d", i);
-		if (!PQsendPrepare(conn, name, sql, nparams, NULL))
-			return 0;
-		prepared_sql[nprepared++] = strdup(sql);
-		*preparing = true;
-	}
-	snprintf(name, sizeof(name), "r%d", i);
-	return PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0);
-}
-
-/*
- * A route open to anyone (the clients' routes): the request context and the
- * call sent together in pipeline mode, one round trip.  Statements up to a
- * Sync form one implicit transaction, committed at the Sync and rolled back
- * if either fails.  Returns the call's result, or NULL with res filled.
- */
-static PGresult *
-call_pipelined(PGconn *conn, const char *sql, const char *argtext, DbResult *res)
-{
-	const char *ctx[2] = {"", "rollout_client"};
-	const char *arg[1] = {argtext};
-	PGresult   *out = NULL;
-	PGresult   *r;
-	bool		preparing = false;
-
-	if (!PQenterPipelineMode(conn) ||
-		!send_prepared(conn, "SELECT set_config('rollout.actor', $1, true), set_config('role', $2, true)", 2, ctx,
-					   &preparing) ||
-		!send_prepared(conn, sql, 1, arg, &preparing) ||
-		!PQpipelineSync(conn))
-	{
-		set_error(res, NULL, conn);
-		return NULL;
-	}
-	/* the results of up to two Prepares and the two queries, then the Sync's */
-	for (;;)
-	{
-		ExecStatusType st;
-
-		r = PQgetResult(conn);
-		if (r == NULL)
-		{
-			if (PQstatus(conn) != CONNECTION_OK)
-				break;
-			continue;			/* the end of one statement's results */
-		}
-		st = PQresultStatus(r);
-		if (st == PGRES_PIPELINE_SYNC)
-		{
-			PQclear(r);
-			break;
-		}
-		{
-			/* the call is the only statement returning a "result" column */
-			if (st == PGRES_TUPLES_OK && PQnfields(r) == 1 && out == NULL)
-				out = r;
-			else
-			{
-				if (st == PGRES_FATAL_ERROR && res->sqlstate[0] == '\0')
-					set_error(res, r, conn);
-				PQclear(r);
-			}
-		}
-	}
-	if (PQstatus(conn) == CONNECTION_OK)
-		PQexitPipelineMode(conn);
-	if (preparing && res->sqlstate[0] != '\0' && PQstatus(conn) == CONNECTION_OK)
-	{
-		/* a Prepare may have failed or been skipped: start over on both sides */
-		PQclear(PQexec(conn, "DEALLOCATE ALL"));
-		forget_prepared();
-	}
-	if (out != NULL && (res->sqlstate[0] != '\0' || PQstatus(conn) != CONNECTION_OK))
-	{
-		PQclear(out);
-		out = NULL;
-	}
-	if (out == NULL && res->sqlstate[0] == '\0')
-		set_error(res, NULL, conn);
-	return out;
 }
 
 /*
@@ -522,6 +452,25 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 	char		role_buf[64] = "";
 
 	memset(res, 0, sizeof(*res));
+	if (route->auth == AUTH_NONE && !route->wrap)
+	{
+		/* a client's request: one statement, on a shared lane (lanes.c) */
+		sql = build_call(route, args, res);
+		if (sql == NULL)
+			return;
+		argtext = json_dumps(args, JSON_COMPACT);
+		r = lanes_call(sql, argtext, res);
+		free(sql);
+		free(argtext);
+		if (r == NULL)
+			return;
+		/* jsonb text is JSON: passed on without parsing it again */
+		res->raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
+		PQclear(r);
+		res->status = 200;
+		return;
+	}
+
 	if (db_ensure(connp, conninfo) != 0)
 	{
 		snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
@@ -531,24 +480,6 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 		return;
 	}
 	conn = *connp;
-
-	if (route->auth == AUTH_NONE && !route->wrap)
-	{
-		sql = build_call(conn, route, args, res);
-		if (sql == NULL)
-			return;
-		argtext = json_dumps(args, JSON_COMPACT);
-		r = call_pipelined(conn, sql, argtext, res);
-		if (r == NULL)
-			goto lost;
-		/* jsonb text is JSON: passed on without parsing it again */
-		res->raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
-		PQclear(r);
-		res->status = 200;
-		free(sql);
-		free(argtext);
-		return;
-	}
 
 	if (!(r = run(conn, "BEGIN", 0, NULL, res)))
 		goto lost;
@@ -578,7 +509,7 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 		PQclear(r);
 	}
 
-	sql = build_call(conn, route, args, res);
+	sql = build_call(route, args, res);
 	if (sql == NULL)
 		goto fail;
 	argtext = json_dumps(args, JSON_COMPACT);
@@ -597,7 +528,7 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 
 		PQclear(r);
 		buf_add(&w, "SELECT to_jsonb(rollout.");
-		buf_ident(&w, conn, route->wrap);
+		buf_ident(&w, route->wrap);
 		buf_add(&w, "($1::bigint))");
 		r = run(conn, w.data, 1, p, res);
 		free(w.data);

@@ -113,13 +113,15 @@ static unsigned long long histogram[NBOUNDS + 1];
 static double latency_sum;
 static unsigned long long latency_count;
 static int	threads_total;
+static int	lanes_total;
 static int	threads_connected;
 
 void
-metrics_init(int nthreads)
+metrics_init(int nthreads, int nlanes)
 {
 	counts = calloc((size_t) (nroutes + 1) * (NSTATUS + 1), sizeof(*counts));
 	threads_total = nthreads;
+	lanes_total = nlanes;
 }
 
 /* Count one request of route index r (-1: no route) with its status and time. */
@@ -149,7 +151,7 @@ metrics_record(int r, int status, double seconds)
 	pthread_mutex_unlock(&metrics_lock);
 }
 
-/* A worker thread opened (+1) or lost (-1) its database connection. */
+/* A worker thread or a lane opened (+1) or lost (-1) its database connection. */
 void
 metrics_connection(int delta)
 {
@@ -199,12 +201,15 @@ metrics_text(void)
 	EMIT("rollout_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
 	EMIT("rollout_http_request_duration_seconds_sum %.6f\n", latency_sum);
 	EMIT("rollout_http_request_duration_seconds_count %llu\n", latency_count);
-	EMIT("# HELP rollout_http_db_connections Worker threads with an open database connection.\n"
+	EMIT("# HELP rollout_http_db_connections Open database connections (worker threads' and lanes').\n"
 		 "# TYPE rollout_http_db_connections gauge\n"
 		 "rollout_http_db_connections %d\n", threads_connected);
-	EMIT("# HELP rollout_http_worker_threads Worker threads (one database connection each).\n"
+	EMIT("# HELP rollout_http_worker_threads Worker threads (each opens a database connection for admin routes).\n"
 		 "# TYPE rollout_http_worker_threads gauge\n"
 		 "rollout_http_worker_threads %d\n", threads_total);
+	EMIT("# HELP rollout_http_db_lanes Database connections shared by the clients' routes.\n"
+		 "# TYPE rollout_http_db_lanes gauge\n"
+		 "rollout_http_db_lanes %d\n", lanes_total);
 	pthread_mutex_unlock(&metrics_lock);
 #undef EMIT
 	return out;

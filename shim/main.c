@@ -83,6 +83,7 @@ static const char *upload_dir = "uploads";
 static long long max_upload = 1024LL * 1024 * 1024;
 static long max_body = 1024 * 1024;
 static int	threads = 16;
+static int	db_lanes;			/* 0: one per two processors */
 static int	keep_alive_ms = 2000;
 static int	shutdown_ms = 30000;	/* longest wait for requests in flight */
 static double rate_limit = 20;
@@ -728,8 +729,11 @@ usage(void)
 		   "  --web-root DIR       static files served at /         (ROLLOUT_WEB_ROOT, default ./web)\n"
 		   "  --i18n DIR           message catalogs                 (ROLLOUT_I18N_DIR, default ./i18n)\n"
 		   "  --max-body BYTES     largest request body accepted    (ROLLOUT_MAX_BODY, default 1048576)\n"
-		   "  --threads N          worker threads, one database connection each; an open\n"
-		   "                       connection holds one (ROLLOUT_THREADS, default 16)\n"
+		   "  --threads N          worker threads; an open connection holds one; each opens\n"
+		   "                       a database connection for admin routes (ROLLOUT_THREADS, default 16)\n"
+		   "  --db-lanes N         database connections shared by the clients' routes, which\n"
+		   "                       send them requests in batches (ROLLOUT_DB_LANES, default:\n"
+		   "                       one per two processors)\n"
 		   "  --keep-alive-ms MS   how long an idle connection stays open; 0: close after\n"
 		   "                       each response (ROLLOUT_KEEP_ALIVE_MS, default 2000)\n"
 		   "  --trusted-proxies IPS  comma-separated peers whose X-Forwarded-For is believed\n"
@@ -771,6 +775,7 @@ main(int argc, char **argv)
 	trusted_proxies = env_or("ROLLOUT_TRUSTED_PROXIES", trusted_proxies);
 	max_body = atol(env_or("ROLLOUT_MAX_BODY", "1048576"));
 	threads = atoi(env_or("ROLLOUT_THREADS", "16"));
+	db_lanes = atoi(env_or("ROLLOUT_DB_LANES", "0"));
 	keep_alive_ms = atoi(env_or("ROLLOUT_KEEP_ALIVE_MS", "2000"));
 	rate_limit = atof(env_or("ROLLOUT_RATE_LIMIT", "20"));
 	upload_dir = env_or("ROLLOUT_UPLOAD_DIR", upload_dir);
@@ -802,6 +807,8 @@ main(int argc, char **argv)
 			max_body = atol(v);
 		else if (strcmp(a, "--threads") == 0)
 			threads = atoi(v);
+		else if (strcmp(a, "--db-lanes") == 0)
+			db_lanes = atoi(v);
 		else if (strcmp(a, "--keep-alive-ms") == 0)
 			keep_alive_ms = atoi(v);
 		else if (strcmp(a, "--trusted-proxies") == 0)
@@ -824,10 +831,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "rollout-http: set DATABASE_URL or --database-url\n");
 		return 2;
 	}
-	if (max_body < 1024 || threads < 1 || threads > 256 || keep_alive_ms < 0 || keep_alive_ms > 600000)
+	if (db_lanes == 0)
 	{
-		fprintf(stderr, "rollout-http: --max-body must be at least 1024, --threads 1 to 256"
-				" and --keep-alive-ms 0 to 600000\n");
+		/* measured on 2 processors: one lane did as well as two (bench/README.md) */
+		long		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		db_lanes = cpus < 2 ? 1 : cpus > 32 ? 16 : (int) (cpus / 2);
+	}
+	if (max_body < 1024 || threads < 1 || threads > 256 || db_lanes < 1 || db_lanes > 64 ||
+		keep_alive_ms < 0 || keep_alive_ms > 600000)
+	{
+		fprintf(stderr, "rollout-http: --max-body must be at least 1024, --threads 1 to 256,"
+				" --db-lanes 1 to 64 and --keep-alive-ms 0 to 600000\n");
 		return 2;
 	}
 	if (i18n_load(i18n_dir) != 0 || db_load_signatures(conninfo) != 0)
@@ -848,7 +863,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	files_configure(upload_dir, max_upload);
-	metrics_init(threads);
+	metrics_init(threads, db_lanes);
+	lanes_start(db_lanes, conninfo);
 
 	snprintf(ports, sizeof(ports), "%s", listen_addr);
 	snprintf(threads_text, sizeof(threads_text), "%d", threads);
@@ -889,6 +905,7 @@ main(int argc, char **argv)
 	{
 		fprintf(stderr, "rollout-http: cannot listen on %s\n", listen_addr);
 		mg_exit_library();
+		lanes_stop();
 		return 1;
 	}
 	{
@@ -920,6 +937,7 @@ main(int argc, char **argv)
 		usleep(10000);
 	mg_stop(ctx);
 	mg_exit_library();
+	lanes_stop();
 	fflush(stdout);
 	free(ok_envelope[0]);
 	free(ok_envelope[1]);

@@ -5,6 +5,7 @@
 #ifndef ROLLOUT_SHIM_H
 #define ROLLOUT_SHIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -61,17 +62,24 @@ typedef struct DbResult
 
 extern int	db_load_signatures(const char *conninfo);
 extern PGconn *db_connect(const char *conninfo);
+extern bool db_alive(PGconn *conn);
 extern int	db_ensure(PGconn **pc, const char *conninfo);
 extern void db_thread_end(void);
 extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
 					json_t *args, const char *token, DbResult *res);
 extern void db_result_free(DbResult *res);
 extern int	db_status_for_sqlstate(const char *sqlstate);
+extern void db_set_error(DbResult *res, const PGresult *r, PGconn *conn);
+
+/* lanes.c */
+extern void lanes_start(int n, const char *conninfo);
+extern void lanes_stop(void);
+extern PGresult *lanes_call(const char *sql, const char *arg, DbResult *res);
 
 /* limits.c */
 extern void limits_set_rate(double per_second);
 extern int	limits_allow(const char *ip);
-extern void metrics_init(int nthreads);
+extern void metrics_init(int nthreads, int nlanes);
 extern void metrics_record(int route, int status, double seconds);
 extern void metrics_connection(int delta);
 extern char *metrics_text(void);

@@ -51,7 +51,7 @@ async function expectStatus(name, status, method, path, body, opts, more) {
 function startServer(listenPort, extraEnv) {
   return spawn(bin, [], {
     env: { ...process.env, DATABASE_URL: dbUrl, ROLLOUT_LISTEN: `127.0.0.1:${listenPort}`, ROLLOUT_MAX_BODY: '65536',
-      ROLLOUT_THREADS: '4', ROLLOUT_RATE_LIMIT: '1000', ROLLOUT_UPLOAD_DIR: uploadDir,
+      ROLLOUT_THREADS: '16', ROLLOUT_DB_LANES: '1', ROLLOUT_RATE_LIMIT: '1000', ROLLOUT_UPLOAD_DIR: uploadDir,
       ROLLOUT_MAX_UPLOAD: String(1024 * 1024), ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -187,6 +187,29 @@ async function run() {
   const v2 = await expectStatus('create a draft to delete', 200, 'POST', '/admin/api/v1/versions', { project: 'default', version: '2.0.0' }, A);
   await expectStatus('delete version', 200, 'DELETE', `/admin/api/v1/versions/${v2.json.data.id}`, undefined, A, (r) => r.json.data === true);
   await expectStatus('yank', 200, 'POST', `/admin/api/v1/versions/${id1}/yank`, undefined, A, (r) => r.json.data.status === 'yanked');
+
+  // many clients at once share one database connection (ROLLOUT_DB_LANES=1),
+  // their requests sent in batches: each gets its own answer, the bad ones
+  // their own error, exactly as when asked one at a time
+  const crowd = await req('POST', '/admin/api/v1/versions', { project: 'http-app', version: '2.0.0', file_url: 'https://example.com/app-2.0.0.tgz',
+    file_size: 10, file_checksum: 'sha256:' + 'c'.repeat(64), rollout_percentage: 50 }, A);
+  await expectStatus('publish to half of the clients', 200, 'POST', `/admin/api/v1/versions/${crowd.json.data.id}/publish`, undefined, A);
+  const asked = [];
+  for (let i = 0; i < 60; i++) {
+    const body = { project: 'http-app', current_version: `1.${i % 10}.${i}`, client_id: `crowd-${i}`, region: i % 2 ? 'cn' : 'us' };
+    if (i % 7 === 3) body.current_version = '1.0';
+    if (i % 11 === 5) body.project = 'nope';
+    asked.push(body);
+  }
+  const alone = [];
+  for (const body of asked) alone.push(await req('POST', '/api/v1/check-update', body));
+  const together = await Promise.all(asked.map((body) => req('POST', '/api/v1/check-update', body)));
+  const same = together.every((r, i) => r.status === alone[i].status && r.text === alone[i].text);
+  check('concurrent check-updates each get their own answer', same
+    && alone.filter((r) => r.status === 200).length > 30 && alone.some((r) => r.status === 400) && alone.some((r) => r.status === 404)
+    && new Set(alone.filter((r) => r.status === 200).map((r) => r.json.data.reason.bucket)).size > 20
+    && new Set(alone.filter((r) => r.status === 200).map((r) => r.json.data.has_update)).size === 2,
+  { statuses: alone.map((r) => r.status).join(''), sample: alone.find((r) => r.status === 200)?.text });
 
   // ---- bad requests: status, envelope, localized message ----
   const big = 'x'.repeat(70000);
@@ -536,7 +559,7 @@ async function operations() {
     && /rollout_http_requests_total\{method="POST",route="\/api\/v1\/check-update",status="400"\} \d+/.test(text), text.slice(0, 800));
   check('metrics have a latency histogram', /rollout_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/.test(text)
     && /rollout_http_request_duration_seconds_count \d+/.test(text), {});
-  check('metrics show the connection pool', /rollout_http_db_connections [1-9]/.test(text) && /rollout_http_worker_threads 4/.test(text), {});
+  check('metrics show the connection pool', /rollout_http_db_connections [1-9]/.test(text) && /rollout_http_worker_threads 16/.test(text) && /rollout_http_db_lanes 1/.test(text), {});
 
   // rate limit: a second server allowing 1 request per second (bursts of 2)
   const port2 = Number(port) + 1;

@@ -1,0 +1,342 @@
+/*
+ * lanes.c
+ *		The clients' routes share a few database connections, "lanes".
+ *
+ * A client request is one statement in its own implicit transaction, made by
+ * rollout_client.  Instead of one connection per worker thread, each waiting
+ * for its own round trip, requests queue on a lane; whichever thread finds the
+ * lane idle takes everything queued, sends it in pipeline mode (one Sync per
+ * request, so each is still its own transaction and one failure touches no
+ * other), reads the results in order and hands each back to its thread.  A
+ * busy server thus answers many requests per wake-up of a few backends rather
+ * than one request per wake-up of many.
+ *
+ * A lane's connection has the clients' context for its whole session
+ * (role rollout_client, an empty rollout.actor): nothing else ever runs on it.
+ */
+#define _GNU_SOURCE				/* PTHREAD_MUTEX_ADAPTIVE_NP */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+/* What a batch may carry: its requests' bytes stay well inside socket buffers. */
+#define LANE_BATCH_CALLS 64
+#define LANE_BATCH_BYTES 65536
+#define LANE_PREPARED 16
+
+typedef struct LaneCall
+{
+	const char *sql;
+	const char *arg;
+	DbResult   *res;
+	PGresult   *out;
+	bool		done;			/* its result is in (atomic) */
+	sem_t		wake;			/* posted once: done, or to lead */
+	struct LaneCall *next;
+} LaneCall;
+
+typedef struct Lane
+{
+	pthread_mutex_t lock;
+	PGconn	   *conn;
+	bool		busy;			/* a thread is running a batch on conn */
+	LaneCall   *head,
+			   *tail;
+	int			nprepared;		/* statements "c0", "c1", ... of conn */
+	char	   *prepared[LANE_PREPARED];
+} Lane;
+
+static Lane *lanes;
+static int	nlanes;
+static unsigned int next_lane;
+static const char *lane_conninfo;
+
+void
+lanes_start(int n, const char *conninfo)
+{
+	nlanes = n;
+	lane_conninfo = conninfo;
+	lanes = calloc(n, sizeof(Lane));
+	pthread_mutexattr_t attr;
+
+	/* the queue is held for a few pointer moves: spin briefly before sleeping */
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+	for (int i = 0; i < n; i++)
+		pthread_mutex_init(&lanes[i].lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
+static void
+sem_wait_uninterrupted(sem_t *s)
+{
+	while (sem_wait(s) != 0 && errno == EINTR)
+		;
+}
+
+static void
+lane_forget(Lane *lane)
+{
+	for (int i = 0; i < lane->nprepared; i++)
+		free(lane->prepared[i]);
+	lane->nprepared = 0;
+}
+
+static void
+lane_disconnect(Lane *lane)
+{
+	if (lane->conn)
+	{
+		PQfinish(lane->conn);
+		metrics_connection(-1);
+	}
+	lane->conn = NULL;
+	lane_forget(lane);
+}
+
+void
+lanes_stop(void)
+{
+	for (int i = 0; i < nlanes; i++)
+	{
+		lane_disconnect(&lanes[i]);
+		pthread_mutex_destroy(&lanes[i].lock);
+	}
+	free(lanes);
+	lanes = NULL;
+	nlanes = 0;
+}
+
+/* Connect the lane if it is not, with the clients' session context. */
+static bool
+lane_connect(Lane *lane)
+{
+	PGresult   *r;
+
+	if (db_alive(lane->conn))
+		return true;
+	lane_disconnect(lane);
+	lane->conn = db_connect(lane_conninfo);
+	if (lane->conn == NULL)
+		return false;
+	metrics_connection(1);
+	r = PQexec(lane->conn, "SELECT set_config('rollout.actor', '', false), set_config('role', 'rollout_client', false)");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQsetnonblocking(lane->conn, 1) != 0)
+	{
+		fprintf(stderr, "rollout-http: cannot set up a client connection: %s", PQerrorMessage(lane->conn));
+		PQclear(r);
+		lane_disconnect(lane);
+		return false;
+	}
+	PQclear(r);
+	return true;
+}
+
+/*
+ * The name of sql prepared on the lane's connection into name, preparing it
+ * on first use; "" if the lane holds as many statements as it keeps (the call
+ * is then sent unprepared).  False with res filled if the server refused it.
+ */
+static bool
+lane_prepare(Lane *lane, const char *sql, char *name, size_t size, DbResult *res)
+{
+	PGresult   *r;
+	int			i;
+
+	for (i = 0; i < lane->nprepared; i++)
+		if (strcmp(lane->prepared[i], sql) == 0)
+			break;
+	name[0] = '\0';
+	if (i == LANE_PREPARED)
+		return true;
+	snprintf(name, size, "c%d", i);
+	if (i == lane->nprepared)
+	{
+		r = PQprepare(lane->conn, name, sql, 1, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		{
+			db_set_error(res, r, lane->conn);
+			PQclear(r);
+			return false;
+		}
+		PQclear(r);
+		lane->prepared[lane->nprepared++] = strdup(sql);
+	}
+	return true;
+}
+
+static void
+unavailable(DbResult *res, const char *why)
+{
+	if (res->status != 0)
+		return;
+	snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
+	res->status = 503;
+	res->key = strdup("unavailable");
+	res->message = strdup(why);
+}
+
+/*
+ * Run a batch on the lane's connection: every call sent, then every result
+ * read.  A call that failed has its res filled; a lost connection fails with
+ * 503 the calls whose results had not come back.
+ */
+static void
+lane_run(Lane *lane, LaneCall *batch)
+{
+	PGconn	   *conn;
+	char		names[LANE_BATCH_CALLS][16];
+	bool		sent[LANE_BATCH_CALLS] = {false};
+	bool		finished[LANE_BATCH_CALLS] = {false};
+	bool		ok;
+	int			i;
+	LaneCall   *c;
+
+	if (!lane_connect(lane))
+	{
+		for (c = batch; c; c = c->next)
+			unavailable(c->res, "cannot connect to the database");
+		return;
+	}
+	conn = lane->conn;
+	/* statements are prepared outside the pipeline, once per connection */
+	for (c = batch, i = 0; c && PQstatus(conn) == CONNECTION_OK; c = c->next, i++)
+		sent[i] = lane_prepare(lane, c->sql, names[i], sizeof(names[i]), c->res);
+	ok = PQstatus(conn) == CONNECTION_OK && PQenterPipelineMode(conn);
+	for (c = batch, i = 0; ok && c; c = c->next, i++)
+	{
+		const char *params[1] = {c->arg};
+
+		if (!sent[i])
+			continue;
+		ok = (names[i][0] ? PQsendQueryPrepared(conn, names[i], 1, params, NULL, NULL, 0) :
+			  PQsendQueryParams(conn, c->sql, 1, NULL, params, NULL, NULL, 0)) &&
+			PQpipelineSync(conn);
+	}
+	/* each call's results, then its Sync */
+	for (c = batch, i = 0; ok && c; c = c->next, i++)
+	{
+		if (!sent[i])
+			continue;
+		while (ok && !finished[i])
+		{
+			PGresult   *r = PQgetResult(conn);
+			ExecStatusType st;
+
+			if (r == NULL)
+			{
+				/* the end of the statement's results, or of the connection */
+				ok = PQstatus(conn) == CONNECTION_OK;
+				continue;
+			}
+			st = PQresultStatus(r);
+			if (st == PGRES_PIPELINE_SYNC)
+				finished[i] = true;
+			if (st == PGRES_TUPLES_OK && c->out == NULL && c->res->status == 0)
+				c->out = r;
+			else
+			{
+				if (st == PGRES_FATAL_ERROR && c->res->status == 0)
+					db_set_error(c->res, r, conn);
+				PQclear(r);
+			}
+		}
+	}
+	if (ok)
+		ok = PQexitPipelineMode(conn);
+	if (!ok || PQstatus(conn) != CONNECTION_OK)
+	{
+		/* whatever did not come back is lost; the next batch reconnects */
+		for (c = batch, i = 0; c; c = c->next, i++)
+			if (!finished[i])
+			{
+				if (c->out)
+					PQclear(c->out);
+				c->out = NULL;
+				unavailable(c->res, "the database connection was lost");
+			}
+		lane_disconnect(lane);
+	}
+}
+
+/*
+ * Run sql with the one parameter arg as a client request on a lane.  Returns
+ * its result, or NULL with res filled (res->status is 0 on entry).
+ *
+ * A lane with nobody running a batch is idle and has an empty queue.  The
+ * thread that finds it idle leads: it takes the queue (itself first) as a
+ * batch, runs it, hands every result back and passes the lane to the first
+ * thread still queued, if any.  Each waiting thread sleeps on its own
+ * semaphore and is posted once: with its result, or to lead.
+ */
+PGresult *
+lanes_call(const char *sql, const char *arg, DbResult *res)
+{
+	Lane	   *lane = &lanes[__atomic_fetch_add(&next_lane, 1, __ATOMIC_RELAXED) % nlanes];
+	LaneCall	me = {.sql = sql, .arg = arg, .res = res};
+	LaneCall   *batch,
+			   *last,
+			   *next,
+			   *c;
+	bool		lead;
+	size_t		bytes;
+
+	sem_init(&me.wake, 0, 0);
+	pthread_mutex_lock(&lane->lock);
+	if (lane->tail)
+		lane->tail->next = &me;
+	else
+		lane->head = &me;
+	lane->tail = &me;
+	lead = !lane->busy;
+	lane->busy = true;
+	pthread_mutex_unlock(&lane->lock);
+	if (!lead)
+		sem_wait_uninterrupted(&me.wake);
+	if (!__atomic_load_n(&me.done, __ATOMIC_ACQUIRE))
+	{
+		/* lead: take the queue, which starts with us, up to a batch */
+		pthread_mutex_lock(&lane->lock);
+		batch = last = lane->head;
+		bytes = strlen(batch->arg);
+		for (int n = 1; last->next && n < LANE_BATCH_CALLS &&
+			 bytes + strlen(last->next->arg) <= LANE_BATCH_BYTES; n++)
+		{
+			last = last->next;
+			bytes += strlen(last->arg);
+		}
+		lane->head = last->next;
+		if (lane->head == NULL)
+			lane->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&lane->lock);
+
+		lane_run(lane, batch);
+
+		pthread_mutex_lock(&lane->lock);
+		next = lane->head;
+		if (next == NULL)
+			lane->busy = false;
+		pthread_mutex_unlock(&lane->lock);
+		for (c = batch; c; c = last)
+		{
+			/* once posted, c may be gone: its thread returns */
+			last = c->next;
+			__atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+			if (c != &me)
+				sem_post(&c->wake);
+		}
+		if (next)
+			sem_post(&next->wake);
+	}
+	sem_destroy(&me.wake);
+	if (me.out == NULL && res->status == 0)
+		unavailable(res, "the database connection was lost");
+	return me.out;
+}
