@@ -3,7 +3,8 @@
 # (random clients, the decision benchmark's data) and, in the same run,
 # against nginx serving a static JSON file of the same size. Prints req/s,
 # p50/p99 latency, the ratio and the server's peak RSS.
-# BENCH_SECONDS (default 20), BENCH_CONNECTIONS (default 32).
+# BENCH_SECONDS (default 20), BENCH_CONNECTIONS (default 32), BENCH_THREADS
+# (the server's workers, default 32), BENCH_LANES (its client connections).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh
@@ -18,7 +19,7 @@ bench_decision_data "$out"
 http_port=$(free_port 18480)
 nginx_port=$(free_port $((http_port + 10)))
 DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/postgres" ROLLOUT_LISTEN="127.0.0.1:$http_port" \
-	ROLLOUT_THREADS=${BENCH_THREADS:-32} ROLLOUT_RATE_LIMIT=0 shim/rollout-http >"$BENCH_WORK/http.log" 2>&1 &
+	ROLLOUT_THREADS=${BENCH_THREADS:-32} ROLLOUT_DB_LANES=${BENCH_LANES:-} ROLLOUT_RATE_LIMIT=0 shim/rollout-http >"$BENCH_WORK/http.log" 2>&1 &
 http_pid=$!
 trap 'kill $http_pid 2>/dev/null; [ -f "$BENCH_WORK/nginx.pid" ] && kill $(cat "$BENCH_WORK/nginx.pid") 2>/dev/null; pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$http_port/healthz" >/dev/null && break; sleep 0.1; done
