@@ -174,11 +174,11 @@ db_ensure(PGconn **pc, const char *conninfo)
 	return 0;
 }
 
-/* PostgREST's mapping of SQLSTATE to HTTP status, plus our own classes. */
+/* PostgREST's mapping of SQLSTATE to HTTP status, plus our own classes (a cancelled statement: 503). */
 int
 db_status_for_sqlstate(const char *s)
 {
-	if (strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
+	if (strncmp(s, "08", 2) == 0 || strcmp(s, "57014") == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
 		strcmp(s, "57P03") == 0 || strcmp(s, "53300") == 0)
 		return 503;
 	if (strcmp(s, "28P01") == 0 || strcmp(s, "28000") == 0)

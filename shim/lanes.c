@@ -12,7 +12,8 @@
  * than one request per wake-up of many.
  *
  * A lane's connection has the clients' context for its whole session
- * (role rollout_client, an empty rollout.actor): nothing else ever runs on it.
+ * (role rollout_client, an empty rollout.actor, the clients' statement
+ * timeout): nothing else ever runs on it.
  */
 #define _GNU_SOURCE				/* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include <errno.h>
@@ -56,12 +57,14 @@ static Lane *lanes;
 static int	nlanes;
 static unsigned int next_lane;
 static const char *lane_conninfo;
+static int	lane_timeout_ms;
 
 void
-lanes_start(int n, const char *conninfo)
+lanes_start(int n, const char *conninfo, int timeout_ms)
 {
 	nlanes = n;
 	lane_conninfo = conninfo;
+	lane_timeout_ms = timeout_ms;
 	lanes = calloc(n, sizeof(Lane));
 	pthread_mutexattr_t attr;
 
@@ -118,6 +121,8 @@ static bool
 lane_connect(Lane *lane)
 {
 	PGresult   *r;
+	char		timeout[16];
+	const char *params[1] = {timeout};
 
 	if (db_alive(lane->conn))
 		return true;
@@ -126,7 +131,10 @@ lane_connect(Lane *lane)
 	if (lane->conn == NULL)
 		return false;
 	metrics_connection(1);
-	r = PQexec(lane->conn, "SELECT set_config('rollout.actor', '', false), set_config('role', 'rollout_client', false)");
+	snprintf(timeout, sizeof(timeout), "%d", lane_timeout_ms);
+	r = PQexecParams(lane->conn,
+					 "SELECT set_config('rollout.actor', '', false), set_config('role', 'rollout_client', false),"
+					 " set_config('statement_timeout', $1, false)", 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQsetnonblocking(lane->conn, 1) != 0)
 	{
 		fprintf(stderr, "rollout-http: cannot set up a client connection: %s", PQerrorMessage(lane->conn));
@@ -243,7 +251,11 @@ lane_run(Lane *lane, LaneCall *batch)
 			else
 			{
 				if (st == PGRES_FATAL_ERROR && c->res->status == 0)
+				{
 					db_set_error(c->res, r, conn);
+					if (strcmp(c->res->sqlstate, "57014") == 0 && c->res->key == NULL)
+						c->res->key = strdup("busy");	/* the client timeout */
+				}
 				PQclear(r);
 			}
 		}

@@ -84,6 +84,7 @@ static long long max_upload = 1024LL * 1024 * 1024;
 static long max_body = 1024 * 1024;
 static int	threads = 16;
 static int	db_lanes;			/* 0: one per two processors */
+static int	client_timeout_ms = 10000;
 static int	keep_alive_ms = 2000;
 static int	shutdown_ms = 30000;	/* longest wait for requests in flight */
 static double rate_limit = 20;
@@ -734,6 +735,9 @@ usage(void)
 		   "  --db-lanes N         database connections shared by the clients' routes, which\n"
 		   "                       send them requests in batches (ROLLOUT_DB_LANES, default:\n"
 		   "                       one per two processors)\n"
+		   "  --client-timeout-ms MS  longest a client request may run in the database; beyond,\n"
+		   "                       503 with Retry-After; 0: no limit (ROLLOUT_CLIENT_TIMEOUT_MS,\n"
+		   "                       default 10000)\n"
 		   "  --keep-alive-ms MS   how long an idle connection stays open; 0: close after\n"
 		   "                       each response (ROLLOUT_KEEP_ALIVE_MS, default 2000)\n"
 		   "  --trusted-proxies IPS  comma-separated peers whose X-Forwarded-For is believed\n"
@@ -776,6 +780,7 @@ main(int argc, char **argv)
 	max_body = atol(env_or("ROLLOUT_MAX_BODY", "1048576"));
 	threads = atoi(env_or("ROLLOUT_THREADS", "16"));
 	db_lanes = atoi(env_or("ROLLOUT_DB_LANES", "0"));
+	client_timeout_ms = atoi(env_or("ROLLOUT_CLIENT_TIMEOUT_MS", "10000"));
 	keep_alive_ms = atoi(env_or("ROLLOUT_KEEP_ALIVE_MS", "2000"));
 	rate_limit = atof(env_or("ROLLOUT_RATE_LIMIT", "20"));
 	upload_dir = env_or("ROLLOUT_UPLOAD_DIR", upload_dir);
@@ -809,6 +814,8 @@ main(int argc, char **argv)
 			threads = atoi(v);
 		else if (strcmp(a, "--db-lanes") == 0)
 			db_lanes = atoi(v);
+		else if (strcmp(a, "--client-timeout-ms") == 0)
+			client_timeout_ms = atoi(v);
 		else if (strcmp(a, "--keep-alive-ms") == 0)
 			keep_alive_ms = atoi(v);
 		else if (strcmp(a, "--trusted-proxies") == 0)
@@ -839,10 +846,10 @@ main(int argc, char **argv)
 		db_lanes = cpus < 2 ? 1 : cpus > 32 ? 16 : (int) (cpus / 2);
 	}
 	if (max_body < 1024 || threads < 1 || threads > 256 || db_lanes < 1 || db_lanes > 64 ||
-		keep_alive_ms < 0 || keep_alive_ms > 600000)
+		keep_alive_ms < 0 || keep_alive_ms > 600000 || client_timeout_ms < 0 || client_timeout_ms > 3600000)
 	{
 		fprintf(stderr, "rollout-http: --max-body must be at least 1024, --threads 1 to 256,"
-				" --db-lanes 1 to 64 and --keep-alive-ms 0 to 600000\n");
+				" --db-lanes 1 to 64, --keep-alive-ms 0 to 600000 and --client-timeout-ms 0 to 3600000\n");
 		return 2;
 	}
 	if (i18n_load(i18n_dir) != 0 || db_load_signatures(conninfo) != 0)
@@ -864,7 +871,7 @@ main(int argc, char **argv)
 	}
 	files_configure(upload_dir, max_upload);
 	metrics_init(threads, db_lanes);
-	lanes_start(db_lanes, conninfo);
+	lanes_start(db_lanes, conninfo, client_timeout_ms);
 
 	snprintf(ports, sizeof(ports), "%s", listen_addr);
 	snprintf(threads_text, sizeof(threads_text), "%d", threads);

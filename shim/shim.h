@@ -72,7 +72,7 @@ extern int	db_status_for_sqlstate(const char *sqlstate);
 extern void db_set_error(DbResult *res, const PGresult *r, PGconn *conn);
 
 /* lanes.c */
-extern void lanes_start(int n, const char *conninfo);
+extern void lanes_start(int n, const char *conninfo, int timeout_ms);
 extern void lanes_stop(void);
 extern PGresult *lanes_call(const char *sql, const char *arg, DbResult *res);
 

@@ -584,6 +584,34 @@ async function operations() {
     limited.kill('SIGKILL');
   }
 
+  // a client request held up in the database past ROLLOUT_CLIENT_TIMEOUT_MS: 503,
+  // Retry-After, "busy" in the client's language; the lane serves the next one
+  const port3 = Number(port) + 2;
+  const strict = startServer(port3, { ROLLOUT_CLIENT_TIMEOUT_MS: '300' });
+  const { spawn: spawnLock } = require('child_process');
+  const locker = spawnLock('psql', [dbUrl, '-qAt'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  try {
+    await waitHealthy(`http://127.0.0.1:${port3}`);
+    const locked = new Promise((resolve) => locker.stdout.on('data', (d) => { if (/locked/.test(String(d))) resolve(true); }));
+    locker.stdin.write("BEGIN;\nSELECT 'locked' FROM rollout.client_state WHERE client_id = 'host-1' FOR UPDATE;\n");
+    await Promise.race([locked, new Promise((r) => setTimeout(r, 5000))]);
+    // released after 3 s whatever happens, so that a missing timeout fails rather than hangs
+    setTimeout(() => locker.stdin.writable && locker.stdin.write('ROLLBACK;\n'), 3000);
+    const t0 = Date.now();
+    const slow = await fetch(`http://127.0.0.1:${port3}/api/v1/install-result`, { method: 'POST', headers: { 'Accept-Language': 'zh-CN' },
+      body: JSON.stringify({ version: '1.0.0', client_id: 'host-1', success: false }) });
+    const slowBody = await slow.json();
+    check('a client request past the timeout gets 503 "busy" with Retry-After', slow.status === 503
+      && slow.headers.get('retry-after') === '5' && slowBody.message === zhMsg('error.busy')
+      && slowBody.error.sqlstate === '57014' && Date.now() - t0 < 4000, { status: slow.status, body: slowBody });
+    const next = await fetch(`http://127.0.0.1:${port3}/api/v1/check-update`, { method: 'POST',
+      body: JSON.stringify({ current_version: '1.0.0', client_id: 'after-timeout' }) });
+    check('and the next request on that connection is served', next.status === 200, next.status);
+  } finally {
+    locker.stdin.end('ROLLBACK;\n');
+    strict.kill('SIGKILL');
+  }
+
   // database restart: 503 with Retry-After while it is down, then recovery
   if (process.env.PG_STOP_CMD && process.env.PG_START_CMD) {
     execSync(process.env.PG_STOP_CMD, { stdio: 'ignore' });
