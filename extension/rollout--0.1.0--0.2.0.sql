@@ -693,7 +693,7 @@ CREATE FUNCTION rollout.record_checks(batch rollout.check_record[]) RETURNS inte
 AS $$
 DECLARE
 	rounds integer;
-	my_shard smallint := pg_backend_pid() % 16;
+	nothing text;
 BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
 	SELECT max(n) INTO rounds FROM (
@@ -734,18 +734,10 @@ BEGIN
 			FROM upd u WHERE u.o_version <> u.cur OR u.o_channel <> u.channel OR u.o_region <> u.region
 			UNION ALL
 			SELECT c.project_id, c.channel, c.cur, c.region, 1 FROM cur c JOIN ins USING (project_id, client_id)),
-		clients AS (
-			INSERT INTO rollup_clients AS r (project_id, channel, version, region, shard, clients)
-			SELECT m.project_id, m.channel, m.version, m.region, my_shard, sum(m.d) FROM moved m GROUP BY 1, 2, 3, 4
-			ON CONFLICT ON CONSTRAINT rollup_clients_pkey DO UPDATE SET clients = r.clients + EXCLUDED.clients),
 		offered AS (
 			SELECT u.project_id, u.target FROM upd u WHERE u.target IS NOT NULL AND u.o_offered IS DISTINCT FROM u.target
 			UNION ALL
 			SELECT c.project_id, c.target FROM cur c JOIN ins USING (project_id, client_id) WHERE c.target IS NOT NULL),
-		funnel AS (
-			INSERT INTO rollup_funnel AS f (project_id, version, shard, offered)
-			SELECT o.project_id, o.target, my_shard, count(*) FROM offered o GROUP BY 1, 2
-			ON CONFLICT ON CONSTRAINT rollup_funnel_pkey DO UPDATE SET offered = f.offered + EXCLUDED.offered),
 		checks AS (
 			-- a client is new today on its first check of the day or after changing version;
 			-- a concurrent first check of the same client that won counts as a repeat
@@ -756,16 +748,18 @@ BEGIN
 			FROM cur c
 			LEFT JOIN upd u ON u.project_id = c.project_id AND u.client_id = c.client_id
 			LEFT JOIN ins i ON i.project_id = c.project_id AND i.client_id = c.client_id),
-		daily AS (
-			INSERT INTO rollup_daily AS r (day, project_id, action, version, shard, events, clients)
-			SELECT c.day, c.project_id, 'check', c.cur, my_shard, count(*), count(*) FILTER (WHERE c.first_today)
-			FROM checks c GROUP BY c.day, c.project_id, c.cur
-			ON CONFLICT ON CONSTRAINT rollup_daily_pkey
-			DO UPDATE SET events = r.events + EXCLUDED.events, clients = r.clients + EXCLUDED.clients)
-		INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent,
-								   action, created_at)
-		SELECT c.project_id, c.target, c.client_id, c.cur, c.region, c.ip, c.user_agent, 'check', c.at
-		FROM cur c WHERE c.record_event;
+		events AS (
+			INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent,
+									   action, created_at)
+			SELECT c.project_id, c.target, c.client_id, c.cur, c.region, c.ip, c.user_agent, 'check', c.at
+			FROM cur c WHERE c.record_event)
+		-- the rollups: one definition, shared with the worker's in-place path
+		SELECT count_checks(ck.p, ck.d, ck.v, ck.f, mv.p, mv.c, mv.v, mv.r, mv.d, ofr.p, ofr.v)
+		INTO STRICT nothing
+		FROM (SELECT array_agg(project_id) p, array_agg(day) d, array_agg(cur) v, array_agg(first_today) f FROM checks) ck,
+			 (SELECT array_agg(project_id) p, array_agg(channel) c, array_agg(version) v, array_agg(region) r,
+					 array_agg(d) d FROM moved) mv,
+			 (SELECT array_agg(project_id) p, array_agg(target) v FROM offered) ofr;
 	END LOOP;
 	RETURN coalesce(cardinality(batch), 0);
 END
