@@ -224,6 +224,18 @@ db_set_error(DbResult *res, const PGresult *r, PGconn *conn)
 	}
 }
 
+/* Unless res holds an error already: the database cannot be reached (503). */
+void
+db_set_unavailable(DbResult *res, const char *why)
+{
+	if (res->status != 0)
+		return;
+	snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
+	res->status = 503;
+	res->key = strdup("unavailable");
+	res->message = strdup(why);
+}
+
 /* Set a request error decided by the shim itself (no SQL ran). */
 static void
 set_shim_error(DbResult *res, int status, const char *key, const char *field)
@@ -473,10 +485,7 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 
 	if (db_ensure(connp, conninfo) != 0)
 	{
-		snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
-		res->status = 503;
-		res->key = strdup("unavailable");
-		res->message = strdup("cannot connect to the database");
+		db_set_unavailable(res, "cannot connect to the database");
 		return;
 	}
 	conn = *connp;

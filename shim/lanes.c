@@ -179,17 +179,6 @@ lane_prepare(Lane *lane, const char *sql, char *name, size_t size, DbResult *res
 	return true;
 }
 
-static void
-unavailable(DbResult *res, const char *why)
-{
-	if (res->status != 0)
-		return;
-	snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
-	res->status = 503;
-	res->key = strdup("unavailable");
-	res->message = strdup(why);
-}
-
 /*
  * Run a batch on the lane's connection: every call sent, then every result
  * read.  A call that failed has its res filled; a lost connection fails with
@@ -209,7 +198,7 @@ lane_run(Lane *lane, LaneCall *batch)
 	if (!lane_connect(lane))
 	{
 		for (c = batch; c; c = c->next)
-			unavailable(c->res, "cannot connect to the database");
+			db_set_unavailable(c->res, "cannot connect to the database");
 		return;
 	}
 	conn = lane->conn;
@@ -271,7 +260,7 @@ lane_run(Lane *lane, LaneCall *batch)
 				if (c->out)
 					PQclear(c->out);
 				c->out = NULL;
-				unavailable(c->res, "the database connection was lost");
+				db_set_unavailable(c->res, "the database connection was lost");
 			}
 		lane_disconnect(lane);
 	}
@@ -349,6 +338,6 @@ lanes_call(const char *sql, const char *arg, DbResult *res)
 	}
 	sem_destroy(&me.wake);
 	if (me.out == NULL && res->status == 0)
-		unavailable(res, "the database connection was lost");
+		db_set_unavailable(res, "the database connection was lost");
 	return me.out;
 }

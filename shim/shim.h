@@ -70,6 +70,7 @@ extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
 extern void db_result_free(DbResult *res);
 extern int	db_status_for_sqlstate(const char *sqlstate);
 extern void db_set_error(DbResult *res, const PGresult *r, PGconn *conn);
+extern void db_set_unavailable(DbResult *res, const char *why);
 
 /* lanes.c */
 extern void lanes_start(int n, const char *conninfo, int timeout_ms);
