@@ -251,10 +251,11 @@ CREATE TABLE rollout.rollup_daily (
 	events bigint NOT NULL DEFAULT 0,
 	clients bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (project_id, day, action, version, shard)
-);
+) WITH (fillfactor = 50);	-- counters updated in place: room for HOT updates
 COMMENT ON TABLE rollout.rollup_daily IS 'events and distinct clients per UTC day, action and version, in shards to avoid hot rows';
--- install outcomes over a period without reading the (far more numerous) checks
-CREATE INDEX rollup_daily_action ON rollout.rollup_daily (project_id, action, day) INCLUDE (events, clients);
+-- install outcomes over a period without reading the (far more numerous) checks; no INCLUDE of
+-- the counters, which would make every update of a counter add index entries (no HOT update)
+CREATE INDEX rollup_daily_action ON rollout.rollup_daily (project_id, action, day);
 
 CREATE TABLE rollout.rollup_clients (
 	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
@@ -264,7 +265,7 @@ CREATE TABLE rollout.rollup_clients (
 	shard smallint NOT NULL DEFAULT 0,
 	clients bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (project_id, channel, version, region, shard)
-);
+) WITH (fillfactor = 50);
 COMMENT ON TABLE rollout.rollup_clients IS
 	'clients per channel, current version and region (from client_state), in shards: sum over shards';
 
@@ -277,7 +278,7 @@ CREATE TABLE rollout.rollup_funnel (
 	succeeded bigint NOT NULL DEFAULT 0,
 	failed bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (project_id, version, shard)
-);
+) WITH (fillfactor = 50);
 COMMENT ON TABLE rollout.rollup_funnel IS
 	'distinct clients offered, downloading, succeeding and failing, per version, in shards: sum over shards';
 
@@ -754,12 +755,13 @@ BEGIN
 			SELECT c.project_id, c.target, c.client_id, c.cur, c.region, c.ip, c.user_agent, 'check', c.at
 			FROM cur c WHERE c.record_event)
 		-- the rollups: one definition, shared with the worker's in-place path
-		SELECT count_checks(ck.p, ck.d, ck.v, ck.f, mv.p, mv.c, mv.v, mv.r, mv.d, ofr.p, ofr.v)
+		SELECT count_checks(ck.p, ck.d, ck.v, ck.e, ck.c, mv.p, mv.c, mv.v, mv.r, mv.d, ofr.p, ofr.v, ofr.n)
 		INTO STRICT nothing
-		FROM (SELECT array_agg(project_id) p, array_agg(day) d, array_agg(cur) v, array_agg(first_today) f FROM checks) ck,
+		FROM (SELECT array_agg(project_id) p, array_agg(day) d, array_agg(cur) v, array_agg(1) e,
+					 array_agg(first_today::integer) c FROM checks) ck,
 			 (SELECT array_agg(project_id) p, array_agg(channel) c, array_agg(version) v, array_agg(region) r,
 					 array_agg(d) d FROM moved) mv,
-			 (SELECT array_agg(project_id) p, array_agg(target) v FROM offered) ofr;
+			 (SELECT array_agg(project_id) p, array_agg(target) v, array_agg(1) n FROM offered) ofr;
 	END LOOP;
 	RETURN coalesce(cardinality(batch), 0);
 END
@@ -768,16 +770,18 @@ COMMENT ON FUNCTION rollout.record_checks(rollout.check_record[]) IS
 	'records a batch of checks as record_check would one by one (used by the background worker)';
 
 /*
- * The rollup deltas of checks the background worker recorded in place
- * (rollout_record.c: a known client's row updated directly), counted as
- * record_checks counts them: per check its day, project, version and whether
- * the client is new today; the clients moving between (channel, version,
- * region) groups; the versions newly offered.
+ * The rollup deltas of recorded checks, as record_checks counts them and the
+ * background worker's in-place path (rollout_record.c) adds them up per
+ * group: per project, UTC day and version, the checks and the clients new
+ * that day; the clients moving between (channel, version, region) groups;
+ * the clients newly offered each version.  Entries of the same group are
+ * added together.
  */
-CREATE FUNCTION rollout.count_checks(d_project bigint[], d_day date[], d_version rollout.semver[], d_first boolean[],
+CREATE FUNCTION rollout.count_checks(d_project bigint[], d_day date[], d_version rollout.semver[],
+									 d_events integer[], d_clients integer[],
 									 m_project bigint[], m_channel text[], m_version rollout.semver[],
 									 m_region text[], m_delta integer[],
-									 o_project bigint[], o_version rollout.semver[]) RETURNS void
+									 o_project bigint[], o_version rollout.semver[], o_count integer[]) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = rollout, pg_catalog, pg_temp
 AS $$
@@ -786,8 +790,8 @@ DECLARE
 BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
 	INSERT INTO rollup_daily AS r (day, project_id, action, version, shard, events, clients)
-	SELECT d.day, d.p, 'check', d.v, my_shard, count(*), count(*) FILTER (WHERE d.f)
-	FROM unnest(d_day, d_project, d_version, d_first) AS d(day, p, v, f)
+	SELECT d.day, d.p, 'check', d.v, my_shard, sum(d.e), sum(d.c)
+	FROM unnest(d_day, d_project, d_version, d_events, d_clients) AS d(day, p, v, e, c)
 	GROUP BY d.day, d.p, d.v
 	ON CONFLICT ON CONSTRAINT rollup_daily_pkey
 	DO UPDATE SET events = r.events + EXCLUDED.events, clients = r.clients + EXCLUDED.clients;
@@ -800,14 +804,14 @@ BEGIN
 	END IF;
 	IF cardinality(o_project) > 0 THEN
 		INSERT INTO rollup_funnel AS f (project_id, version, shard, offered)
-		SELECT o.p, o.v, my_shard, count(*) FROM unnest(o_project, o_version) AS o(p, v) GROUP BY o.p, o.v
+		SELECT o.p, o.v, my_shard, sum(o.n) FROM unnest(o_project, o_version, o_count) AS o(p, v, n) GROUP BY o.p, o.v
 		ON CONFLICT ON CONSTRAINT rollup_funnel_pkey DO UPDATE SET offered = f.offered + EXCLUDED.offered;
 	END IF;
 END
 $$;
-COMMENT ON FUNCTION rollout.count_checks(bigint[], date[], rollout.semver[], boolean[], bigint[], text[],
-										 rollout.semver[], text[], integer[], bigint[], rollout.semver[]) IS
-	'adds to the rollups the deltas of checks the background worker recorded in place (used by the worker)';
+COMMENT ON FUNCTION rollout.count_checks(bigint[], date[], rollout.semver[], integer[], integer[], bigint[], text[],
+										 rollout.semver[], text[], integer[], bigint[], rollout.semver[], integer[]) IS
+	'adds checks'' deltas to the rollups (used by record_checks and by the worker''s in-place path)';
 
 -- Not SECURITY DEFINER: it reads the configuration as its owner only when
 -- it loads its cache, and records through record_check.

@@ -64,14 +64,21 @@ static const char *const col_names[NCOLS] = {
 	"last_offered", "last_seen"
 };
 
-/* The rollup deltas of a batch, as the arrays rollout.count_checks takes. */
+/*
+ * The rollup deltas of a batch: one entry per check (daily), per client
+ * moving between groups (moved) and per newly offered version (offered),
+ * added up per group by aggregate_deltas before they go to
+ * rollout.count_checks.  The *_events, *_clients and *_count arrays are the
+ * counts of each entry (int4 Datums).
+ */
 typedef struct Deltas
 {
 	int			n_daily;
 	Datum	   *d_project;
 	Datum	   *d_day;
 	Datum	   *d_version;
-	Datum	   *d_first;
+	Datum	   *d_events;
+	Datum	   *d_clients;
 	int			n_moved;
 	Datum	   *m_project;
 	Datum	   *m_channel;
@@ -81,6 +88,7 @@ typedef struct Deltas
 	int			n_offered;
 	Datum	   *o_project;
 	Datum	   *o_version;
+	Datum	   *o_count;
 } Deltas;
 
 /* The UTC day of a timestamp, as a date. */
@@ -263,7 +271,8 @@ record_in_place(const RolloutCheck *c, Relation rel, IndexScanDesc scan, Relatio
 	d->d_project[k] = Int64GetDatum(c->project_id);
 	d->d_day[k] = DateADTGetDatum(utc_day(c->at));
 	d->d_version[k] = PointerGetDatum(c->current_version);
-	d->d_first[k] = BoolGetDatum(false);
+	d->d_events[k] = Int32GetDatum(1);
+	d->d_clients[k] = Int32GetDatum(0);
 	if (o_seen > c->at)
 		return true;			/* a later install result was recorded: count the check only */
 
@@ -308,7 +317,7 @@ record_in_place(const RolloutCheck *c, Relation rel, IndexScanDesc scan, Relatio
 
 	/* the deltas, as rollout.record_checks counts them */
 	version_changed = !semver_equal(o_version, PointerGetDatum(c->current_version));
-	d->d_first[k] = BoolGetDatum(version_changed || utc_day(o_seen) < utc_day(c->at));
+	d->d_clients[k] = Int32GetDatum(version_changed || utc_day(o_seen) < utc_day(c->at) ? 1 : 0);
 	if (version_changed || !text_equals(o_channel, c->channel) || !text_equals(o_region, c->region))
 	{
 		add_moved(d, c->project_id, datumCopy(o_channel, false, -1), datumCopy(o_version, false, -1),
@@ -321,6 +330,7 @@ record_in_place(const RolloutCheck *c, Relation rel, IndexScanDesc scan, Relatio
 		k = d->n_offered++;
 		d->o_project[k] = Int64GetDatum(c->project_id);
 		d->o_version[k] = PointerGetDatum(c->target);
+		d->o_count[k] = Int32GetDatum(1);
 	}
 	return true;
 }
@@ -336,27 +346,165 @@ array_of(Datum *elems, int n, Oid type)
 	return PointerGetDatum(construct_array(elems, n, type, len, byval, align));
 }
 
-/* Add the deltas to the rollups with rollout.count_checks. */
+/* qsort orders of delta indexes, by group; agg_deltas is the Deltas sorted */
+static const Deltas *agg_deltas;
+
+static int
+cmp_int64(Datum a, Datum b)
+{
+	int64		x = DatumGetInt64(a);
+	int64		y = DatumGetInt64(b);
+
+	return x < y ? -1 : x > y;
+}
+
+/* SemVer precedence, the equality of the rollups' keys */
+static int
+cmp_semver(Datum a, Datum b)
+{
+	SemVerView va;
+	SemVerView vb;
+
+	semver_view(semver_detoast(a), &va);
+	semver_view(semver_detoast(b), &vb);
+	return semver_key_cmp(&va, &vb);
+}
+
+/* byte order: equality is the columns' (deterministic collation) */
+static int
+cmp_text(Datum a, Datum b)
+{
+	text	   *x = DatumGetTextPP(a);
+	text	   *y = DatumGetTextPP(b);
+	int			lx = VARSIZE_ANY_EXHDR(x);
+	int			ly = VARSIZE_ANY_EXHDR(y);
+	int			c = memcmp(VARDATA_ANY(x), VARDATA_ANY(y), Min(lx, ly));
+
+	return c != 0 ? c : (lx > ly) - (lx < ly);
+}
+
+static int
+cmp_daily(const void *a, const void *b)
+{
+	const Deltas *d = agg_deltas;
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+	DateADT		x = DatumGetDateADT(d->d_day[i]);
+	DateADT		y = DatumGetDateADT(d->d_day[j]);
+	int			c;
+
+	if ((c = cmp_int64(d->d_project[i], d->d_project[j])) != 0)
+		return c;
+	if (x != y)
+		return x < y ? -1 : 1;
+	return cmp_semver(d->d_version[i], d->d_version[j]);
+}
+
+static int
+cmp_moved(const void *a, const void *b)
+{
+	const Deltas *d = agg_deltas;
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+	int			c;
+
+	if ((c = cmp_int64(d->m_project[i], d->m_project[j])) != 0 ||
+		(c = cmp_text(d->m_channel[i], d->m_channel[j])) != 0 ||
+		(c = cmp_semver(d->m_version[i], d->m_version[j])) != 0)
+		return c;
+	return cmp_text(d->m_region[i], d->m_region[j]);
+}
+
+static int
+cmp_offered(const void *a, const void *b)
+{
+	const Deltas *d = agg_deltas;
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+	int			c;
+
+	if ((c = cmp_int64(d->o_project[i], d->o_project[j])) != 0)
+		return c;
+	return cmp_semver(d->o_version[i], d->o_version[j]);
+}
+
+#define MAX_DELTA_COLS 5
+
+/*
+ * Add up n entries of cols (the first nkeys are the group's key, the rest
+ * int4 counts) per group of cmp; cols then point to one entry per group.
+ * Returns the number of groups.
+ */
+static int
+aggregate(const Deltas *d, int n, int (*cmp) (const void *, const void *), Datum **cols[], int nkeys, int ncols)
+{
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	Datum	   *out[MAX_DELTA_COLS];
+	int			groups = 0;
+
+	Assert(ncols <= MAX_DELTA_COLS);
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	agg_deltas = d;
+	qsort(order, n, sizeof(int), cmp);
+	for (int c = 0; c < ncols; c++)
+		out[c] = palloc(sizeof(Datum) * Max(n, 1));
+	for (int j = 0; j < n; j++)
+	{
+		int			i = order[j];
+
+		if (j > 0 && cmp(&order[j - 1], &order[j]) == 0)
+		{
+			for (int c = nkeys; c < ncols; c++)
+				out[c][groups - 1] = Int32GetDatum(DatumGetInt32(out[c][groups - 1]) + DatumGetInt32((*cols[c])[i]));
+			continue;
+		}
+		for (int c = 0; c < ncols; c++)
+			out[c][groups] = (*cols[c])[i];
+		groups++;
+	}
+	for (int c = 0; c < ncols; c++)
+		*cols[c] = out[c];
+	return groups;
+}
+
+/*
+ * Add the deltas to the rollups with rollout.count_checks, added up per group
+ * first: a batch has far fewer groups (project, day and version, say) than
+ * checks, and each group is one row the SQL inserts or updates.
+ */
 static void
-count_deltas(const Deltas *d)
+count_deltas(Deltas *d)
 {
 	Oid			semver = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("rollout.semver")));
-	Oid			types[11];
-	Datum		args[11];
-	const Oid	elem[11] = {INT8OID, DATEOID, semver, BOOLOID, INT8OID, TEXTOID, semver, TEXTOID, INT4OID,
-		INT8OID, semver};
-	Datum	   *const arrays[11] = {d->d_project, d->d_day, d->d_version, d->d_first,
-		d->m_project, d->m_channel, d->m_version, d->m_region, d->m_delta, d->o_project, d->o_version};
-	const int	counts[11] = {d->n_daily, d->n_daily, d->n_daily, d->n_daily,
-		d->n_moved, d->n_moved, d->n_moved, d->n_moved, d->n_moved, d->n_offered, d->n_offered};
+	Datum	  **daily[] = {&d->d_project, &d->d_day, &d->d_version, &d->d_events, &d->d_clients};
+	Datum	  **moved[] = {&d->m_project, &d->m_channel, &d->m_version, &d->m_region, &d->m_delta};
+	Datum	  **offered[] = {&d->o_project, &d->o_version, &d->o_count};
+	Oid			types[13];
+	Datum		args[13];
 
-	for (int i = 0; i < 11; i++)
+	d->n_daily = aggregate(d, d->n_daily, cmp_daily, daily, 3, 5);
+	d->n_moved = aggregate(d, d->n_moved, cmp_moved, moved, 4, 5);
+	d->n_offered = aggregate(d, d->n_offered, cmp_offered, offered, 2, 3);
 	{
-		types[i] = get_array_type(elem[i]);
-		args[i] = array_of(arrays[i], counts[i], elem[i]);
+		const Oid	elem[13] = {INT8OID, DATEOID, semver, INT4OID, INT4OID,
+			INT8OID, TEXTOID, semver, TEXTOID, INT4OID,
+		INT8OID, semver, INT4OID};
+		Datum	   *const arrays[13] = {d->d_project, d->d_day, d->d_version, d->d_events, d->d_clients,
+			d->m_project, d->m_channel, d->m_version, d->m_region, d->m_delta,
+		d->o_project, d->o_version, d->o_count};
+		const int	counts[13] = {d->n_daily, d->n_daily, d->n_daily, d->n_daily, d->n_daily,
+			d->n_moved, d->n_moved, d->n_moved, d->n_moved, d->n_moved,
+		d->n_offered, d->n_offered, d->n_offered};
+
+		for (int i = 0; i < 13; i++)
+		{
+			types[i] = get_array_type(elem[i]);
+			args[i] = array_of(arrays[i], counts[i], elem[i]);
+		}
 	}
-	if (SPI_execute_with_args("SELECT rollout.count_checks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-							  11, types, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT rollout.count_checks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+							  13, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "rollout: rollout.count_checks failed");
 }
 
@@ -397,7 +545,8 @@ rollout_record_in_place(RolloutCheck *checks, int n, bool *leave)
 	d.d_project = palloc(sizeof(Datum) * n);
 	d.d_day = palloc(sizeof(Datum) * n);
 	d.d_version = palloc(sizeof(Datum) * n);
-	d.d_first = palloc(sizeof(Datum) * n);
+	d.d_events = palloc(sizeof(Datum) * n);
+	d.d_clients = palloc(sizeof(Datum) * n);
 	d.m_project = palloc(sizeof(Datum) * 2 * n);
 	d.m_channel = palloc(sizeof(Datum) * 2 * n);
 	d.m_version = palloc(sizeof(Datum) * 2 * n);
@@ -405,6 +554,7 @@ rollout_record_in_place(RolloutCheck *checks, int n, bool *leave)
 	d.m_delta = palloc(sizeof(Datum) * 2 * n);
 	d.o_project = palloc(sizeof(Datum) * n);
 	d.o_version = palloc(sizeof(Datum) * n);
+	d.o_count = palloc(sizeof(Datum) * n);
 
 	estate = CreateExecutorState();
 	estate->es_snapshot = GetActiveSnapshot();

@@ -66,6 +66,18 @@ my $in_place = $node->safe_psql('postgres', q{SELECT (rollout.check_queue() ->> 
 is($in_place, '900', "every check of a known client was recorded in place");
 is($node->safe_psql('postgres', q{SELECT (rollout.check_queue() ->> 'skipped')::int}), '0', 'none skipped');
 
+# the worker reports its writes to the statistics system, or autovacuum would
+# never learn of them: 450 + 900 updates by the checking transactions (qs, fs)
+# and as many by the worker (qa, fa)
+ok($node->poll_query_until('postgres', q{
+	SELECT n_tup_upd >= 2700 FROM pg_stat_user_tables WHERE relid = 'rollout.client_state'::regclass}),
+	"the worker's updates of client_state are in pg_stat_user_tables");
+# the rollups' counters are updated HOT (no index covers them)
+ok($node->poll_query_until('postgres', q{
+	SELECT bool_and(n_tup_hot_upd > 0) FROM pg_stat_user_tables
+	WHERE relid IN ('rollout.rollup_daily'::regclass, 'rollout.rollup_clients'::regclass)}),
+	'rollup counters are updated HOT');
+
 # the same state per project, as text to compare
 sub state_of
 {
@@ -101,6 +113,44 @@ for my $pair (['qa', 'qs'], ['fa', 'fs'])
 		is($a{$k}, $s{$k}, "$x, $k: the queue recorded what the transaction did");
 	}
 }
+
+# a check is queued when its transaction commits: not when it, or the
+# savepoint around the check, rolls back; a released savepoint's check counts
+$node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT rollout.check_update('{"project": "fa", "client_id": "tx-rolled-back", "current_version": "1.0.0"}');
+	ROLLBACK;
+	BEGIN;
+	SAVEPOINT a;
+	SELECT rollout.check_update('{"project": "fa", "client_id": "tx-savepoint-undone", "current_version": "1.0.0"}');
+	ROLLBACK TO a;
+	SAVEPOINT b;
+	SELECT rollout.check_update('{"project": "fa", "client_id": "tx-savepoint-released", "current_version": "1.0.0"}');
+	RELEASE b;
+	SELECT rollout.check_update('{"project": "fa", "client_id": "tx-committed", "current_version": "1.0.0"}');
+	COMMIT;
+	SELECT rollout.flush_checks();
+});
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(client_id, ',' ORDER BY client_id) FROM rollout.client_state WHERE client_id LIKE 'tx-%'}),
+	'tx-committed,tx-savepoint-released', 'only checks of committed (sub)transactions are recorded');
+# a prepared transaction records its checks itself: rolled back, nothing
+$node->safe_psql('postgres', q{ALTER SYSTEM SET max_prepared_transactions = 2});
+$node->restart;
+$node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT rollout.check_update('{"project": "fa", "client_id": "tx-prepared", "current_version": "1.0.0"}');
+	PREPARE TRANSACTION 'p1';
+	ROLLBACK PREPARED 'p1';
+	BEGIN;
+	SELECT rollout.check_update('{"project": "fa", "client_id": "tx-prepared-committed", "current_version": "1.0.0"}');
+	PREPARE TRANSACTION 'p2';
+	COMMIT PREPARED 'p2';
+	SELECT rollout.flush_checks();
+});
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(client_id, ',' ORDER BY client_id) FROM rollout.client_state WHERE client_id LIKE 'tx-prepared%'}),
+	'tx-prepared-committed', 'a prepared transaction records its checks with it');
 
 # a fast shutdown records what is still queued
 $node->safe_psql('postgres', q{ALTER SYSTEM SET rollout.check_flush_interval = '60s'; SELECT pg_reload_conf()});
