@@ -297,7 +297,7 @@ build_call(const Route *route, json_t *args, DbResult *res)
 	json_t	   *value;
 	int			n = 0;
 
-	if (route->whole_body)
+	if (route->flags & ROUTE_BODY)
 	{
 		Buf			b = {0};
 
@@ -471,7 +471,7 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 		if (sql == NULL)
 			return;
 		argtext = json_dumps(args, JSON_COMPACT);
-		r = lanes_call(sql, argtext, res);
+		r = lanes_call(sql, argtext, (route->flags & ROUTE_SHARE_TX) != 0, res);
 		free(sql);
 		free(argtext);
 		if (r == NULL)

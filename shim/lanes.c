@@ -2,14 +2,21 @@
  * lanes.c
  *		The clients' routes share a few database connections, "lanes".
  *
- * A client request is one statement in its own implicit transaction, made by
- * rollout_client.  Instead of one connection per worker thread, each waiting
- * for its own round trip, requests queue on a lane; whichever thread finds the
- * lane idle takes everything queued, sends it in pipeline mode (one Sync per
- * request, so each is still its own transaction and one failure touches no
- * other), reads the results in order and hands each back to its thread.  A
- * busy server thus answers many requests per wake-up of a few backends rather
- * than one request per wake-up of many.
+ * A client request is one statement, made by rollout_client.  Instead of one
+ * connection per worker thread, each waiting for its own round trip, requests
+ * queue on a lane; whichever thread finds the lane idle takes everything
+ * queued, sends it in pipeline mode, reads the results in order and hands
+ * each back to its thread.  A busy server thus answers many requests per
+ * wake-up of a few backends rather than one request per wake-up of many.
+ *
+ * Requests that write (download-started, install-result, login) get a Sync
+ * each: each is its own transaction, and one failure touches no other.
+ * Checks (ROUTE_SHARE_TX) write nothing themselves (the extension queues a
+ * check for its recorder when the transaction commits), so neighbouring
+ * checks share one transaction and one Sync, and the server answers them
+ * with one write instead of one per request.  When one of them fails, the
+ * others of its transaction were undone with it and are run again, each on
+ * its own.
  *
  * A lane's connection has the clients' context for its whole session
  * (role rollout_client, an empty rollout.actor, the clients' statement
@@ -37,6 +44,7 @@ typedef struct LaneCall
 	const char *arg;
 	DbResult   *res;
 	PGresult   *out;
+	bool		shared;			/* may share a transaction with the calls beside it */
 	bool		done;			/* its result is in (atomic) */
 	sem_t		wake;			/* posted once: done, or to lead */
 	struct LaneCall *next;
@@ -180,89 +188,176 @@ lane_prepare(Lane *lane, const char *sql, char *name, size_t size, DbResult *res
 }
 
 /*
- * Run a batch on the lane's connection: every call sent, then every result
- * read.  A call that failed has its res filled; a lost connection fails with
- * 503 the calls whose results had not come back.
+ * One pass over calls[idx[0..n)]: every call sent, then every result read.
+ * With share, consecutive calls that may share a transaction share one Sync:
+ * the server then answers them in one go, but an error in one aborts the
+ * others of its transaction, so those are put in retry[] (their effects were
+ * rolled back) and run again without sharing.  A call that failed has its
+ * res filled.  Returns false if the connection was lost: every call of the
+ * pass without its answer then fails with 503.
  */
-static void
-lane_run(Lane *lane, LaneCall *batch)
+static bool
+lane_pass(Lane *lane, LaneCall **calls, const int *idx, int n, bool share, int *retry, int *nretry)
 {
-	PGconn	   *conn;
+	PGconn	   *conn = lane->conn;
 	char		names[LANE_BATCH_CALLS][16];
 	bool		sent[LANE_BATCH_CALLS] = {false};
-	bool		finished[LANE_BATCH_CALLS] = {false};
+	bool		sync_after[LANE_BATCH_CALLS] = {false};
+	bool		answered[LANE_BATCH_CALLS] = {false};
+	bool		aborted[LANE_BATCH_CALLS] = {false};
 	bool		ok;
-	int			i;
-	LaneCall   *c;
+	int			k;
+	int			group;			/* the first call of the transaction being read */
+	bool		group_failed = false;
 
-	if (!lane_connect(lane))
-	{
-		for (c = batch; c; c = c->next)
-			db_set_unavailable(c->res, "cannot connect to the database");
-		return;
-	}
-	conn = lane->conn;
 	/* statements are prepared outside the pipeline, once per connection */
-	for (c = batch, i = 0; c && PQstatus(conn) == CONNECTION_OK; c = c->next, i++)
-		sent[i] = lane_prepare(lane, c->sql, names[i], sizeof(names[i]), c->res);
+	for (k = 0; k < n && PQstatus(conn) == CONNECTION_OK; k++)
+		sent[k] = lane_prepare(lane, calls[idx[k]]->sql, names[k], sizeof(names[k]), calls[idx[k]]->res);
+	for (k = 0; k < n; k++)
+		answered[k] = !sent[k];
 	ok = PQstatus(conn) == CONNECTION_OK && PQenterPipelineMode(conn);
-	for (c = batch, i = 0; ok && c; c = c->next, i++)
+	for (k = 0; ok && k < n; k++)
 	{
+		LaneCall   *c = calls[idx[k]];
 		const char *params[1] = {c->arg};
+		int			next = k + 1;
 
-		if (!sent[i])
+		if (!sent[k])
 			continue;
-		ok = (names[i][0] ? PQsendQueryPrepared(conn, names[i], 1, params, NULL, NULL, 0) :
+		while (next < n && !sent[next])
+			next++;
+		sync_after[k] = !(share && c->shared && next < n && calls[idx[next]]->shared);
+		ok = (names[k][0] ? PQsendQueryPrepared(conn, names[k], 1, params, NULL, NULL, 0) :
 			  PQsendQueryParams(conn, c->sql, 1, NULL, params, NULL, NULL, 0)) &&
-			PQpipelineSync(conn);
+			(!sync_after[k] || PQpipelineSync(conn));
 	}
-	/* each call's results, then its Sync */
-	for (c = batch, i = 0; ok && c; c = c->next, i++)
+	/* each call's results; after the last call of a transaction, its Sync */
+	for (k = 0, group = 0; ok && k < n; k++)
 	{
-		if (!sent[i])
-			continue;
-		while (ok && !finished[i])
-		{
-			PGresult   *r = PQgetResult(conn);
-			ExecStatusType st;
+		LaneCall   *c = calls[idx[k]];
+		PGresult   *r;
 
-			if (r == NULL)
+		if (!sent[k])
+			continue;
+		while ((r = PQgetResult(conn)) != NULL)
+		{
+			ExecStatusType st = PQresultStatus(r);
+
+			if (st == PGRES_TUPLES_OK && c->out == NULL && c->res->status == 0)
 			{
-				/* the end of the statement's results, or of the connection */
-				ok = PQstatus(conn) == CONNECTION_OK;
+				c->out = r;
 				continue;
 			}
-			st = PQresultStatus(r);
-			if (st == PGRES_PIPELINE_SYNC)
-				finished[i] = true;
-			if (st == PGRES_TUPLES_OK && c->out == NULL && c->res->status == 0)
-				c->out = r;
-			else
+			if (st == PGRES_FATAL_ERROR && c->res->status == 0)
 			{
-				if (st == PGRES_FATAL_ERROR && c->res->status == 0)
-				{
-					db_set_error(c->res, r, conn);
-					if (strcmp(c->res->sqlstate, "57014") == 0 && c->res->key == NULL)
-						c->res->key = strdup("busy");	/* the client timeout */
-				}
-				PQclear(r);
+				db_set_error(c->res, r, conn);
+				if (strcmp(c->res->sqlstate, "57014") == 0 && c->res->key == NULL)
+					c->res->key = strdup("busy");	/* the client timeout */
+				group_failed = true;
 			}
+			else if (st == PGRES_PIPELINE_ABORTED)
+				aborted[k] = true;
+			PQclear(r);
 		}
+		if (PQstatus(conn) != CONNECTION_OK)
+		{
+			ok = false;
+			break;
+		}
+		if (!sync_after[k])
+			continue;
+		while (ok)
+		{
+			r = PQgetResult(conn);
+			if (r == NULL)
+				ok = PQstatus(conn) == CONNECTION_OK;
+			else if (PQresultStatus(r) == PGRES_PIPELINE_SYNC)
+			{
+				PQclear(r);
+				break;
+			}
+			else
+				PQclear(r);
+		}
+		/* the transaction is over: every call of it has its answer, or is run again */
+		for (int j = group; ok && j <= k; j++)
+		{
+			LaneCall   *g = calls[idx[j]];
+
+			if (!sent[j])
+				continue;
+			if (group_failed && g->res->status == 0)
+			{
+				if (g->out)
+					PQclear(g->out);
+				g->out = NULL;
+				retry[(*nretry)++] = idx[j];
+			}
+			else if (aborted[j] && g->res->status == 0)
+				db_set_unavailable(g->res, "the request was not run");	/* cannot happen */
+			answered[j] = true;
+		}
+		group = k + 1;
+		group_failed = false;
 	}
 	if (ok)
 		ok = PQexitPipelineMode(conn);
 	if (!ok || PQstatus(conn) != CONNECTION_OK)
 	{
 		/* whatever did not come back is lost; the next batch reconnects */
-		for (c = batch, i = 0; c; c = c->next, i++)
-			if (!finished[i])
+		for (k = 0; k < n; k++)
+			if (!answered[k])
 			{
+				LaneCall   *c = calls[idx[k]];
+
 				if (c->out)
 					PQclear(c->out);
 				c->out = NULL;
 				db_set_unavailable(c->res, "the database connection was lost");
 			}
+		for (k = 0; k < *nretry; k++)
+			db_set_unavailable(calls[retry[k]]->res, "the database connection was lost");
+		*nretry = 0;
 		lane_disconnect(lane);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Run a batch on the lane's connection: calls that may share a transaction
+ * share it, and those an error of another call undid are run again, each in
+ * its own transaction.
+ */
+static void
+lane_run(Lane *lane, LaneCall *batch)
+{
+	LaneCall   *calls[LANE_BATCH_CALLS];
+	int			todo[LANE_BATCH_CALLS];
+	int			retry[LANE_BATCH_CALLS];
+	int			n = 0;
+	bool		share = true;
+
+	for (LaneCall *c = batch; c; c = c->next)
+	{
+		todo[n] = n;
+		calls[n++] = c;
+	}
+	if (!lane_connect(lane))
+	{
+		for (int i = 0; i < n; i++)
+			db_set_unavailable(calls[i]->res, "cannot connect to the database");
+		return;
+	}
+	while (n > 0)
+	{
+		int			nretry = 0;
+
+		if (!lane_pass(lane, calls, todo, n, share, retry, &nretry))
+			return;
+		memcpy(todo, retry, sizeof(int) * nretry);
+		n = nretry;
+		share = false;
 	}
 }
 
@@ -277,10 +372,10 @@ lane_run(Lane *lane, LaneCall *batch)
  * semaphore and is posted once: with its result, or to lead.
  */
 PGresult *
-lanes_call(const char *sql, const char *arg, DbResult *res)
+lanes_call(const char *sql, const char *arg, bool shared, DbResult *res)
 {
 	Lane	   *lane = &lanes[__atomic_fetch_add(&next_lane, 1, __ATOMIC_RELAXED) % nlanes];
-	LaneCall	me = {.sql = sql, .arg = arg, .res = res};
+	LaneCall	me = {.sql = sql, .arg = arg, .res = res, .shared = shared};
 	LaneCall   *batch,
 			   *last,
 			   *next,

@@ -26,9 +26,9 @@
 
 const Route routes[] = {
 	/* clients: no login, validated by the database */
-	{"POST", "/api/v1/check-update", "check_update", NULL, AUTH_NONE, 1},
-	{"POST", "/api/v1/download-started", "download_started", NULL, AUTH_NONE, 1},
-	{"POST", "/api/v1/install-result", "install_result", NULL, AUTH_NONE, 1},
+	{"POST", "/api/v1/check-update", "check_update", NULL, AUTH_NONE, ROUTE_BODY | ROUTE_SHARE_TX},
+	{"POST", "/api/v1/download-started", "download_started", NULL, AUTH_NONE, ROUTE_BODY},
+	{"POST", "/api/v1/install-result", "install_result", NULL, AUTH_NONE, ROUTE_BODY},
 	/* accounts */
 	{"POST", "/admin/api/v1/auth/login", "login", NULL, AUTH_NONE, 0},
 	{"POST", "/admin/api/v1/auth/logout", "revoke_token", NULL, AUTH_TOKEN, 0},
@@ -573,7 +573,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	}
 
 	/* clients are limited per address, before their body is even read */
-	if (route->whole_body && !limits_allow(ip))
+	if ((route->flags & ROUTE_BODY) && !limits_allow(ip))
 	{
 		respond_error(conn, ri_index, 429, lang, "rate_limited", NULL, started, ip);
 		json_decref(args);
@@ -612,7 +612,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 			json_decref(args);
 			return 1;
 		}
-		if (len > 0 || route->whole_body)
+		if (len > 0 || (route->flags & ROUTE_BODY))
 		{
 			json_error_t err;
 			json_t	   *json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
@@ -639,7 +639,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	}
 	match_path(route->pattern, ri->local_uri, args);
 
-	if (route->whole_body)
+	if (route->flags & ROUTE_BODY)
 	{
 		/* request metadata comes from the connection, not the client */
 		const char *ua = mg_get_header(conn, "User-Agent");

@@ -25,8 +25,14 @@ typedef struct Route
 	const char *function;		/* SQL function in schema rollout */
 	const char *wrap;			/* optional function applied to the result */
 	Auth		auth;
-	int			whole_body;		/* the JSON body is the single jsonb argument */
+	int			flags;			/* ROUTE_* */
 } Route;
+
+/* Route flags */
+#define ROUTE_BODY		1		/* the JSON body is the single jsonb argument */
+#define ROUTE_SHARE_TX	2		/* a client route whose calls may share a transaction on a lane:
+								 * they write nothing (a check is queued when its transaction
+								 * commits), so one undone by another's error is run again */
 
 /* A function's signature, read from pg_catalog at start-up. */
 typedef struct Signature
@@ -75,7 +81,7 @@ extern void db_set_unavailable(DbResult *res, const char *why);
 /* lanes.c */
 extern void lanes_start(int n, const char *conninfo, int timeout_ms);
 extern void lanes_stop(void);
-extern PGresult *lanes_call(const char *sql, const char *arg, DbResult *res);
+extern PGresult *lanes_call(const char *sql, const char *arg, bool shared, DbResult *res);
 
 /* limits.c */
 extern void limits_set_rate(double per_second);
