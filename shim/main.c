@@ -295,32 +295,58 @@ access_log(const struct mg_request_info *ri, const char *ip, int status, double 
 	fwrite(line, 1, p - line, stdout);
 }
 
-/* Write a JSON response, count it, and write one access-log line. */
+/*
+ * Write a JSON response whose body is the concatenation of parts (NULL
+ * ends them), count it, and write one access-log line.  Header and body go
+ * out in one write: a header segment alone would wait for the client's
+ * delayed ACK.
+ */
 static void
-respond_text(struct mg_connection *conn, int route, int status, const char *text, double started, const char *ip)
+respond_parts(struct mg_connection *conn, int route, int status, const char *const *parts, double started,
+			  const char *ip)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	size_t		len = strlen(text);
-	char		hdr[96];
-	char	   *out;
+	size_t		len = 0;
+	size_t		plen[8];		/* parts: at most 7 */
+	char		hdr[512];
+	char		conn_hdr[96];
 	int			n;
+	int			i;
+	char	   *out;
 	double		ms;
 
-	/* one write: a header segment alone would wait for the client's delayed ACK */
-	n = asprintf(&out,
+	for (i = 0; parts[i]; i++)
+		len += plen[i] = strlen(parts[i]);
+	n = snprintf(hdr, sizeof(hdr),
 				 "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-				 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n%s",
+				 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
 				 status, mg_get_response_code_text(conn, status), len,
-				 connection_header(conn, status, hdr, sizeof(hdr)),
-				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "", text);
-	if (n > 0)
+				 connection_header(conn, status, conn_hdr, sizeof(conn_hdr)),
+				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "");
+	if (n > 0 && (size_t) n < sizeof(hdr) && (out = malloc(n + len)) != NULL)
 	{
-		mg_write(conn, out, n);
+		char	   *p = out + n;
+
+		memcpy(out, hdr, n);
+		for (i = 0; parts[i]; i++)
+		{
+			memcpy(p, parts[i], plen[i]);
+			p += plen[i];
+		}
+		mg_write(conn, out, n + len);
 		free(out);
 	}
 	ms = now_ms() - started;
 	metrics_record(route, status, ms / 1000.0);
 	access_log(ri, ip, status, ms);
+}
+
+static void
+respond_text(struct mg_connection *conn, int route, int status, const char *text, double started, const char *ip)
+{
+	const char *parts[2] = {text, NULL};
+
+	respond_parts(conn, route, status, parts, started, ip);
 }
 
 /* The start of a successful envelope up to "data": in en and zh-CN (set up by main). */
@@ -415,14 +441,19 @@ respond_error(struct mg_connection *conn, int route, int status, const char *lan
 	json_decref(body);
 }
 
-/* Read the body with a size cap: NULL and *too_large if above max_body. */
+/*
+ * Read the body with a size cap: NULL and *too_large if above max_body.  A
+ * body that fits goes into stack (of size BODY_STACK + 1), else into memory
+ * from malloc: free the result if it is not stack.
+ */
+#define BODY_STACK 8192
 static char *
-read_body(struct mg_connection *conn, size_t *len, int *too_large)
+read_body(struct mg_connection *conn, char *stack, size_t *len, int *too_large)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	size_t		cap = 8192,
+	size_t		cap = BODY_STACK,
 				n = 0;
-	char	   *buf;
+	char	   *buf = stack;
 
 	*too_large = 0;
 	if (ri->content_length > max_body)
@@ -430,7 +461,6 @@ read_body(struct mg_connection *conn, size_t *len, int *too_large)
 		*too_large = 1;
 		return NULL;
 	}
-	buf = malloc(cap + 1);
 	for (;;)
 	{
 		int			got;
@@ -444,14 +474,21 @@ read_body(struct mg_connection *conn, size_t *len, int *too_large)
 
 				if (mg_read(conn, sink, sizeof(sink)) > 0)
 				{
-					free(buf);
+					if (buf != stack)
+						free(buf);
 					*too_large = 1;
 					return NULL;
 				}
 				break;
 			}
 			cap = cap * 2 > (size_t) max_body ? (size_t) max_body : cap * 2;
-			buf = realloc(buf, cap + 1);
+			if (buf == stack)
+			{
+				buf = malloc(cap + 1);
+				memcpy(buf, stack, n);
+			}
+			else
+				buf = realloc(buf, cap + 1);
 		}
 		got = mg_read(conn, buf + n, cap - n);
 		if (got <= 0)
@@ -604,7 +641,8 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	{
 		size_t		len = 0;
 		int			too_large;
-		char	   *text = read_body(conn, &len, &too_large);
+		char		stack[BODY_STACK + 1];
+		char	   *text = read_body(conn, stack, &len, &too_large);
 
 		if (too_large)
 		{
@@ -617,7 +655,8 @@ api_handler(struct mg_connection *conn, void *cbdata)
 			json_error_t err;
 			json_t	   *json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
 
-			free(text);
+			if (text != stack)
+				free(text);
 			if (!json)
 			{
 				respond_error(conn, ri_index, 400, lang, "bad_json", NULL, started, ip);
@@ -634,7 +673,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 			json_object_update(args, json);
 			json_decref(json);
 		}
-		else
+		else if (text != stack)
 			free(text);
 	}
 	match_path(route->pattern, ri->local_uri, args);
@@ -656,13 +695,9 @@ answer:
 	if (res.status == 200 && res.raw)
 	{
 		/* the database's JSON text goes into the envelope as it is */
-		char	   *text = NULL;
+		const char *parts[4] = {ok_envelope[strcmp(lang, "zh-CN") == 0], res.raw, "}", NULL};
 
-		if (asprintf(&text, "%s%s}", ok_envelope[strcmp(lang, "zh-CN") == 0], res.raw) > 0)
-		{
-			respond_text(conn, ri_index, 200, text, started, ip);
-			free(text);
-		}
+		respond_parts(conn, ri_index, 200, parts, started, ip);
 		db_result_free(&res);
 		json_decref(args);
 		return 1;

@@ -126,6 +126,10 @@ async function run() {
   const id1 = v1.json.data.id;
   await expectStatus('SQL-looking text is stored verbatim', 200, 'GET', `/admin/api/v1/versions/${id1}`, undefined, A,
     (r) => r.json.data.title === sqlish);
+  // a body larger than the server's first read buffer (8 KB) arrives whole
+  const longNotes = Array.from({ length: 2800 }, (_, i) => `line ${i}: \u2713 fixed`).join('\n');
+  await expectStatus('a 60 KB body arrives whole', 200, 'PUT', `/admin/api/v1/versions/${id1}`, { release_notes: longNotes }, A,
+    (r) => r.json?.data?.release_notes === longNotes && Buffer.byteLength(JSON.stringify({ release_notes: longNotes })) > 50000);
   await expectStatus('update version', 200, 'PUT', `/admin/api/v1/versions/${id1}`, { release_notes: '# Notes', is_forced: true }, A,
     (r) => r.json.data.release_notes === '# Notes' && r.json.data.is_forced === true);
   await expectStatus('add artifact', 200, 'POST', `/admin/api/v1/versions/${id1}/artifacts`,
