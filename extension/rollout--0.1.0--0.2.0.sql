@@ -115,6 +115,8 @@ COMMENT ON COLUMN rollout.versions.tag IS 'the version as published, e.g. v1.2.3
 COMMENT ON COLUMN rollout.versions.min_upgrade_version IS 'clients below it must first take a stepping stone';
 COMMENT ON COLUMN rollout.versions.rollout_percentage IS 'overrides the rule and channel percentage for this version';
 CREATE INDEX ON rollout.versions (project_id, status, version);
+-- a channel's newest release (stats_channel_status), and channels deleted with their versions
+CREATE INDEX ON rollout.versions (channel_id, version);
 
 CREATE TABLE rollout.artifacts (
 	id bigserial PRIMARY KEY,

@@ -95,7 +95,8 @@ bench_cluster() {
 	pg_start "$BENCH_WORK/data" "$port"
 	printf 'shared_buffers = %s\nmax_wal_size = 8GB\ncheckpoint_timeout = 30min\n' "$2" >>"$BENCH_WORK/data/postgresql.conf"
 	pg_stop "$BENCH_WORK/data"
-	pg_start "$BENCH_WORK/data" "$port"
+	# (once seen: the restart found the port still bound for a moment)
+	pg_start "$BENCH_WORK/data" "$port" 2>/dev/null || { sleep 3; pg_start "$BENCH_WORK/data" "$port"; }
 	export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 	mkdir -p bench/out
 }

@@ -203,5 +203,36 @@ $node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', q{SELECT last_offered FROM rollout.client_state WHERE client_id = 'after-recreate'}),
 	'1.0.0', 'a check after the extension was created again is recorded');
 
+# a full queue: a transaction's checks that do not fit are recorded by the
+# transaction itself when it commits, so none is lost, and still once each
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET rollout.check_queue_size = '64kB';
+	ALTER SYSTEM SET rollout.check_flush_interval = '60s';
+});
+$node->restart;
+$node->safe_psql('postgres', q{
+	SELECT count(rollout.check_update(jsonb_build_object('client_id', 'full-' || i, 'current_version', '0.9.1',
+		'region', 'cn')))
+	FROM generate_series(1, 2000) i;
+});
+like($node->safe_psql('postgres', q{SELECT rollout.check_queue() ->> 'recorded_directly'}), qr/^[1-9]\d*$/,
+	'checks the queue had no room for were recorded directly');
+$node->safe_psql('postgres', q{SELECT rollout.flush_checks()});
+is($node->safe_psql('postgres', q{
+	SET search_path = public, rollout;
+	SELECT count(*) || ' ' || (SELECT sum(events) FROM rollout.rollup_daily WHERE action = 'check' AND version = '0.9.1')
+	FROM rollout.client_state WHERE client_id LIKE 'full-%'}),
+	'2000 2000', 'each check of a transaction that overflowed the queue is recorded once');
+# and when the transaction rolls back, none of them is
+$node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT count(rollout.check_update(jsonb_build_object('client_id', 'undone-' || i, 'current_version', '0.9.0')))
+	FROM generate_series(1, 2000) i;
+	ROLLBACK;
+	SELECT rollout.flush_checks();
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM rollout.client_state WHERE client_id LIKE 'undone-%'}),
+	'0', 'an overflowing transaction that rolls back records nothing');
+
 $node->stop;
 done_testing();
