@@ -253,7 +253,7 @@ CREATE TABLE rollout.rollup_daily (
 	events bigint NOT NULL DEFAULT 0,
 	clients bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (project_id, day, action, version, shard)
-) WITH (fillfactor = 50);	-- counters updated in place: room for HOT updates
+) WITH (fillfactor = 90);	-- room for HOT updates of today's counters; past days are only read
 COMMENT ON TABLE rollout.rollup_daily IS 'events and distinct clients per UTC day, action and version, in shards to avoid hot rows';
 -- install outcomes over a period without reading the (far more numerous) checks; no INCLUDE of
 -- the counters, which would make every update of a counter add index entries (no HOT update)

@@ -3,8 +3,9 @@
 # (random clients, the decision benchmark's data) and, in the same run,
 # against nginx serving a static JSON file of the same size. Prints req/s,
 # p50/p99 latency, the ratio and the server's peak RSS.
-# BENCH_SECONDS (default 20), BENCH_CONNECTIONS (default 32), BENCH_THREADS
-# (the server's workers, default 32), BENCH_LANES (its client connections).
+# BENCH_SECONDS (default 20) per run, BENCH_ROUNDS (default 3) rounds of one
+# run each, BENCH_CONNECTIONS (default 32), BENCH_THREADS (the server's
+# workers, default 32), BENCH_LANES (its client connections).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh
@@ -57,19 +58,40 @@ summary() { # name, wrk output
 	printf '%-24s %10s req/s   p50 %8s   p99 %8s   %s\n' "$1" "$rps" "$p50" "$p99" "${errors:-no errors}" | tee -a "$out"  >&2
 	echo "$rps"
 }
-echo "==> wrk, 2 threads, $conns connections, ${secs}s each after a 3s warm-up; response size $size bytes" | tee -a "$out"
+rounds=${BENCH_ROUNDS:-3}
+echo "==> wrk, 2 threads, $conns connections, $rounds rounds of ${secs}s each (the order alternating) after a 3s warm-up; response size $size bytes" | tee -a "$out"
 # warm-up: the server opens its database sessions, which load their caches
 wrk -t2 -c"$conns" -d3s "http://127.0.0.1:$nginx_port/check.json" >/dev/null
 wrk -t2 -c"$conns" -d3s -s bench/http/check.lua "http://127.0.0.1:$http_port" >/dev/null
 psql -Atqc "SELECT rollout.flush_checks(600000)" >/dev/null
-n=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$nginx_port/check.json")
-nginx_rps=$(summary "nginx static file" "$n" | tail -n 1)
-r=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/http/check.lua "http://127.0.0.1:$http_port")
-http_rps=$(summary "rollout-http check" "$r" | tail -n 1)
-# the checks are recorded by the background worker: how long until all are
-start=$(date +%s.%N)
-psql -Atqc "SELECT rollout.flush_checks(600000)" >/dev/null
-echo "every check recorded $(echo "$(date +%s.%N) - $start" | bc | cut -c1-4)s after the run; $(psql -Atc "SELECT rollout.check_queue()::text")" | tee -a "$out"
+run_nginx() {
+	summary "nginx static file" "$(wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$nginx_port/check.json")" | tail -n 1
+}
+run_http() {
+	local rps
+	rps=$(summary "rollout-http check" "$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/http/check.lua "http://127.0.0.1:$http_port")" | tail -n 1)
+	# the checks are recorded by the background worker: how long until all are
+	local start=$(date +%s.%N)
+	psql -Atqc "SELECT rollout.flush_checks(600000)" >/dev/null
+	echo "  every check recorded $(echo "$(date +%s.%N) - $start" | bc | cut -c1-4)s after the run" | tee -a "$out" >&2
+	echo "$rps"
+}
+nginx_all=() http_all=() ratios=()
+for round in $(seq 1 "$rounds"); do
+	echo "round $round" | tee -a "$out"
+	# alternate the order, so that a drift of the machine favours neither
+	if [ $((round % 2)) = 1 ]; then
+		nginx_rps=$(run_nginx); http_rps=$(run_http)
+	else
+		http_rps=$(run_http); nginx_rps=$(run_nginx)
+	fi
+	nginx_all+=("$nginx_rps") http_all+=("$http_rps")
+	ratios+=("$(echo "scale=3; $http_rps / $nginx_rps" | bc)")
+	echo "  ratio ${ratios[-1]}" | tee -a "$out"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+echo "$(psql -Atc "SELECT rollout.check_queue()::text")" | tee -a "$out"
 rss=$(awk '/VmHWM/ {print $2 " " $3}' /proc/$http_pid/status)
-echo "ratio rollout-http / nginx: $(echo "scale=3; $http_rps / $nginx_rps" | bc)   (target >= 0.35)" | tee -a "$out"
+echo "median req/s: nginx $(median "${nginx_all[@]}"), rollout-http $(median "${http_all[@]}")" | tee -a "$out"
+echo "ratio rollout-http / nginx, per round: ${ratios[*]}; median $(median "${ratios[@]}")   (target >= 0.35)" | tee -a "$out"
 echo "rollout-http peak RSS: $rss" | tee -a "$out"
