@@ -321,12 +321,17 @@ queue_usable(void)
  * in TopTransactionContext.  Levels never decrease along the list: the
  * checks of the innermost subtransaction are its tail.
  */
+typedef struct PendingCheck
+{
+	char	   *buf;			/* serialize_check's record, length first */
+	int			level;
+} PendingCheck;
+
 static struct
 {
 	int			n;
 	int			size;
-	char	  **buf;			/* serialize_check's records, length first */
-	int		   *level;
+	PendingCheck *checks;
 }			pending;
 
 static void
@@ -344,7 +349,7 @@ static void
 pending_flush(bool prepare)
 {
 	int			n = pending.n;
-	char	  **buf = pending.buf;
+	PendingCheck *checks = pending.checks;
 	bool	   *left = palloc0(sizeof(bool) * n);
 	int			nleft = 0;
 	bool		wake = false;
@@ -357,10 +362,10 @@ pending_flush(bool prepare)
 		{
 			uint32		len;
 
-			memcpy(&len, buf[i], sizeof(uint32));
+			memcpy(&len, checks[i].buf, sizeof(uint32));
 			if (queue->worker_pid != 0 && queue->size - (queue->head - queue->tail) >= len)
 			{
-				ring_write(queue->head, buf[i], len);
+				ring_write(queue->head, checks[i].buf, len);
 				queue->head += len;
 				queue->enqueued++;
 			}
@@ -391,7 +396,7 @@ pending_flush(bool prepare)
 			{
 				RolloutCheck c;
 
-				deserialize_check(buf[i], &c);
+				deserialize_check(checks[i].buf, &c);
 				record_now(&c);
 			}
 		PopActiveSnapshot();
@@ -427,13 +432,13 @@ queue_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransact
 
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		while (pending.n > 0 && pending.level[pending.n - 1] >= level)
+		while (pending.n > 0 && pending.checks[pending.n - 1].level >= level)
 			pending.n--;
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		for (int i = pending.n - 1; i >= 0 && pending.level[i] >= level; i--)
-			pending.level[i] = level - 1;
+		for (int i = pending.n - 1; i >= 0 && pending.checks[i].level >= level; i--)
+			pending.checks[i].level = level - 1;
 	}
 }
 
@@ -453,16 +458,18 @@ rollout_record_check(const RolloutCheck *c)
 		return;
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	if (pending.n == pending.size)
+	if (pending.size == 0)
 	{
-		int			size = Max(16, pending.size * 2);
-
-		pending.buf = pending.size ? repalloc(pending.buf, sizeof(char *) * size) : palloc(sizeof(char *) * size);
-		pending.level = pending.size ? repalloc(pending.level, sizeof(int) * size) : palloc(sizeof(int) * size);
-		pending.size = size;
+		pending.size = 16;
+		pending.checks = palloc(sizeof(PendingCheck) * pending.size);
 	}
-	pending.buf[pending.n] = serialize_check(c, &len);
-	pending.level[pending.n] = GetCurrentTransactionNestLevel();
+	else if (pending.n == pending.size)
+	{
+		pending.size *= 2;
+		pending.checks = repalloc(pending.checks, sizeof(PendingCheck) * pending.size);
+	}
+	pending.checks[pending.n].buf = serialize_check(c, &len);
+	pending.checks[pending.n].level = GetCurrentTransactionNestLevel();
 	pending.n++;
 	MemoryContextSwitchTo(old);
 }

@@ -102,15 +102,17 @@ utc_day(TimestampTz t)
 	return (DateADT) d;
 }
 
-static bool
-semver_equal(Datum a, Datum b)
+
+/* SemVer precedence, the equality of the rollups' keys */
+static int
+cmp_semver(Datum a, Datum b)
 {
 	SemVerView va;
 	SemVerView vb;
 
 	semver_view(semver_detoast(a), &va);
 	semver_view(semver_detoast(b), &vb);
-	return semver_key_cmp(&va, &vb) == 0;
+	return semver_key_cmp(&va, &vb);
 }
 
 static bool
@@ -316,7 +318,7 @@ record_in_place(const RolloutCheck *c, Relation rel, IndexScanDesc scan, Relatio
 #endif
 
 	/* the deltas, as rollout.record_checks counts them */
-	version_changed = !semver_equal(o_version, PointerGetDatum(c->current_version));
+	version_changed = cmp_semver(o_version, PointerGetDatum(c->current_version)) != 0;
 	d->d_clients[k] = Int32GetDatum(version_changed || utc_day(o_seen) < utc_day(c->at) ? 1 : 0);
 	if (version_changed || !text_equals(o_channel, c->channel) || !text_equals(o_region, c->region))
 	{
@@ -325,7 +327,7 @@ record_in_place(const RolloutCheck *c, Relation rel, IndexScanDesc scan, Relatio
 		add_moved(d, c->project_id, CStringGetTextDatum(c->channel), PointerGetDatum(c->current_version),
 				  CStringGetTextDatum(c->region), 1);
 	}
-	if (c->target != NULL && (o_offered_null || !semver_equal(o_offered, PointerGetDatum(c->target))))
+	if (c->target != NULL && (o_offered_null || cmp_semver(o_offered, PointerGetDatum(c->target)) != 0))
 	{
 		k = d->n_offered++;
 		d->o_project[k] = Int64GetDatum(c->project_id);
@@ -346,97 +348,70 @@ array_of(Datum *elems, int n, Oid type)
 	return PointerGetDatum(construct_array(elems, n, type, len, byval, align));
 }
 
-/* qsort orders of delta indexes, by group; agg_deltas is the Deltas sorted */
-static const Deltas *agg_deltas;
+/* The kinds of a group key's columns. */
+typedef enum KeyKind
+{
+	KEY_INT8,
+	KEY_DATE,
+	KEY_SEMVER,
+	KEY_TEXT					/* byte order: equality is the columns' (deterministic collation) */
+} KeyKind;
 
 static int
-cmp_int64(Datum a, Datum b)
+cmp_key(KeyKind kind, Datum a, Datum b)
 {
-	int64		x = DatumGetInt64(a);
-	int64		y = DatumGetInt64(b);
+	switch (kind)
+	{
+		case KEY_INT8:
+			return (DatumGetInt64(a) > DatumGetInt64(b)) - (DatumGetInt64(a) < DatumGetInt64(b));
+		case KEY_DATE:
+			return (DatumGetDateADT(a) > DatumGetDateADT(b)) - (DatumGetDateADT(a) < DatumGetDateADT(b));
+		case KEY_SEMVER:
+			return cmp_semver(a, b);
+		case KEY_TEXT:
+			{
+				text	   *x = DatumGetTextPP(a);
+				text	   *y = DatumGetTextPP(b);
+				int			lx = VARSIZE_ANY_EXHDR(x);
+				int			ly = VARSIZE_ANY_EXHDR(y);
+				int			c = memcmp(VARDATA_ANY(x), VARDATA_ANY(y), Min(lx, ly));
 
-	return x < y ? -1 : x > y;
-}
-
-/* SemVer precedence, the equality of the rollups' keys */
-static int
-cmp_semver(Datum a, Datum b)
-{
-	SemVerView va;
-	SemVerView vb;
-
-	semver_view(semver_detoast(a), &va);
-	semver_view(semver_detoast(b), &vb);
-	return semver_key_cmp(&va, &vb);
-}
-
-/* byte order: equality is the columns' (deterministic collation) */
-static int
-cmp_text(Datum a, Datum b)
-{
-	text	   *x = DatumGetTextPP(a);
-	text	   *y = DatumGetTextPP(b);
-	int			lx = VARSIZE_ANY_EXHDR(x);
-	int			ly = VARSIZE_ANY_EXHDR(y);
-	int			c = memcmp(VARDATA_ANY(x), VARDATA_ANY(y), Min(lx, ly));
-
-	return c != 0 ? c : (lx > ly) - (lx < ly);
-}
-
-static int
-cmp_daily(const void *a, const void *b)
-{
-	const Deltas *d = agg_deltas;
-	int			i = *(const int *) a;
-	int			j = *(const int *) b;
-	DateADT		x = DatumGetDateADT(d->d_day[i]);
-	DateADT		y = DatumGetDateADT(d->d_day[j]);
-	int			c;
-
-	if ((c = cmp_int64(d->d_project[i], d->d_project[j])) != 0)
-		return c;
-	if (x != y)
-		return x < y ? -1 : 1;
-	return cmp_semver(d->d_version[i], d->d_version[j]);
-}
-
-static int
-cmp_moved(const void *a, const void *b)
-{
-	const Deltas *d = agg_deltas;
-	int			i = *(const int *) a;
-	int			j = *(const int *) b;
-	int			c;
-
-	if ((c = cmp_int64(d->m_project[i], d->m_project[j])) != 0 ||
-		(c = cmp_text(d->m_channel[i], d->m_channel[j])) != 0 ||
-		(c = cmp_semver(d->m_version[i], d->m_version[j])) != 0)
-		return c;
-	return cmp_text(d->m_region[i], d->m_region[j]);
-}
-
-static int
-cmp_offered(const void *a, const void *b)
-{
-	const Deltas *d = agg_deltas;
-	int			i = *(const int *) a;
-	int			j = *(const int *) b;
-	int			c;
-
-	if ((c = cmp_int64(d->o_project[i], d->o_project[j])) != 0)
-		return c;
-	return cmp_semver(d->o_version[i], d->o_version[j]);
+				return c != 0 ? c : (lx > ly) - (lx < ly);
+			}
+	}
+	return 0;
 }
 
 #define MAX_DELTA_COLS 5
 
+/* What aggregate sorts by: the key columns and their kinds (for qsort). */
+static Datum **const *agg_cols;
+static const KeyKind *agg_kinds;
+static int	agg_nkeys;
+
+static int
+cmp_group(const void *a, const void *b)
+{
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+
+	for (int c = 0; c < agg_nkeys; c++)
+	{
+		int			r = cmp_key(agg_kinds[c], (*agg_cols[c])[i], (*agg_cols[c])[j]);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 /*
- * Add up n entries of cols (the first nkeys are the group's key, the rest
- * int4 counts) per group of cmp; cols then point to one entry per group.
- * Returns the number of groups.
+ * Add up n entries of cols (the first nkeys are the group's key, of kinds
+ * kinds, the rest int4 counts) per group; cols then point to one entry per
+ * group.  Returns the number of groups.
  */
 static int
-aggregate(const Deltas *d, int n, int (*cmp) (const void *, const void *), Datum **cols[], int nkeys, int ncols)
+aggregate(int n, Datum **const cols[], const KeyKind *kinds, int nkeys, int ncols)
 {
 	int		   *order = palloc(sizeof(int) * Max(n, 1));
 	Datum	   *out[MAX_DELTA_COLS];
@@ -445,15 +420,17 @@ aggregate(const Deltas *d, int n, int (*cmp) (const void *, const void *), Datum
 	Assert(ncols <= MAX_DELTA_COLS);
 	for (int i = 0; i < n; i++)
 		order[i] = i;
-	agg_deltas = d;
-	qsort(order, n, sizeof(int), cmp);
+	agg_cols = cols;
+	agg_kinds = kinds;
+	agg_nkeys = nkeys;
+	qsort(order, n, sizeof(int), cmp_group);
 	for (int c = 0; c < ncols; c++)
 		out[c] = palloc(sizeof(Datum) * Max(n, 1));
 	for (int j = 0; j < n; j++)
 	{
 		int			i = order[j];
 
-		if (j > 0 && cmp(&order[j - 1], &order[j]) == 0)
+		if (j > 0 && cmp_group(&order[j - 1], &order[j]) == 0)
 		{
 			for (int c = nkeys; c < ncols; c++)
 				out[c][groups - 1] = Int32GetDatum(DatumGetInt32(out[c][groups - 1]) + DatumGetInt32((*cols[c])[i]));
@@ -477,15 +454,18 @@ static void
 count_deltas(Deltas *d)
 {
 	Oid			semver = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("rollout.semver")));
-	Datum	  **daily[] = {&d->d_project, &d->d_day, &d->d_version, &d->d_events, &d->d_clients};
-	Datum	  **moved[] = {&d->m_project, &d->m_channel, &d->m_version, &d->m_region, &d->m_delta};
-	Datum	  **offered[] = {&d->o_project, &d->o_version, &d->o_count};
+	Datum	  **const daily[] = {&d->d_project, &d->d_day, &d->d_version, &d->d_events, &d->d_clients};
+	Datum	  **const moved[] = {&d->m_project, &d->m_channel, &d->m_version, &d->m_region, &d->m_delta};
+	Datum	  **const offered[] = {&d->o_project, &d->o_version, &d->o_count};
+	const KeyKind daily_key[] = {KEY_INT8, KEY_DATE, KEY_SEMVER};
+	const KeyKind moved_key[] = {KEY_INT8, KEY_TEXT, KEY_SEMVER, KEY_TEXT};
+	const KeyKind offered_key[] = {KEY_INT8, KEY_SEMVER};
 	Oid			types[13];
 	Datum		args[13];
 
-	d->n_daily = aggregate(d, d->n_daily, cmp_daily, daily, 3, 5);
-	d->n_moved = aggregate(d, d->n_moved, cmp_moved, moved, 4, 5);
-	d->n_offered = aggregate(d, d->n_offered, cmp_offered, offered, 2, 3);
+	d->n_daily = aggregate(d->n_daily, daily, daily_key, 3, 5);
+	d->n_moved = aggregate(d->n_moved, moved, moved_key, 4, 5);
+	d->n_offered = aggregate(d->n_offered, offered, offered_key, 2, 3);
 	{
 		const Oid	elem[13] = {INT8OID, DATEOID, semver, INT4OID, INT4OID,
 			INT8OID, TEXTOID, semver, TEXTOID, INT4OID,

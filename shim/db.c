@@ -272,14 +272,20 @@ buf_add(Buf *b, const char *s)
 static void
 buf_ident(Buf *b, const char *name)
 {
-	buf_add(b, "\"");
-	for (const char *p = name; *p; p++)
-	{
-		char		c[2] = {*p, '\0'};
+	char	   *q = malloc(2 * strlen(name) + 3);
+	char	   *p = q;
 
-		buf_add(b, *p == '"' ? "\"\"" : c);
+	*p++ = '"';
+	for (; *name; name++)
+	{
+		if (*name == '"')
+			*p++ = '"';
+		*p++ = *name;
 	}
-	buf_add(b, "\"");
+	*p++ = '"';
+	*p = '\0';
+	buf_add(b, q);
+	free(q);
 }
 
 /*

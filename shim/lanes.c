@@ -204,7 +204,6 @@ lane_pass(Lane *lane, LaneCall **calls, const int *idx, int n, bool share, int *
 	bool		sent[LANE_BATCH_CALLS] = {false};
 	bool		sync_after[LANE_BATCH_CALLS] = {false};
 	bool		answered[LANE_BATCH_CALLS] = {false};
-	bool		aborted[LANE_BATCH_CALLS] = {false};
 	bool		ok;
 	int			k;
 	int			group;			/* the first call of the transaction being read */
@@ -255,8 +254,7 @@ lane_pass(Lane *lane, LaneCall **calls, const int *idx, int n, bool share, int *
 					c->res->key = strdup("busy");	/* the client timeout */
 				group_failed = true;
 			}
-			else if (st == PGRES_PIPELINE_ABORTED)
-				aborted[k] = true;
+			/* PGRES_PIPELINE_ABORTED: skipped after another's error, run again below */
 			PQclear(r);
 		}
 		if (PQstatus(conn) != CONNECTION_OK)
@@ -293,8 +291,6 @@ lane_pass(Lane *lane, LaneCall **calls, const int *idx, int n, bool share, int *
 				g->out = NULL;
 				retry[(*nretry)++] = idx[j];
 			}
-			else if (aborted[j] && g->res->status == 0)
-				db_set_unavailable(g->res, "the request was not run");	/* cannot happen */
 			answered[j] = true;
 		}
 		group = k + 1;
