@@ -52,7 +52,7 @@ extension/rollout.control: extension/rollout.control.in META.json
 .PHONY: run test bench stop deps shim
 
 # The HTTP server: civetweb (no pkg-config file), libpq, jansson.
-SHIM_SRCS = shim/main.c shim/db.c shim/lanes.c shim/i18n.c shim/limits.c shim/live.c shim/files.c shim/sha256.c
+SHIM_SRCS = shim/main.c shim/front.c shim/db.c shim/lanes.c shim/i18n.c shim/limits.c shim/live.c shim/files.c shim/sha256.c
 SHIM_CFLAGS ?= -O2 -g
 shim: shim/rollout-http
 

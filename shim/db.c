@@ -451,6 +451,25 @@ run(PGconn *conn, const char *sql, int nparams, const char *const *params, DbRes
 	return NULL;
 }
 
+/* The statement of a client route (ROUTE_BODY): its one argument is the body. */
+char *
+db_client_sql(const Route *route)
+{
+	return build_call(route, NULL, NULL);
+}
+
+/* A client call's result r (NULL if it failed: res is filled) into res; frees r. */
+void
+db_client_result(PGresult *r, DbResult *res)
+{
+	if (r == NULL)
+		return;
+	/* jsonb text is JSON: passed on without parsing it again */
+	res->raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
+	PQclear(r);
+	res->status = 200;
+}
+
 /*
  * Run a route in one transaction: authenticate the token (if the route
  * needs one), set the actor and the database role, call the function.
@@ -480,12 +499,7 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 		r = lanes_call(sql, argtext, (route->flags & ROUTE_SHARE_TX) != 0, res);
 		free(sql);
 		free(argtext);
-		if (r == NULL)
-			return;
-		/* jsonb text is JSON: passed on without parsing it again */
-		res->raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
-		PQclear(r);
-		res->status = 200;
+		db_client_result(r, res);
 		return;
 	}
 

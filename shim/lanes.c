@@ -3,11 +3,14 @@
  *		The clients' routes share a few database connections, "lanes".
  *
  * A client request is one statement, made by rollout_client.  Instead of one
- * connection per worker thread, each waiting for its own round trip, requests
- * queue on a lane; whichever thread finds the lane idle takes everything
- * queued, sends it in pipeline mode, reads the results in order and hands
- * each back to its thread.  A busy server thus answers many requests per
- * wake-up of a few backends rather than one request per wake-up of many.
+ * connection per worker thread, each waiting for its own round trip, a lane
+ * runs requests in batches: sends them in pipeline mode and reads the results
+ * in order.  A busy server thus answers many requests per wake-up of a few
+ * backends rather than one request per wake-up of many.  The front door's
+ * event loops (front.c) each have a lane of their own and hand it the
+ * requests that arrived together (lanes_run); requests that reach civetweb's
+ * threads queue on the shared lanes, and whichever thread finds its lane
+ * idle takes everything queued and hands each result back (lanes_call).
  *
  * Requests that write (download-started, install-result, login) get a Sync
  * each: each is its own transaction, and one failure touches no other.
@@ -33,24 +36,9 @@
 
 #include "shim.h"
 
-/* What a batch may carry: its requests' bytes stay well inside socket buffers. */
-#define LANE_BATCH_CALLS 64
-#define LANE_BATCH_BYTES 65536
 #define LANE_PREPARED 16
 
-typedef struct LaneCall
-{
-	const char *sql;
-	const char *arg;
-	DbResult   *res;
-	PGresult   *out;
-	bool		shared;			/* may share a transaction with the calls beside it */
-	bool		done;			/* its result is in (atomic) */
-	sem_t		wake;			/* posted once: done, or to lead */
-	struct LaneCall *next;
-} LaneCall;
-
-typedef struct Lane
+struct Lane
 {
 	pthread_mutex_t lock;
 	PGconn	   *conn;
@@ -59,7 +47,7 @@ typedef struct Lane
 			   *tail;
 	int			nprepared;		/* statements "c0", "c1", ... of conn */
 	char	   *prepared[LANE_PREPARED];
-} Lane;
+};
 
 static Lane *lanes;
 static int	nlanes;
@@ -321,24 +309,27 @@ lane_pass(Lane *lane, LaneCall **calls, const int *idx, int n, bool share, int *
 }
 
 /*
- * Run a batch on the lane's connection: calls that may share a transaction
- * share it, and those an error of another call undid are run again, each in
- * its own transaction.
+ * Run a batch (at most LANE_BATCH_CALLS calls, linked by next) on the lane's
+ * connection: calls that may share a transaction share it, and those an
+ * error of another call undid are run again, each in its own transaction.
+ * Every call ends with its result in out, or res filled.
  */
-static void
-lane_run(Lane *lane, LaneCall *batch)
+void
+lanes_run(Lane *lane, LaneCall *batch)
 {
 	LaneCall   *calls[LANE_BATCH_CALLS];
 	int			todo[LANE_BATCH_CALLS];
 	int			retry[LANE_BATCH_CALLS];
-	int			n = 0;
+	int			n = 0,
+				total;
 	bool		share = true;
 
-	for (LaneCall *c = batch; c; c = c->next)
+	for (LaneCall *c = batch; c && n < LANE_BATCH_CALLS; c = c->next)
 	{
 		todo[n] = n;
 		calls[n++] = c;
 	}
+	total = n;
 	if (!lane_connect(lane))
 	{
 		for (int i = 0; i < n; i++)
@@ -350,11 +341,35 @@ lane_run(Lane *lane, LaneCall *batch)
 		int			nretry = 0;
 
 		if (!lane_pass(lane, calls, todo, n, share, retry, &nretry))
-			return;
+			break;
 		memcpy(todo, retry, sizeof(int) * nretry);
 		n = nretry;
 		share = false;
 	}
+	for (int i = 0; i < total; i++)
+		if (calls[i]->out == NULL && calls[i]->res->status == 0)
+			db_set_unavailable(calls[i]->res, "the database connection was lost");
+}
+
+/* A lane of one's own (front.c), not shared with lanes_call's callers. */
+Lane *
+lanes_new(void)
+{
+	Lane	   *lane = calloc(1, sizeof(Lane));
+
+	if (lane)
+		pthread_mutex_init(&lane->lock, NULL);
+	return lane;
+}
+
+void
+lanes_free(Lane *lane)
+{
+	if (lane == NULL)
+		return;
+	lane_disconnect(lane);
+	pthread_mutex_destroy(&lane->lock);
+	free(lane);
 }
 
 /*
@@ -409,7 +424,7 @@ lanes_call(const char *sql, const char *arg, bool shared, DbResult *res)
 		last->next = NULL;
 		pthread_mutex_unlock(&lane->lock);
 
-		lane_run(lane, batch);
+		lanes_run(lane, batch);
 
 		pthread_mutex_lock(&lane->lock);
 		next = lane->head;

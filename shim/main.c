@@ -156,14 +156,14 @@ parse_query(const char *qs, json_t *params)
 	free(copy);
 }
 
-/* The client's address: X-Forwarded-For only when the peer is a trusted proxy. */
+/*
+ * The client's address: the peer's, or the right-most of X-Forwarded-For
+ * when the peer is a trusted proxy.
+ */
 static void
-client_ip(const struct mg_connection *conn, char *out, size_t size)
+client_ip_from(const char *peer, const char *xff, char *out, size_t size)
 {
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	const char *xff = mg_get_header(conn, "X-Forwarded-For");
-
-	snprintf(out, size, "%s", ri->remote_addr);
+	snprintf(out, size, "%s", peer);
 	if (xff && *trusted_proxies)
 	{
 		char		list[1024];
@@ -172,7 +172,7 @@ client_ip(const struct mg_connection *conn, char *out, size_t size)
 
 		snprintf(list, sizeof(list), "%s", trusted_proxies);
 		for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
-			trusted |= strcmp(t, ri->remote_addr) == 0;
+			trusted |= strcmp(t, peer) == 0;
 		if (trusted)
 		{
 			/* the right-most address is the one our proxy saw */
@@ -187,7 +187,19 @@ client_ip(const struct mg_connection *conn, char *out, size_t size)
 	}
 }
 
-static double
+/* The address of a civetweb request's client, which the front door passed on (front.c). */
+static void
+client_ip(const struct mg_connection *conn, char *out, size_t size)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	char		peer[64];
+
+	if (!front_peer(ri->remote_port, peer, sizeof(peer)))
+		snprintf(peer, sizeof(peer), "%s", ri->remote_addr);
+	client_ip_from(peer, mg_get_header(conn, "X-Forwarded-For"), out, size);
+}
+
+double
 now_ms(void)
 {
 	struct timeval tv;
@@ -198,21 +210,33 @@ now_ms(void)
 
 /*
  * The Connection header of a response.  Successful answers keep HTTP/1.1
- * connections open (civetweb keeps them for keep_alive_ms) and say for how
- * long, so clients stop reusing an idle connection before we close it;
- * errors and HTTP/1.0 close.
+ * connections open (for keep_alive_ms) and say for how long, so clients stop
+ * reusing an idle connection before we close it; errors, HTTP/1.0 and
+ * clients that ask for it close.  keep: the client lets it stay open.
  */
 static const char *
-connection_header(struct mg_connection *conn, int status, char *buf, size_t size)
+connection_header_for(bool keep, int status, char *buf, size_t size)
+{
+	if (status >= 400 || keep_alive_ms == 0 || !keep)
+		return "Connection: close\r\n";
+	snprintf(buf, size, "Connection: keep-alive\r\nKeep-Alive: timeout=%d\r\n", keep_alive_ms < 1000 ? 1 : keep_alive_ms / 1000);
+	return buf;
+}
+
+/* Does the client of a civetweb request let the connection stay open? */
+static bool
+client_keeps(struct mg_connection *conn)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	const char *c = mg_get_header(conn, "Connection");
 
-	if (status >= 400 || keep_alive_ms == 0 || strcmp(ri->http_version, "1.1") != 0 ||
-		(c != NULL && mg_strcasecmp(c, "close") == 0))
-		return "Connection: close\r\n";
-	snprintf(buf, size, "Connection: keep-alive\r\nKeep-Alive: timeout=%d\r\n", keep_alive_ms < 1000 ? 1 : keep_alive_ms / 1000);
-	return buf;
+	return strcmp(ri->http_version, "1.1") == 0 && (c == NULL || mg_strcasecmp(c, "close") != 0);
+}
+
+static const char *
+connection_header(struct mg_connection *conn, int status, char *buf, size_t size)
+{
+	return connection_header_for(client_keeps(conn), status, buf, size);
 }
 
 /* s is well-formed UTF-8 (the request path may hold any bytes once decoded). */
@@ -275,7 +299,7 @@ log_string(char *p, const char *end, const char *s)
  * request costs no write of its own; stdio's lock keeps lines whole.
  */
 static void
-access_log(const struct mg_request_info *ri, const char *ip, int status, double ms)
+access_log(const char *method, const char *path, const char *ip, int status, double ms)
 {
 	char		line[2048];
 	char	   *p = line;
@@ -286,59 +310,83 @@ access_log(const struct mg_request_info *ri, const char *ip, int status, double 
 
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 	p += sprintf(p, "{\"method\":");
-	p = log_string(p, end, ri->request_method);
+	p = log_string(p, end, method);
 	p += sprintf(p, ",\"path\":");
-	p = log_string(p, end, ri->local_uri ? ri->local_uri : "");
+	p = log_string(p, end, path ? path : "");
 	p += sprintf(p, ",\"ip\":");
-	p = log_string(p, end, ip ? ip : ri->remote_addr);
+	p = log_string(p, end, ip);
 	p += snprintf(p, line + sizeof(line) - p, ",\"status\":%d,\"ms\":%.3f,\"ts\":\"%s\"}\n", status, ms, ts);
 	fwrite(line, 1, p - line, stdout);
 }
 
 /*
- * Write a JSON response whose body is the concatenation of parts (NULL
- * ends them), count it, and write one access-log line.  Header and body go
- * out in one write: a header segment alone would wait for the client's
+ * A JSON response, header and body in one buffer (malloc'd, *len bytes):
+ * its body is the concatenation of parts (NULL ends them, at most 7).  They
+ * go out in one write: a header segment alone would wait for the client's
  * delayed ACK.
  */
-static void
-respond_parts(struct mg_connection *conn, int route, int status, const char *const *parts, double started,
-			  const char *ip)
+static char *
+http_response(int status, const char *const *parts, bool keep, size_t *len)
 {
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	size_t		len = 0;
-	size_t		plen[8];		/* parts: at most 7 */
+	size_t		blen = 0;
+	size_t		plen[8];
 	char		hdr[512];
 	char		conn_hdr[96];
 	int			n;
 	int			i;
 	char	   *out;
-	double		ms;
 
 	for (i = 0; parts[i]; i++)
-		len += plen[i] = strlen(parts[i]);
+		blen += plen[i] = strlen(parts[i]);
 	n = snprintf(hdr, sizeof(hdr),
 				 "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
 				 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-				 status, mg_get_response_code_text(conn, status), len,
-				 connection_header(conn, status, conn_hdr, sizeof(conn_hdr)),
+				 status, mg_get_response_code_text(NULL, status), blen,
+				 connection_header_for(keep, status, conn_hdr, sizeof(conn_hdr)),
 				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "");
-	if (n > 0 && (size_t) n < sizeof(hdr) && (out = malloc(n + len)) != NULL)
+	if (n <= 0 || (size_t) n >= sizeof(hdr) || (out = malloc(n + blen)) == NULL)
+		return NULL;
+	memcpy(out, hdr, n);
+	*len = n;
+	for (i = 0; parts[i]; i++)
 	{
-		char	   *p = out + n;
+		memcpy(out + *len, parts[i], plen[i]);
+		*len += plen[i];
+	}
+	return out;
+}
 
-		memcpy(out, hdr, n);
-		for (i = 0; parts[i]; i++)
-		{
-			memcpy(p, parts[i], plen[i]);
-			p += plen[i];
-		}
-		mg_write(conn, out, n + len);
+/* A request was answered: count it and write its access-log line. */
+static void
+request_done(int route, int status, double started, const char *method, const char *path, const char *ip)
+{
+	double		ms = now_ms() - started;
+
+	metrics_record(route, status, ms / 1000.0);
+	access_log(method, path, ip, status, ms);
+}
+
+/* Write a JSON response (see http_response), count it, log it. */
+static void
+respond_parts(struct mg_connection *conn, int route, int status, const char *const *parts, double started,
+			  const char *ip)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	size_t		len;
+	char	   *out = http_response(status, parts, client_keeps(conn), &len);
+	char		peer[64];
+
+	if (out)
+	{
+		mg_write(conn, out, len);
 		free(out);
 	}
-	ms = now_ms() - started;
-	metrics_record(route, status, ms / 1000.0);
-	access_log(ri, ip, status, ms);
+	if (ip == NULL)
+	{
+		client_ip(conn, peer, sizeof(peer));
+		ip = peer;
+	}
+	request_done(route, status, started, ri->request_method, ri->local_uri, ip);
 }
 
 static void
@@ -351,6 +399,15 @@ respond_text(struct mg_connection *conn, int route, int status, const char *text
 
 /* The start of a successful envelope up to "data": in en and zh-CN (set up by main). */
 static char *ok_envelope[2];
+
+/* The statement of each client route (ROUTE_BODY), by route (set up by main). */
+static char *client_sql[sizeof(routes) / sizeof(routes[0])];
+
+const char *
+client_statement(int route)
+{
+	return client_sql[route];
+}
 
 static char *
 make_ok_envelope(const char *lang)
@@ -439,6 +496,150 @@ respond_error(struct mg_connection *conn, int route, int status, const char *lan
 	body = error_body(status, lang, &res);
 	respond(conn, route, status, body, started, ip);
 	json_decref(body);
+}
+
+/*
+ * The response to a request whose call ended in res (status 200 with its
+ * data, or an error): the envelope, in the request's language.  Its status
+ * into *status.
+ */
+static char *
+answer_response(const char *lang, const DbResult *res, bool keep, size_t *len, int *status)
+{
+	json_t	   *body;
+	char	   *text,
+			   *out;
+
+	*status = res->status;
+	if (res->status == 200 && res->raw)
+	{
+		/* the database's JSON text goes into the envelope as it is */
+		const char *parts[4] = {ok_envelope[strcmp(lang, "zh-CN") == 0], res->raw, "}", NULL};
+
+		return http_response(200, parts, keep, len);
+	}
+	if (res->status == 200)
+	{
+		char	   *msg = i18n_message(lang, "ok", NULL);
+
+		body = json_pack("{s:i, s:s, s:O}", "code", 200, "message", msg ? msg : "ok", "data",
+						 res->data ? res->data : json_null());
+		free(msg);
+	}
+	else
+		body = error_body(res->status, lang, res);
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	{
+		const char *parts[2] = {text ? text : "", NULL};
+
+		out = http_response(*status, parts, keep, len);
+	}
+	free(text);
+	return out;
+}
+
+/* A request error decided here, without SQL, into res. */
+static void
+set_request_error(DbResult *res, int status, const char *key)
+{
+	memset(res, 0, sizeof(*res));
+	res->status = status;
+	res->key = strdup(key);
+}
+
+/*
+ * A client route's body (ROUTE_BODY) as the JSON text of its call's one
+ * argument: the body's object with the request's metadata, which comes from
+ * the connection, never from the client.  NULL with res set if the body is
+ * not a JSON object.
+ */
+static char *
+client_arg(const char *body, size_t len, const char *ip, const char *user_agent, DbResult *res)
+{
+	json_error_t err;
+	json_t	   *json = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+	char	   *arg;
+
+	if (!json)
+	{
+		set_request_error(res, 400, "bad_json");
+		return NULL;
+	}
+	if (!json_is_object(json))
+	{
+		json_decref(json);
+		set_request_error(res, 400, "not_object");
+		return NULL;
+	}
+	json_object_set_new(json, "ip", json_string(ip));
+	if (user_agent)
+		json_object_set_new(json, "user_agent", json_string(user_agent));
+	else
+		json_object_del(json, "user_agent");
+	arg = json_dumps(json, JSON_COMPACT);
+	json_decref(json);
+	return arg;
+}
+
+/* The client route (ROUTE_BODY) for method and path, or -1. */
+int
+client_route(const char *method, const char *path)
+{
+	for (int i = 0; i < nroutes; i++)
+		if ((routes[i].flags & ROUTE_BODY) && strcmp(routes[i].method, method) == 0 &&
+			match_path(routes[i].pattern, path, NULL))
+			return i;
+	return -1;
+}
+
+/*
+ * A client's request read by the front door (front.c), q's input filled in.
+ * Either the response is decided here (returned, *len bytes, the request
+ * done), or NULL is returned with q->arg set: then run routes[q->route]'s
+ * statement with it and pass the result to client_end.
+ */
+char *
+client_begin(ClientRequest *q, const char *peer, const char *xff, const char *user_agent,
+			 const char *body, size_t blen, size_t *len)
+{
+	char	   *out;
+	int			status;
+
+	memset(&q->res, 0, sizeof(q->res));
+	q->arg = NULL;
+	client_ip_from(peer, xff, q->ip, sizeof(q->ip));
+	__atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+	if (draining)
+		set_request_error(&q->res, 503, "shutting_down");
+	else if (!limits_allow(q->ip))
+		set_request_error(&q->res, 429, "rate_limited");
+	else if ((q->arg = client_arg(body, blen, q->ip, user_agent, &q->res)) != NULL)
+		return NULL;
+	out = answer_response(q->lang, &q->res, q->keep, len, &status);
+	q->status = status;
+	request_done(draining ? -1 : q->route, status, q->started, q->method, q->path, q->ip);
+	db_result_free(&q->res);
+	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+	return out;
+}
+
+/* The response to a client's request whose call (see client_begin) returned r, or failed into q->res. */
+char *
+client_end(ClientRequest *q, PGresult *r, size_t *len)
+{
+	char	   *out;
+	int			status;
+
+	db_client_result(r, &q->res);
+	out = answer_response(q->lang, &q->res, q->keep, len, &status);
+	q->status = status;
+	request_done(q->route, status, q->started, q->method, q->path, q->ip);
+	db_result_free(&q->res);
+	free(q->arg);
+	q->arg = NULL;
+	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+	return out;
 }
 
 /*
@@ -584,8 +785,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	json_t	   *args = json_object();
 	const char *authz;
 	const char *token = NULL;
-	DbResult	res;
-	json_t	   *body;
+	DbResult	res = {0};
 
 	(void) cbdata;
 	client_ip(conn, ip, sizeof(ip));
@@ -650,7 +850,23 @@ api_handler(struct mg_connection *conn, void *cbdata)
 			json_decref(args);
 			return 1;
 		}
-		if (len > 0 || (route->flags & ROUTE_BODY))
+		if (route->flags & ROUTE_BODY)
+		{
+			const char *ua = mg_get_header(conn, "User-Agent");
+			char	   *arg = client_arg(text, len, ip, ua, &res);
+			PGresult   *r = NULL;
+
+			if (text != stack)
+				free(text);
+			if (arg)
+			{
+				r = lanes_call(client_sql[ri_index], arg, (route->flags & ROUTE_SHARE_TX) != 0, &res);
+				free(arg);
+				db_client_result(r, &res);
+			}
+			goto answer;
+		}
+		if (len > 0)
 		{
 			json_error_t err;
 			json_t	   *json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
@@ -678,44 +894,38 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	}
 	match_path(route->pattern, ri->local_uri, args);
 
-	if (route->flags & ROUTE_BODY)
-	{
-		/* request metadata comes from the connection, not the client */
-		const char *ua = mg_get_header(conn, "User-Agent");
-
-		json_object_set_new(args, "ip", json_string(ip));
-		if (ua)
-			json_object_set_new(args, "user_agent", json_string(ua));
-	}
-	else if (token && strcmp(route->function, "revoke_token") == 0)
+	if (token && strcmp(route->function, "revoke_token") == 0)
 		json_object_set_new(args, "token", json_string(token));
 
 	db_call((PGconn **) mg_get_thread_pointer(conn), conninfo, route, args, token, &res);
 answer:
-	if (res.status == 200 && res.raw)
 	{
-		/* the database's JSON text goes into the envelope as it is */
-		const char *parts[4] = {ok_envelope[strcmp(lang, "zh-CN") == 0], res.raw, "}", NULL};
+		size_t		len;
+		int			status;
+		char	   *out = answer_response(lang, &res, client_keeps(conn), &len, &status);
 
-		respond_parts(conn, ri_index, 200, parts, started, ip);
-		db_result_free(&res);
-		json_decref(args);
-		return 1;
+		if (out)
+			mg_write(conn, out, len);
+		free(out);
+		request_done(ri_index, status, started, ri->request_method, ri->local_uri, ip);
 	}
-	if (res.status == 200)
-	{
-		char	   *msg = i18n_message(lang, "ok", NULL);
-
-		body = json_pack("{s:i, s:s, s:O}", "code", 200, "message", msg ? msg : "ok", "data",
-						 res.data ? res.data : json_null());
-		free(msg);
-	}
-	else
-		body = error_body(res.status, lang, &res);
-	respond(conn, ri_index, res.status, body, started, ip);
-	json_decref(body);
 	db_result_free(&res);
 	json_decref(args);
+	return 1;
+}
+
+/*
+ * civetweb's first look at a request: only the front door's tunnels may
+ * reach it, so that every request has its client's address (front.c).
+ */
+static int
+from_front(struct mg_connection *conn)
+{
+	char		peer[64];
+
+	if (front_peer(mg_get_request_info(conn)->remote_port, peer, sizeof(peer)))
+		return 0;
+	mg_printf(conn, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 	return 1;
 }
 
@@ -774,11 +984,12 @@ usage(void)
 		   "  --web-root DIR       static files served at /         (ROLLOUT_WEB_ROOT, default ./web)\n"
 		   "  --i18n DIR           message catalogs                 (ROLLOUT_I18N_DIR, default ./i18n)\n"
 		   "  --max-body BYTES     largest request body accepted    (ROLLOUT_MAX_BODY, default 1048576)\n"
-		   "  --threads N          worker threads; an open connection holds one; each opens\n"
-		   "                       a database connection for admin routes (ROLLOUT_THREADS, default 16)\n"
-		   "  --db-lanes N         database connections shared by the clients' routes, which\n"
-		   "                       send them requests in batches (ROLLOUT_DB_LANES, default:\n"
-		   "                       one per two processors)\n"
+		   "  --threads N          worker threads for everything but the clients' routes; an\n"
+		   "                       open connection holds one; each opens a database connection\n"
+		   "                       for admin routes (ROLLOUT_THREADS, default 16)\n"
+		   "  --db-lanes N         event loops answering the clients' routes, each with its own\n"
+		   "                       database connection to which it sends requests in batches\n"
+		   "                       (ROLLOUT_DB_LANES, default: one per two processors)\n"
 		   "  --client-timeout-ms MS  longest a client request may run in the database; beyond,\n"
 		   "                       503 with Retry-After; 0: no limit (ROLLOUT_CLIENT_TIMEOUT_MS,\n"
 		   "                       default 10000)\n"
@@ -813,6 +1024,7 @@ main(int argc, char **argv)
 	int			o = 0;
 	struct mg_callbacks callbacks;
 	struct mg_context *ctx;
+	struct mg_server_port internal;
 
 	/* access-log lines: written in blocks, flushed every second (see access_log) */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -898,6 +1110,9 @@ main(int argc, char **argv)
 	}
 	if (i18n_load(i18n_dir) != 0 || db_load_signatures(conninfo) != 0)
 		return 1;
+	for (int i = 0; i < nroutes; i++)
+		if (routes[i].flags & ROUTE_BODY)
+			client_sql[i] = db_client_sql(&routes[i]);
 	ok_envelope[0] = make_ok_envelope("en");
 	ok_envelope[1] = make_ok_envelope("zh-CN");
 	if (ok_envelope[0] == NULL || ok_envelope[1] == NULL)
@@ -917,7 +1132,8 @@ main(int argc, char **argv)
 	metrics_init(threads, db_lanes);
 	lanes_start(db_lanes, conninfo, client_timeout_ms);
 
-	snprintf(ports, sizeof(ports), "%s", listen_addr);
+	/* civetweb listens privately: the front door owns listen_addr (front.c) */
+	snprintf(ports, sizeof(ports), "127.0.0.1:0");
 	snprintf(threads_text, sizeof(threads_text), "%d", threads);
 	options[o++] = "listening_ports";
 	options[o++] = ports;
@@ -951,10 +1167,14 @@ main(int argc, char **argv)
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.init_thread = init_thread;
 	callbacks.exit_thread = exit_thread;
+	callbacks.begin_request = from_front;
 	ctx = mg_start(&callbacks, NULL, options);
-	if (ctx == NULL)
+	if (ctx == NULL || mg_get_server_ports(ctx, 1, &internal) != 1 ||
+		front_start(listen_addr, internal.port, db_lanes, max_body, keep_alive_ms) != 0)
 	{
 		fprintf(stderr, "rollout-http: cannot listen on %s\n", listen_addr);
+		if (ctx)
+			mg_stop(ctx);
 		mg_exit_library();
 		lanes_stop();
 		return 1;
@@ -992,10 +1212,14 @@ main(int argc, char **argv)
 	fprintf(stderr, "rollout-http: stopping (finishing requests in flight)\n");
 	draining = 1;
 	live_stop();
-	/* civetweb drops unwritten responses once stopped: wait for them first */
+	/*
+	 * civetweb drops unwritten responses once stopped: wait for them first
+	 * (the front door goes on relaying them), and for the front door's own
+	 */
 	for (int waited = 0; __atomic_load_n(&in_flight, __ATOMIC_SEQ_CST) > 0 && waited < shutdown_ms; waited += 10)
 		usleep(10000);
 	mg_stop(ctx);
+	front_stop();
 	mg_exit_library();
 	lanes_stop();
 	fflush(stdout);

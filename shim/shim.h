@@ -74,14 +74,68 @@ extern void db_thread_end(void);
 extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
 					json_t *args, const char *token, DbResult *res);
 extern void db_result_free(DbResult *res);
+extern char *db_client_sql(const Route *route);
+extern void db_client_result(PGresult *r, DbResult *res);
 extern int	db_status_for_sqlstate(const char *sqlstate);
 extern void db_set_error(DbResult *res, const PGresult *r, PGconn *conn);
 extern void db_set_unavailable(DbResult *res, const char *why);
 
+/* main.c: a client's request read by the front door (front.c) */
+typedef struct ClientRequest
+{
+	int			route;			/* index in routes, of a ROUTE_BODY route */
+	const char *method;
+	const char *path;
+	const char *lang;			/* of messages */
+	bool		keep;			/* the client lets the connection stay open */
+	double		started;		/* ms */
+	char		ip[64];			/* set by client_begin */
+	int			status;			/* of the response, set by client_begin or client_end */
+	char	   *arg;			/* the call's argument, set by client_begin */
+	DbResult	res;
+} ClientRequest;
+
+extern int	client_route(const char *method, const char *path);
+extern const char *client_statement(int route);
+extern char *client_begin(ClientRequest *q, const char *peer, const char *xff, const char *user_agent,
+						  const char *body, size_t blen, size_t *len);
+extern char *client_end(ClientRequest *q, PGresult *r, size_t *len);
+extern double now_ms(void);
+
+/* front.c */
+extern int	front_start(const char *listen_addr, int internal_port, int nloops, long max_body,
+						int keep_alive_ms);
+extern void front_stop(void);
+extern bool front_peer(int port, char *out, size_t size);
+
 /* lanes.c */
+#include <semaphore.h>
+
+/* What a batch may carry: its requests' bytes stay well inside socket buffers. */
+#define LANE_BATCH_CALLS 64
+#define LANE_BATCH_BYTES 65536
+
+/* One client request to run on a lane: one statement with one parameter. */
+typedef struct LaneCall
+{
+	const char *sql;
+	const char *arg;
+	DbResult   *res;			/* status 0 on entry; filled if the call failed */
+	PGresult   *out;			/* its result */
+	bool		shared;			/* may share a transaction with the calls beside it */
+	bool		done;			/* lanes_call: its result is in (atomic) */
+	sem_t		wake;			/* lanes_call: posted once, done or to lead */
+	struct LaneCall *next;
+} LaneCall;
+
+typedef struct Lane Lane;
+
 extern void lanes_start(int n, const char *conninfo, int timeout_ms);
 extern void lanes_stop(void);
 extern PGresult *lanes_call(const char *sql, const char *arg, bool shared, DbResult *res);
+extern Lane *lanes_new(void);
+extern void lanes_free(Lane *lane);
+extern void lanes_run(Lane *lane, LaneCall *batch);
 
 /* limits.c */
 extern void limits_set_rate(double per_second);
