@@ -975,16 +975,22 @@ listen_on(const char *addr)
 	if (*port == '\0' || strspn(port, "0123456789") != strlen(port) ||
 		getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0)
 		return -1;
-	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next)
+	/* IPv4 first: "localhost" then answers at 127.0.0.1, as civetweb did */
+	for (int pass = 0; pass < 2; pass++)
 	{
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 1024) != 0)
+		for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next)
 		{
-			close(fd);
-			fd = -1;
+			if ((a->ai_family == AF_INET) != (pass == 0))
+				continue;
+			fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+			if (fd < 0)
+				continue;
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 1024) != 0)
+			{
+				close(fd);
+				fd = -1;
+			}
 		}
 	}
 	freeaddrinfo(res);
@@ -1031,9 +1037,6 @@ front_start(const char *listen_addr, int internal, int n, long max_body, int kee
 void
 front_stop(void)
 {
-	if (listen_fd >= 0)
-		close(listen_fd);
-	listen_fd = -1;
 	for (int i = 0; i < nloops; i++)
 		loops[i].quit = true;
 	for (int i = 0; i < nloops; i++)
@@ -1046,6 +1049,9 @@ front_stop(void)
 		sem_destroy(&l->work);
 		lanes_free(l->lane);
 	}
+	if (listen_fd >= 0)
+		close(listen_fd);
+	listen_fd = -1;
 	free(loops);
 	loops = NULL;
 	nloops = 0;

@@ -1203,7 +1203,8 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "rollout-http: listening on http://%s\n", listen_addr);
+	fprintf(stderr, "rollout-http: listening on http://%s (civetweb on 127.0.0.1:%d, for the front door only)\n",
+			listen_addr, internal.port);
 	while (!stopping)
 	{
 		sleep(1);

@@ -17,6 +17,7 @@ const [bin, dbUrl, port] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
 let passed = 0;
 let failed = 0;
+let serverLog = '';	// the main server's output
 
 function check(name, ok, info) {
   if (ok) passed++;
@@ -69,7 +70,7 @@ async function main() {
   const server = startServer(port, {});
   let log = '';
   server.stdout.on('data', (d) => { log += d; });
-  server.stderr.on('data', (d) => { log += d; });
+  server.stderr.on('data', (d) => { log += d; serverLog += d; });
   let exitCode = null;
   server.on('exit', (code) => { exitCode = code; });
   try {
@@ -462,6 +463,105 @@ async function live() {
   socket.close();
 }
 
+// Raw HTTP/1.x on one connection: send the chunks (a pause between them),
+// collect what comes back until the server closes or `quietMs` pass.
+function rawExchange(targetPort, chunks, { localAddress, quietMs = 600, gapMs = 0 } = {}) {
+  const net = require('net');
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port: targetPort, localAddress });
+    let data = '';
+    let closed = false;
+    let timer;
+    const finish = () => { clearTimeout(timer); sock.destroy(); resolve({ data, closed }); };
+    const quiet = () => { clearTimeout(timer); timer = setTimeout(finish, quietMs); };
+    sock.on('data', (d) => { data += d; quiet(); });
+    sock.on('end', () => { closed = true; finish(); });
+    sock.on('error', () => finish());
+    sock.on('connect', async () => {
+      for (const c of chunks) {
+        sock.write(c);
+        if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+      }
+      quiet();
+    });
+  });
+}
+
+function rawPost(path, body, headers = '', version = '1.1') {
+  const b = typeof body === 'string' ? body : JSON.stringify(body);
+  return `POST ${path} HTTP/${version}\r\nHost: t\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
+}
+
+// The front door answers client requests itself and passes the rest to
+// civetweb through a tunnel: both must behave as one server.
+async function frontDoor() {
+  const check1 = (id) => rawPost('/api/v1/check-update', { current_version: '1.0.0', client_id: id });
+  const statusLines = (text) => text.match(/HTTP\/1\.1 \d{3}/g) || [];
+
+  const piped = await rawExchange(port, [check1('fd-p1') + check1('fd-p2') + check1('fd-p3')]);
+  check('front door: pipelined client requests each get their answer, in order',
+    statusLines(piped.data).join() === 'HTTP/1.1 200,HTTP/1.1 200,HTTP/1.1 200'
+    && (piped.data.match(/"has_update"/g) || []).length === 3, piped.data.slice(0, 300));
+
+  const whole = check1('fd-split');
+  const pieces = [];
+  for (let i = 0; i < whole.length; i += 9) pieces.push(whole.slice(i, i + 9));
+  const split = await rawExchange(port, pieces, { gapMs: 2 });
+  check('front door: a request arriving a few bytes at a time is answered', statusLines(split.data).join() === 'HTTP/1.1 200'
+    && /"has_update"/.test(split.data), split.data.slice(0, 300));
+
+  const mixed = await rawExchange(port, [check1('fd-m1'), 'GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n', check1('fd-m2')], { gapMs: 300 });
+  const parts = mixed.data.split(/(?=HTTP\/1\.1 )/);
+  check('front door: client, admin and client requests on one connection all answered, in order',
+    parts.length === 3 && parts.every((p) => p.startsWith('HTTP/1.1 200')) && /"has_update"/.test(parts[0])
+    && /"database":"ok"/.test(parts[1]) && /"has_update"/.test(parts[2]), mixed.data.slice(0, 600));
+
+  const old = await rawExchange(port, [rawPost('/api/v1/check-update', { current_version: '1.0.0', client_id: 'fd-10' }, '', '1.0')]);
+  check('front door: an HTTP/1.0 client gets its answer and the connection closes', old.closed
+    && /^HTTP\/1\.1 200/.test(old.data) && /\r\nConnection: close\r\n/.test(old.data), old);
+
+  const bad = await rawExchange(port, [rawPost('/api/v1/check-update', '{"client_id": ', 'Accept-Language: zh-CN\r\n')]);
+  check('front door: malformed JSON is a 400 in the client\'s language and the connection closes', bad.closed
+    && /^HTTP\/1\.1 400/.test(bad.data) && bad.data.includes(JSON.stringify(zhMsg('error.bad_json')).slice(1, -1)), bad.data);
+
+  const expect = await rawExchange(port, [rawPost('/api/v1/check-update?via=query', { current_version: '1.0.0', client_id: 'fd-q' },
+    'Expect: 100-continue\r\n')]);
+  check('front door: a client request it does not take (query string, Expect) is answered by civetweb',
+    /HTTP\/1\.1 200/.test(expect.data) && /"has_update"/.test(expect.data), expect.data.slice(0, 300));
+
+  // civetweb's own port answers only the front door's tunnels
+  const internal = /civetweb on 127\.0\.0\.1:(\d+)/.exec(serverLog);
+  const direct = internal ? await fetch(`http://127.0.0.1:${internal[1]}/healthz`).then((r) => r.status, () => 0) : 0;
+  check('civetweb\'s internal port turns away anything but the front door', direct === 403, { internal: internal && internal[1], direct });
+
+  // the client's address, on both paths: X-Forwarded-For only from a trusted proxy
+  const port4 = Number(port) + 3;
+  const proxied = startServer(port4, { ROLLOUT_TRUSTED_PROXIES: '127.0.0.2' });
+  try {
+    await waitHealthy(`http://127.0.0.1:${port4}`);
+    const report = (id, q) => rawPost(`/api/v1/download-started${q}`, { version: '1.0.0', client_id: id });
+    const cases = [
+      ['fd-ip-1', '', '127.0.0.2', 'X-Forwarded-For: 10.1.1.1, 198.51.100.7\r\n', '198.51.100.7'],
+      ['fd-ip-2', '?tunnel=1', '127.0.0.2', 'X-Forwarded-For: 198.51.100.8\r\n', '198.51.100.8'],
+      ['fd-ip-3', '', '127.0.0.3', 'X-Forwarded-For: 198.51.100.9\r\n', '127.0.0.3'],
+      ['fd-ip-4', '?tunnel=1', '127.0.0.3', 'X-Forwarded-For: 198.51.100.9\r\n', '127.0.0.3'],
+    ];
+    const statuses = [];
+    for (const [id, q, from, xff] of cases) {
+      const r = await rawExchange(port4, [report(id, q).replace('\r\n\r\n', `\r\n${xff}\r\n`)], { localAddress: from });
+      statuses.push(statusLines(r.data).join());
+    }
+    const { execFileSync } = require('child_process');
+    const ips = execFileSync('psql', [dbUrl, '-At', '-F', ' ', '-c',
+      "SELECT client_id, host(ip_address) FROM rollout.update_events WHERE client_id LIKE 'fd-ip-%' ORDER BY client_id"]).toString().trim();
+    const want = cases.map((c) => `${c[0]} ${c[4]}`).join('\n');
+    check('the client address reaches SQL on both paths, X-Forwarded-For only from a trusted proxy',
+      statuses.every((s) => s === 'HTTP/1.1 200') && ips === want, { statuses, ips, want });
+  } finally {
+    proxied.kill('SIGKILL');
+  }
+}
+
 // An upload whose body arrives in two halves, SIGTERM sent between them.
 async function shutdownWithRequestInFlight(server) {
   const http = require('http');
@@ -573,6 +673,8 @@ async function operations() {
   check('metrics have a latency histogram', /rollout_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/.test(text)
     && /rollout_http_request_duration_seconds_count \d+/.test(text), {});
   check('metrics show the connection pool', /rollout_http_db_connections [1-9]/.test(text) && /rollout_http_worker_threads 16/.test(text) && /rollout_http_db_lanes 1/.test(text), {});
+
+  await frontDoor();
 
   // rate limit: a second server allowing 1 request per second (bursts of 2)
   const port2 = Number(port) + 1;
