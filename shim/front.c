@@ -21,7 +21,7 @@
  *
  * Each connection belongs to one loop; only that loop's thread touches it.
  */
-#define _GNU_SOURCE				/* accept4, memmem */
+#define _GNU_SOURCE				/* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_head.h"
 #include "shim.h"
 
 #define HEAD_MAX 8192			/* a request head above this goes to civetweb */
@@ -328,36 +329,6 @@ answer(Conn *c, char *resp, size_t len, int status)
 	serve(c);
 }
 
-/* Case-insensitive: does header line [p, e) name the header name?  Its value into *v. */
-static bool
-header_is(const char *p, const char *e, const char *name, const char **v, const char **ve)
-{
-	size_t		n = strlen(name);
-
-	if ((size_t) (e - p) <= n || p[n] != ':' || strncasecmp(p, name, n) != 0)
-		return false;
-	p += n + 1;
-	while (p < e && (*p == ' ' || *p == '\t'))
-		p++;
-	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	*v = p;
-	*ve = e;
-	return true;
-}
-
-static bool
-value_has_token(const char *v, const char *ve, const char *token)
-{
-	size_t		n = strlen(token);
-
-	for (const char *p = v; p + n <= ve; p++)
-		if (strncasecmp(p, token, n) == 0 && (p == v || p[-1] == ',' || p[-1] == ' ') &&
-			(p + n == ve || p[n] == ',' || p[n] == ' '))
-			return true;
-	return false;
-}
-
 static void start_tunnel(Conn *c);
 
 /*
@@ -367,155 +338,78 @@ static void start_tunnel(Conn *c);
 static void
 serve(Conn *c)
 {
-	char	   *in = c->in;
-	char	   *end,
-			   *p,
-			   *line_end,
-			   *sp1,
-			   *sp2;
-	size_t		head_len;
-	long		clen = -1;
-	bool		http11;
-	bool		keep;
-	bool		plain = true;	/* nothing here needs civetweb */
-	int			route;
-	const char *v,
-			   *ve;
-	const char *lang_v = NULL,
-			   *ua_v = NULL,
-			   *xff_v = NULL;
-	const char *lang_e = NULL,
-			   *ua_e = NULL,
-			   *xff_e = NULL;
+	HttpHead	h;
+	int			route = -1;
 	size_t		len;
 	char	   *resp;
 
-	while (c->state == CONN_HTTP && !c->busy && c->outlen == 0 && c->inlen > 0)
+	if (c->state != CONN_HTTP || c->busy || c->outlen > 0 || c->inlen == 0)
+		return;
+	switch (http_head_parse(c->in, c->inlen, HEAD_MAX, &h))
 	{
-		end = memmem(in, c->inlen, "\r\n\r\n", 4);
-		if (end == NULL)
-		{
-			if (c->inlen >= HEAD_MAX)
-				start_tunnel(c);
+		case HEAD_INCOMPLETE:
 			return;
-		}
-		head_len = end - in + 4;
-		if (head_len > HEAD_MAX)
-		{
-			start_tunnel(c);
-			return;
-		}
-		/* request line: POST /path HTTP/1.x */
-		line_end = memmem(in, head_len, "\r\n", 2);
-		sp1 = memchr(in, ' ', line_end - in);
-		sp2 = sp1 ? memchr(sp1 + 1, ' ', line_end - sp1 - 1) : NULL;
-		if (sp1 == NULL || sp2 == NULL || sp1 - in != 4 || memcmp(in, "POST", 4) != 0 ||
-			line_end - sp2 != 9 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 || (sp2[8] != '0' && sp2[8] != '1'))
-		{
-			start_tunnel(c);
-			return;
-		}
-		http11 = sp2[8] == '1';
-		keep = http11;
-		for (p = sp1 + 1; p < sp2; p++)
-			if (*p == '?' || *p == '%' || *p == '#' || (unsigned char) *p <= ' ' || (unsigned char) *p >= 0x7f)
-				plain = false;
-		/* headers */
-		for (p = line_end + 2; plain && p < end; p = line_end + 2)
-		{
-			line_end = memmem(p, end + 2 - p, "\r\n", 2);
-			if (*p == ' ' || *p == '\t' || memchr(p, ':', line_end - p) == NULL)
-				plain = false;	/* folded or malformed: civetweb decides */
-			else if (header_is(p, line_end, "Content-Length", &v, &ve))
+		case HEAD_CLIENT:
+			if (h.content_length <= FRONT_BODY_MAX && h.content_length <= body_max)
 			{
-				char		digits[24];
-
-				if (clen >= 0 || ve - v < 1 || ve - v > 18)
-					plain = false;
-				else
-				{
-					memcpy(digits, v, ve - v);
-					digits[ve - v] = '\0';
-					if (strspn(digits, "0123456789") != (size_t) (ve - v))
-						plain = false;
-					else
-						clen = atol(digits);
-				}
+				h.path[h.path_len] = '\0';
+				route = client_route("POST", h.path);
+				h.path[h.path_len] = ' ';
 			}
-			else if (header_is(p, line_end, "Transfer-Encoding", &v, &ve) ||
-					 header_is(p, line_end, "Expect", &v, &ve) ||
-					 header_is(p, line_end, "Upgrade", &v, &ve))
-				plain = false;
-			else if (header_is(p, line_end, "Connection", &v, &ve))
-				keep = keep && !value_has_token(v, ve, "close");
-			else if (header_is(p, line_end, "Accept-Language", &v, &ve))
-				lang_v = v, lang_e = (char *) ve;
-			else if (header_is(p, line_end, "User-Agent", &v, &ve))
-				ua_v = v, ua_e = (char *) ve;
-			else if (header_is(p, line_end, "X-Forwarded-For", &v, &ve))
-				xff_v = v, xff_e = (char *) ve;
-		}
-		if (!plain || clen < 0 || clen > FRONT_BODY_MAX || clen > body_max)
-		{
-			start_tunnel(c);
-			return;
-		}
-		*sp2 = '\0';
-		route = client_route("POST", sp1 + 1);
-		if (route < 0)
-		{
-			*sp2 = ' ';
-			start_tunnel(c);
-			return;
-		}
-		if (c->inlen < head_len + clen)
-		{
-			/* the body is still on its way */
-			*sp2 = ' ';
-			if (!reserve(&c->in, &c->incap, c->inlen, head_len + clen - c->inlen))
-				conn_close(c);
-			return;
-		}
-
-		/* a client request, whole: its bytes are ours, so strings end in place */
-		c->reqlen = head_len + clen;
-		if (lang_v)
-			*(char *) lang_e = '\0';
-		if (ua_v)
-			*(char *) ua_e = '\0';
-		if (xff_v)
-			*(char *) xff_e = '\0';
-		c->q.route = route;
-		c->q.method = "POST";
-		snprintf(c->path, sizeof(c->path), "%s", sp1 + 1);
-		c->q.path = c->path;
-		c->q.lang = i18n_lang(lang_v);
-		c->q.keep = keep;
-		c->q.started = now_ms();
-		resp = client_begin(&c->q, c->peer, xff_v, ua_v, end + 4, clen, &len);
-		if (resp == NULL && c->q.arg == NULL)
-		{
-			conn_close(c);
-			return;
-		}
-		if (resp)
-		{
-			answer(c, resp, len, c->q.status);
-			return;				/* answer serves what follows */
-		}
-		memset(&c->call, 0, sizeof(c->call));
-		c->call.sql = client_statement(route);
-		c->call.arg = c->q.arg;
-		c->call.res = &c->q.res;
-		c->call.shared = (routes[route].flags & ROUTE_SHARE_TX) != 0;
-		if (c->loop->queue_tail)
-			c->loop->queue_tail->next = &c->call;
-		else
-			c->loop->queue = &c->call;
-		c->loop->queue_tail = &c->call;
-		c->busy = true;
+			break;
+		case HEAD_OTHER:
+			break;
+	}
+	if (route < 0)
+	{
+		start_tunnel(c);
 		return;
 	}
+	if (c->inlen < h.head_len + h.content_length)
+	{
+		/* the body is still on its way */
+		if (!reserve(&c->in, &c->incap, c->inlen, h.head_len + h.content_length - c->inlen))
+			conn_close(c);
+		return;
+	}
+
+	/* a client request, whole: its bytes are ours, so strings end in place */
+	c->reqlen = h.head_len + h.content_length;
+	snprintf(c->path, sizeof(c->path), "%.*s", (int) h.path_len, h.path);
+	if (h.lang)
+		h.lang[h.lang_len] = '\0';
+	if (h.user_agent)
+		h.user_agent[h.user_agent_len] = '\0';
+	if (h.forwarded_for)
+		h.forwarded_for[h.forwarded_for_len] = '\0';
+	c->q.route = route;
+	c->q.method = "POST";
+	c->q.path = c->path;
+	c->q.lang = i18n_lang(h.lang);
+	c->q.keep = h.keep_alive;
+	c->q.started = now_ms();
+	resp = client_begin(&c->q, c->peer, h.forwarded_for, h.user_agent, c->in + h.head_len, h.content_length, &len);
+	if (resp == NULL && c->q.arg == NULL)
+	{
+		conn_close(c);
+		return;
+	}
+	if (resp)
+	{
+		answer(c, resp, len, c->q.status);	/* which serves what follows */
+		return;
+	}
+	memset(&c->call, 0, sizeof(c->call));
+	c->call.sql = client_statement(route);
+	c->call.arg = c->q.arg;
+	c->call.res = &c->q.res;
+	c->call.shared = (routes[route].flags & ROUTE_SHARE_TX) != 0;
+	if (c->loop->queue_tail)
+		c->loop->queue_tail->next = &c->call;
+	else
+		c->loop->queue = &c->call;
+	c->loop->queue_tail = &c->call;
+	c->busy = true;
 }
 
 /* The bytes of the client's requests go to civetweb from now on. */
