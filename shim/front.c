@@ -230,20 +230,37 @@ reserve(char **buf, size_t *cap, size_t len, size_t n)
 	return true;
 }
 
+/* Send what the socket takes of [p, p + n): the bytes sent (0 if none), -1 if it failed. */
+static ssize_t
+send_some(int fd, const char *p, size_t n)
+{
+	size_t		done = 0;
+
+	while (done < n)
+	{
+		ssize_t		k = send(fd, p + done, n - done, MSG_NOSIGNAL);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (k <= 0)
+			return -1;
+		done += k;
+	}
+	return done;
+}
+
 /* Send what is pending to the client; false if the connection failed. */
 static bool
 flush_out(Conn *c)
 {
-	while (c->outoff < c->outlen)
-	{
-		ssize_t		n = send(c->client.fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+	ssize_t		n = send_some(c->client.fd, c->out + c->outoff, c->outlen - c->outoff);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0)
-			return false;
+	if (n < 0)
+		return false;
+	if (n > 0)
+	{
 		c->outoff += n;
 		c->last = now_ms();
 	}
@@ -450,19 +467,12 @@ start_tunnel(Conn *c)
 static bool
 tunnel_send(Conn *c)
 {
-	while (c->inlen > 0)
-	{
-		ssize_t		n = send(c->tunnel.fd, c->in, c->inlen, MSG_NOSIGNAL);
+	ssize_t		n = send_some(c->tunnel.fd, c->in, c->inlen);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0)
-			return false;
-		memmove(c->in, c->in + n, c->inlen - n);
-		c->inlen -= n;
-	}
+	if (n < 0)
+		return false;
+	memmove(c->in, c->in + n, c->inlen - n);
+	c->inlen -= n;
 	if (c->inlen == 0 && c->client_eof)
 		shutdown(c->tunnel.fd, SHUT_WR);
 	return true;
