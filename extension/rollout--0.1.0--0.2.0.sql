@@ -28,6 +28,43 @@ GRANT rollout_reader TO rollout_maintainer;
 GRANT rollout_maintainer TO rollout_admin;
 
 -- ---------------------------------------------------------------------
+-- semver_range equality: the same canonical form ('^1.2.3' = '>=1.2.3 <2.0.0-0'),
+-- so ranges can be compared, grouped, made DISTINCT and hashed
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.semver_range_eq(rollout.semver_range, rollout.semver_range) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.semver_range_eq(rollout.semver_range, rollout.semver_range) IS
+	'implementation of = for ranges: the same canonical form';
+CREATE FUNCTION rollout.semver_range_ne(rollout.semver_range, rollout.semver_range) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.semver_range_ne(rollout.semver_range, rollout.semver_range) IS
+	'implementation of <> for ranges';
+CREATE FUNCTION rollout.semver_range_hash(rollout.semver_range) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.semver_range_hash(rollout.semver_range) IS 'hash of a range''s canonical form';
+CREATE FUNCTION rollout.semver_range_hash_extended(rollout.semver_range, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.semver_range_hash_extended(rollout.semver_range, bigint) IS
+	'seeded 64-bit hash of a range''s canonical form';
+CREATE OPERATOR rollout.= (
+	LEFTARG = rollout.semver_range, RIGHTARG = rollout.semver_range,
+	FUNCTION = rollout.semver_range_eq,
+	COMMUTATOR = OPERATOR(rollout.=), NEGATOR = OPERATOR(rollout.<>),
+	RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
+);
+CREATE OPERATOR rollout.<> (
+	LEFTARG = rollout.semver_range, RIGHTARG = rollout.semver_range,
+	FUNCTION = rollout.semver_range_ne,
+	COMMUTATOR = OPERATOR(rollout.<>), NEGATOR = OPERATOR(rollout.=),
+	RESTRICT = neqsel, JOIN = neqjoinsel
+);
+CREATE OPERATOR CLASS rollout.semver_range_hash_ops
+	DEFAULT FOR TYPE rollout.semver_range USING hash AS
+		OPERATOR 1 rollout.= (rollout.semver_range, rollout.semver_range),
+		FUNCTION 1 rollout.semver_range_hash(rollout.semver_range),
+		FUNCTION 2 rollout.semver_range_hash_extended(rollout.semver_range, bigint);
+
+-- ---------------------------------------------------------------------
 -- C helpers: passwords and tokens
 -- ---------------------------------------------------------------------
 CREATE FUNCTION rollout.hash_password(password text) RETURNS text

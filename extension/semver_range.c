@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "common/hashfn.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
 
@@ -26,6 +27,10 @@ PG_FUNCTION_INFO_V1(semver_range_to_text);
 PG_FUNCTION_INFO_V1(semver_range_contains);
 PG_FUNCTION_INFO_V1(semver_range_contained);
 PG_FUNCTION_INFO_V1(semver_satisfies);
+PG_FUNCTION_INFO_V1(semver_range_eq);
+PG_FUNCTION_INFO_V1(semver_range_ne);
+PG_FUNCTION_INFO_V1(semver_range_hash);
+PG_FUNCTION_INFO_V1(semver_range_hash_extended);
 
 #define RANGE_FORMAT_V1		1
 #define RANGE_COMP_FIXED	(4 + 3 * sizeof(int64))
@@ -340,4 +345,58 @@ semver_satisfies(PG_FUNCTION_ARGS)
 	res = sv_range_match(r, &v);
 	pfree(r);
 	PG_RETURN_BOOL(res);
+}
+
+/*
+ * Equality of ranges is equality of their canonical forms: '^1.2.3' and
+ * '>=1.2.3 <2.0.0-0' are the same range.  (Two ranges written differently
+ * that match the same versions without the same canonical form, such as two
+ * ranges that match nothing, are not equal.)  Ranges have no order.
+ */
+static bool
+range_equal(FunctionCallInfo fcinfo)
+{
+	char	   *a = range_to_cstring(PG_GETARG_BYTEA_PP(0));
+	char	   *b = range_to_cstring(PG_GETARG_BYTEA_PP(1));
+	bool		eq = strcmp(a, b) == 0;
+
+	pfree(a);
+	pfree(b);
+	return eq;
+}
+
+/* semver_range = semver_range */
+Datum
+semver_range_eq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(range_equal(fcinfo));
+}
+
+/* semver_range <> semver_range */
+Datum
+semver_range_ne(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!range_equal(fcinfo));
+}
+
+/* semver_range_hash(semver_range) returns int4: a hash of the canonical text */
+Datum
+semver_range_hash(PG_FUNCTION_ARGS)
+{
+	char	   *t = range_to_cstring(PG_GETARG_BYTEA_PP(0));
+	Datum		h = hash_any((const unsigned char *) t, strlen(t));
+
+	pfree(t);
+	return h;
+}
+
+/* semver_range_hash_extended(semver_range, int8) returns int8: seeded hash */
+Datum
+semver_range_hash_extended(PG_FUNCTION_ARGS)
+{
+	char	   *t = range_to_cstring(PG_GETARG_BYTEA_PP(0));
+	Datum		h = hash_any_extended((const unsigned char *) t, strlen(t), PG_GETARG_INT64(1));
+
+	pfree(t);
+	return h;
 }

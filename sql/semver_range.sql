@@ -81,6 +81,25 @@ CREATE TEMP TABLE rcopy2 (rng semver_range);
 COPY rcopy2 FROM '/tmp/rollout_range_copy.bin' WITH (FORMAT binary);
 SELECT rng FROM rcopy2;
 
+-- equality: the same canonical form; ranges compare, group, DISTINCT and hash-join
+SELECT '^1.2.3'::semver_range = '>=1.2.3 <2.0.0-0' AS same, '~1.2'::semver_range = '^1.2' AS tilde_is_caret,
+       '1.x'::semver_range <> '>=1.0.0 <2.0.0-0' AS differ, '*'::semver_range = '' AS star_is_empty;
+SELECT rng, count(*) FROM (VALUES ('^1.2'::semver_range), ('>=1.2.0 <2.0.0-0'), ('~1.2'), ('1.2.x'), ('1.2')) t(rng)
+GROUP BY rng ORDER BY rng::text;
+SELECT count(*) AS distinct_ranges FROM (SELECT DISTINCT rng FROM (VALUES ('^1.2'::semver_range), ('>=1.2.0 <2.0.0-0'), ('~1.2')) t(rng)) d;
+-- ranges have no order: an aggregate's DISTINCT, which sorts, says so
+SELECT count(DISTINCT rng) FROM rule_ranges;
+SELECT id FROM rule_ranges WHERE rng = '>=1.2.0 <2.0.0-0';
+SELECT rng::text FROM (SELECT rng FROM rule_ranges UNION SELECT '^1.2' UNION SELECT '^4') u ORDER BY 1;
+SET enable_nestloop = off;
+SET enable_mergejoin = off;
+EXPLAIN (COSTS OFF) SELECT a.id FROM rule_ranges a JOIN rcopy2 b ON a.rng = b.rng;
+SELECT a.id FROM rule_ranges a JOIN rcopy2 b ON a.rng = b.rng ORDER BY 1;
+RESET enable_nestloop;
+RESET enable_mergejoin;
+SELECT semver_range_hash('^1.2') = semver_range_hash('>=1.2.0 <2.0.0-0') AS same_hash,
+       semver_range_hash_extended('^1.2', 7) = semver_range_hash_extended('>=1.2.0 <2.0.0-0', 7) AS same_hash64;
+
 -- invalid ranges: 22P02 with the text in the message
 SELECT '1.2.3 |'::semver_range;
 SELECT '>>1.2.3'::semver_range;
