@@ -26,8 +26,12 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -81,6 +85,7 @@ typedef struct CheckQueue
 {
 	LWLock	   *lock;
 	Oid			dboid;			/* the worker's database, once connected */
+	bool		look_first;		/* a start failed to connect: the next looks for the database first */
 	pid_t		worker_pid;		/* 0: no worker */
 	Latch	   *worker_latch;
 	uint64		head;			/* bytes ever written (producers) */
@@ -651,19 +656,95 @@ set_worker_priority(void)
 		ereport(LOG, (errmsg("rollout: could not set the check recorder's nice value to %d: %m", recorder_nice)));
 }
 
+/*
+ * Is there a database of this name?  For a process connected to no database:
+ * pg_database is read with a plain scan (its index's relcache entry would need
+ * pg_class, which belongs to a database), as the autovacuum launcher does.
+ */
+static bool
+database_exists(const char *name)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (!found && HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+		found = strcmp(NameStr(((Form_pg_database) GETSTRUCT(tup))->datname), name) == 0;
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return found;
+}
+
+/*
+ * rollout.database does not exist (the last start of the worker could not
+ * connect to it): connected to no database, look for it in pg_database every
+ * few seconds, saying so once, rather than fail and be restarted every five
+ * seconds with an error each time.  Once it exists, exit to be restarted,
+ * connected to it.  Meanwhile checks are recorded by their transactions.
+ */
+static void
+wait_for_database(void)
+{
+	bool		said = false;
+
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("rollout check recorder");
+	while (!got_sigterm)
+	{
+		bool		exists;
+
+		exists = database_exists(queue_database);
+		if (exists)
+		{
+			LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+			queue->look_first = false;
+			LWLockRelease(queue->lock);
+			ereport(LOG, (errmsg("rollout: database \"%s\" exists now: the check recorder restarts to record its checks",
+								 queue_database)));
+			proc_exit(1);		/* restarted after bgw_restart_time */
+		}
+		if (!said)
+			ereport(LOG, (errmsg("rollout: database \"%s\" (rollout.database) does not exist; the check recorder waits for it",
+								 queue_database),
+						  errhint("Until then each check is recorded by the transaction that makes it. "
+								  "Set rollout.database to the database where the extension is installed.")));
+		said = true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	proc_exit(0);
+}
+
 void
 rollout_queue_worker_main(Datum arg)
 {
 	MemoryContext cxt;
+	bool		look;
 
 	pqsignal(SIGTERM, worker_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+
+	/* if connecting fails (no such database), the next start looks before it connects */
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	look = queue->look_first;
+	queue->look_first = true;
+	LWLockRelease(queue->lock);
+	if (look)
+		wait_for_database();
 	BackgroundWorkerInitializeConnection(queue_database, NULL, 0);
 	pgstat_report_appname("rollout check recorder");
 	set_worker_priority();
 
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	queue->look_first = false;
 	queue->dboid = MyDatabaseId;
 	queue->worker_pid = MyProcPid;
 	queue->worker_latch = MyLatch;
