@@ -684,7 +684,7 @@ database_exists(const char *name)
 /*
  * rollout.database does not exist (the last start of the worker could not
  * connect to it): connected to no database, look for it in pg_database every
- * few seconds, saying so once, rather than fail and be restarted every five
+ * second, saying so once, rather than fail and be restarted every five
  * seconds with an error each time.  Once it exists, exit to be restarted,
  * connected to it.  Meanwhile checks are recorded by their transactions.
  */
@@ -715,7 +715,7 @@ wait_for_database(void)
 						  errhint("Until then each check is recorded by the transaction that makes it. "
 								  "Set rollout.database to the database where the extension is installed.")));
 		said = true;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5000L, PG_WAIT_EXTENSION);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

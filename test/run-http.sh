@@ -15,7 +15,7 @@ SELECT rollout.create_admin('admin', 'admin-password-1', 'admin');
 SELECT rollout.create_admin('maint', 'maint-password-1', 'maintainer', 'default');
 SELECT rollout.create_admin('viewer', 'viewer-password-1', 'viewer');
 SQL
-# the background recorder (re)starts every 5 s until its database exists
+# the background recorder connects within a few seconds once its database exists
 for _ in $(seq 1 100); do
 	[ "$(psql -d "$db" -Atc "SELECT rollout.check_queue() ->> 'enabled'")" = true ] && break
 	sleep 0.2
@@ -31,4 +31,9 @@ if [ -n "${ROLLOUT_TEST_PGDATA:-}" ]; then
 	export PG_STOP_CMD="$ctl -m fast stop"
 	export PG_START_CMD="$ctl -o '-p $PGPORT' -l $ROLLOUT_TEST_PGDATA/server.log start"
 fi
-node test/http/http.test.js shim/rollout-http-asan "postgresql://$PGUSER@$PGHOST:$PGPORT/$db" "$port"
+# in a process group of its own, so that whatever the suite started goes with it even if node
+# itself is killed
+setsid node test/http/http.test.js shim/rollout-http-asan "postgresql://$PGUSER@$PGHOST:$PGPORT/$db" "$port" &
+node_pid=$!
+trap 'kill -- -$node_pid 2>/dev/null' EXIT
+wait $node_pid
