@@ -11,6 +11,7 @@
 #define _GNU_SOURCE				/* asprintf */
 #include <ctype.h>
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1025,7 +1026,14 @@ main(int argc, char **argv)
 	struct mg_callbacks callbacks;
 	struct mg_context *ctx;
 	struct mg_server_port internal;
+	struct rlimit files;
 
+	/* each open connection is a descriptor, two when relayed to civetweb: take what is allowed */
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max)
+	{
+		files.rlim_cur = files.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &files);
+	}
 	/* access-log lines: written in blocks, flushed every second (see access_log) */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	conninfo = env_or("DATABASE_URL", NULL);
