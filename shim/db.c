@@ -470,6 +470,13 @@ db_client_result(PGresult *r, DbResult *res)
 	res->status = 200;
 }
 
+/* Run a client's statement on a shared lane (lanes.c); its result, or error, into res. */
+void
+db_client_call(const char *sql, const char *arg, bool shared, DbResult *res)
+{
+	db_client_result(lanes_call(sql, arg, shared, res), res);
+}
+
 /*
  * Run a route in one transaction: authenticate the token (if the route
  * needs one), set the actor and the database role, call the function.
@@ -496,10 +503,9 @@ db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
 		if (sql == NULL)
 			return;
 		argtext = json_dumps(args, JSON_COMPACT);
-		r = lanes_call(sql, argtext, (route->flags & ROUTE_SHARE_TX) != 0, res);
+		db_client_call(sql, argtext, (route->flags & ROUTE_SHARE_TX) != 0, res);
 		free(sql);
 		free(argtext);
-		db_client_result(r, res);
 		return;
 	}
 

@@ -309,31 +309,35 @@ linger(Conn *c)
 
 static void serve(Conn *c);
 
-/* A response for the client, after those before it. */
+/*
+ * A response for the client (nothing is pending before it: a request is
+ * served only once the response before it is out).  What the socket does not
+ * take now is kept and sent when it is writable.
+ */
 static void
-answer(Conn *c, char *resp, size_t len, int status)
+answer(Conn *c, char *resp, size_t len)
 {
+	ssize_t		sent;
+
 	c->served = true;
-	if (status >= 400 || !c->q.keep || keep_ms == 0)
-		c->closing = true;
+	c->closing = c->q.close;
 	/* the request is used up */
 	memmove(c->in, c->in + c->reqlen, c->inlen - c->reqlen);
 	c->inlen -= c->reqlen;
 	c->reqlen = 0;
-	if (resp == NULL || !reserve(&c->out, &c->outcap, c->outlen, len))
+	sent = resp ? send_some(c->client.fd, resp, len) : -1;
+	if (sent < 0 || !reserve(&c->out, &c->outcap, c->outlen, len - sent))
 	{
 		free(resp);
 		conn_close(c);
 		return;
 	}
-	memcpy(c->out + c->outlen, resp, len);
-	c->outlen += len;
+	c->last = now_ms();
+	if ((size_t) sent < len)
+		memcpy(c->out, resp + sent, len - sent);
+	c->outlen = len - sent;
+	c->outoff = 0;
 	free(resp);
-	if (!flush_out(c))
-	{
-		conn_close(c);
-		return;
-	}
 	if (c->closing)
 	{
 		if (c->outlen == 0)
@@ -413,7 +417,7 @@ serve(Conn *c)
 	}
 	if (resp)
 	{
-		answer(c, resp, len, c->q.status);	/* which serves what follows */
+		answer(c, resp, len);	/* which serves what follows */
 		return;
 	}
 	memset(&c->call, 0, sizeof(c->call));
@@ -672,25 +676,12 @@ accept_all(Loop *l)
 static void
 dispatch(Loop *l)
 {
-	LaneCall   *last;
-	size_t		bytes;
-	int			n = 1;
-
 	if (l->lane_busy || l->queue == NULL)
 		return;
-	last = l->queue;
-	bytes = strlen(last->arg);
-	while (last->next && n < LANE_BATCH_CALLS && bytes + strlen(last->next->arg) <= LANE_BATCH_BYTES)
-	{
-		last = last->next;
-		bytes += strlen(last->arg);
-		n++;
-	}
 	l->running = l->queue;
-	l->queue = last->next;
+	l->queue = lanes_cut_batch(l->running);
 	if (l->queue == NULL)
 		l->queue_tail = NULL;
-	last->next = NULL;
 	l->lane_busy = true;
 	sem_post(&l->work);
 }
@@ -720,7 +711,7 @@ batch_done(Loop *l)
 			conn_bury(c);
 			continue;
 		}
-		answer(c, resp, len, c->q.status);
+		answer(c, resp, len);
 	}
 	l->running = NULL;
 	l->lane_busy = false;

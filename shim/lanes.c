@@ -351,6 +351,29 @@ lanes_run(Lane *lane, LaneCall *batch)
 			db_set_unavailable(calls[i]->res, "the database connection was lost");
 }
 
+/*
+ * End the batch that starts at head (linked by next) where it reaches
+ * LANE_BATCH_CALLS calls or LANE_BATCH_BYTES bytes of arguments; returns the
+ * calls after it.
+ */
+LaneCall *
+lanes_cut_batch(LaneCall *head)
+{
+	LaneCall   *last = head,
+			   *rest;
+	size_t		bytes = strlen(head->arg);
+
+	for (int n = 1; last->next && n < LANE_BATCH_CALLS &&
+		 bytes + strlen(last->next->arg) <= LANE_BATCH_BYTES; n++)
+	{
+		last = last->next;
+		bytes += strlen(last->arg);
+	}
+	rest = last->next;
+	last->next = NULL;
+	return rest;
+}
+
 /* A lane of one's own (front.c), not shared with lanes_call's callers. */
 Lane *
 lanes_new(void)
@@ -392,7 +415,6 @@ lanes_call(const char *sql, const char *arg, bool shared, DbResult *res)
 			   *next,
 			   *c;
 	bool		lead;
-	size_t		bytes;
 
 	sem_init(&me.wake, 0, 0);
 	pthread_mutex_lock(&lane->lock);
@@ -410,18 +432,10 @@ lanes_call(const char *sql, const char *arg, bool shared, DbResult *res)
 	{
 		/* lead: take the queue, which starts with us, up to a batch */
 		pthread_mutex_lock(&lane->lock);
-		batch = last = lane->head;
-		bytes = strlen(batch->arg);
-		for (int n = 1; last->next && n < LANE_BATCH_CALLS &&
-			 bytes + strlen(last->next->arg) <= LANE_BATCH_BYTES; n++)
-		{
-			last = last->next;
-			bytes += strlen(last->arg);
-		}
-		lane->head = last->next;
+		batch = lane->head;
+		lane->head = lanes_cut_batch(batch);
 		if (lane->head == NULL)
 			lane->tail = NULL;
-		last->next = NULL;
 		pthread_mutex_unlock(&lane->lock);
 
 		lanes_run(lane, batch);
@@ -443,7 +457,5 @@ lanes_call(const char *sql, const char *arg, bool shared, DbResult *res)
 			sem_post(&next->wake);
 	}
 	sem_destroy(&me.wake);
-	if (me.out == NULL && res->status == 0)
-		db_set_unavailable(res, "the database connection was lost");
 	return me.out;
 }

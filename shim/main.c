@@ -215,10 +215,16 @@ now_ms(void)
  * reusing an idle connection before we close it; errors, HTTP/1.0 and
  * clients that ask for it close.  keep: the client lets it stay open.
  */
+static bool
+response_closes(bool keep, int status)
+{
+	return status >= 400 || keep_alive_ms == 0 || !keep;
+}
+
 static const char *
 connection_header_for(bool keep, int status, char *buf, size_t size)
 {
-	if (status >= 400 || keep_alive_ms == 0 || !keep)
+	if (response_closes(keep, status))
 		return "Connection: close\r\n";
 	snprintf(buf, size, "Connection: keep-alive\r\nKeep-Alive: timeout=%d\r\n", keep_alive_ms < 1000 ? 1 : keep_alive_ms / 1000);
 	return buf;
@@ -618,7 +624,7 @@ client_begin(ClientRequest *q, const char *peer, const char *xff, const char *us
 	else if ((q->arg = client_arg(body, blen, q->ip, user_agent, &q->res)) != NULL)
 		return NULL;
 	out = answer_response(q->lang, &q->res, q->keep, len, &status);
-	q->status = status;
+	q->close = response_closes(q->keep, status);
 	request_done(draining ? -1 : q->route, status, q->started, q->method, q->path, q->ip);
 	db_result_free(&q->res);
 	__atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
@@ -634,7 +640,7 @@ client_end(ClientRequest *q, PGresult *r, size_t *len)
 
 	db_client_result(r, &q->res);
 	out = answer_response(q->lang, &q->res, q->keep, len, &status);
-	q->status = status;
+	q->close = response_closes(q->keep, status);
 	request_done(q->route, status, q->started, q->method, q->path, q->ip);
 	db_result_free(&q->res);
 	free(q->arg);
@@ -855,16 +861,12 @@ api_handler(struct mg_connection *conn, void *cbdata)
 		{
 			const char *ua = mg_get_header(conn, "User-Agent");
 			char	   *arg = client_arg(text, len, ip, ua, &res);
-			PGresult   *r = NULL;
 
 			if (text != stack)
 				free(text);
 			if (arg)
-			{
-				r = lanes_call(client_sql[ri_index], arg, (route->flags & ROUTE_SHARE_TX) != 0, &res);
-				free(arg);
-				db_client_result(r, &res);
-			}
+				db_client_call(client_sql[ri_index], arg, (route->flags & ROUTE_SHARE_TX) != 0, &res);
+			free(arg);
 			goto answer;
 		}
 		if (len > 0)

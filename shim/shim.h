@@ -75,6 +75,7 @@ extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
 					json_t *args, const char *token, DbResult *res);
 extern void db_result_free(DbResult *res);
 extern char *db_client_sql(const Route *route);
+extern void db_client_call(const char *sql, const char *arg, bool shared, DbResult *res);
 extern void db_client_result(PGresult *r, DbResult *res);
 extern int	db_status_for_sqlstate(const char *sqlstate);
 extern void db_set_error(DbResult *res, const PGresult *r, PGconn *conn);
@@ -90,7 +91,7 @@ typedef struct ClientRequest
 	bool		keep;			/* the client lets the connection stay open */
 	double		started;		/* ms */
 	char		ip[64];			/* set by client_begin */
-	int			status;			/* of the response, set by client_begin or client_end */
+	bool		close;			/* the response closes the connection (set with it) */
 	char	   *arg;			/* the call's argument, set by client_begin */
 	DbResult	res;
 } ClientRequest;
@@ -136,6 +137,7 @@ extern PGresult *lanes_call(const char *sql, const char *arg, bool shared, DbRes
 extern Lane *lanes_new(void);
 extern void lanes_free(Lane *lane);
 extern void lanes_run(Lane *lane, LaneCall *batch);
+extern LaneCall *lanes_cut_batch(LaneCall *head);
 
 /* limits.c */
 extern void limits_set_rate(double per_second);
