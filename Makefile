@@ -1,6 +1,6 @@
 # rollout: PGXS build of the extension, plus run / test / bench.
 #
-#   make            build the extension
+#   make            build the extension and the admin web UI (web/dist)
 #   make install    install it into the PostgreSQL found by pg_config
 #   make run        install dependencies, build, start a local cluster in ./.data
 #   make test       install dependencies, build, run every test suite
@@ -26,7 +26,7 @@ OBJS = \
 MODULEDIR = extension
 DATA = $(wildcard extension/rollout--*.sql)
 DATA_built = extension/rollout.control
-EXTRA_CLEAN = extension/rollout.control shim/rollout-http shim/rollout-http-asan
+EXTRA_CLEAN = extension/rollout.control shim/rollout-http shim/rollout-http-asan web/dist
 
 PG_CPPFLAGS = -Iextension
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
@@ -39,7 +39,27 @@ all install:
 	@exit 1
 else
 include $(PGXS)
+# `make` also builds the admin web UI (PGXS's own `all` builds the extension).
+all: web/dist/index.html
 endif
+
+# The admin web UI: web/dist is built by Vite when its sources or the message
+# catalogs are newer; npm ci runs first when web/node_modules is missing or
+# older than the lock file.
+WEB_SRCS = $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
+	web/vite.config.ts web/tsconfig.json $(wildcard i18n/*.json)
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: run scripts/deps.sh" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: $(WEB_SRCS) web/node_modules/.package-lock.json
+	cd web && npm run build
+	@touch $@
+
+.PHONY: web
+web: web/dist/index.html
 
 # PGXS does not track headers: every object depends on all of them.
 $(OBJS): $(wildcard extension/*.h)

@@ -52,7 +52,8 @@ if [ "${1:-}" = "--stop" ]; then
 	exit 0
 fi
 
-echo "==> building and installing the extension and rollout-http"
+echo "==> building and installing the extension, the web UI and rollout-http"
+# `make` also builds the admin web UI into web/dist (npm ci first when needed)
 make -s >/dev/null
 as_root make -s install >/dev/null
 make -s shim >/dev/null
