@@ -91,6 +91,7 @@ CREATE TABLE rollout.projects (
 	failure_min_samples integer NOT NULL DEFAULT 50 CHECK (failure_min_samples >= 1),
 	retention_days integer NOT NULL DEFAULT 90 CHECK (retention_days BETWEEN 1 AND 3650),
 	record_check_events boolean NOT NULL DEFAULT false,
+	require_approval boolean NOT NULL DEFAULT false,
 	seeded boolean NOT NULL DEFAULT false,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz
@@ -100,6 +101,7 @@ COMMENT ON COLUMN rollout.projects.failure_threshold IS 'install failure rate (p
 COMMENT ON COLUMN rollout.projects.failure_min_samples IS 'install results needed before the failure threshold applies';
 COMMENT ON COLUMN rollout.projects.retention_days IS 'days of raw update_events kept by rollout.maintain()';
 COMMENT ON COLUMN rollout.projects.record_check_events IS 'also store every check as a raw update_events row (rollups count checks regardless)';
+COMMENT ON COLUMN rollout.projects.require_approval IS 'a publish by a non-admin account becomes a request that an admin approves (rollout.approvals)';
 COMMENT ON COLUMN rollout.projects.seeded IS 'created by the extension script (the default project)';
 
 CREATE TABLE rollout.channels (
@@ -233,6 +235,32 @@ CREATE TABLE rollout.audit_log (
 	after jsonb
 );
 COMMENT ON TABLE rollout.audit_log IS 'who changed what and when, with before/after values (secrets removed)';
+
+CREATE TABLE rollout.approvals (
+	id bigserial PRIMARY KEY,
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	version_id bigint NOT NULL REFERENCES rollout.versions ON DELETE CASCADE,
+	requested_by text NOT NULL,
+	requested_at timestamptz NOT NULL DEFAULT now(),
+	publish_at timestamptz,
+	status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+	decided_by text,
+	decided_at timestamptz,
+	comment text CHECK (length(comment) <= 2000)
+);
+COMMENT ON TABLE rollout.approvals IS 'publish requests of projects that require approval; an admin approves (publishes) or rejects each';
+COMMENT ON COLUMN rollout.approvals.publish_at IS 'when the version is to be published once approved (NULL: at once)';
+-- one open request per version
+CREATE UNIQUE INDEX approvals_pending ON rollout.approvals (version_id) WHERE status = 'pending';
+CREATE INDEX ON rollout.approvals (project_id, status, id DESC);
+
+CREATE TABLE rollout.live_tickets (
+	ticket_hash bytea PRIMARY KEY,
+	admin_id bigint NOT NULL REFERENCES rollout.admins ON DELETE CASCADE,
+	expires_at timestamptz NOT NULL
+);
+COMMENT ON TABLE rollout.live_tickets IS
+	'single-use tickets (30 s) that open the live websocket, so no bearer token appears in a URL; only their SHA-256 is stored';
 CREATE INDEX ON rollout.audit_log (project_id, at DESC);
 
 -- ---------------------------------------------------------------------
@@ -356,6 +384,8 @@ SELECT pg_catalog.pg_extension_config_dump('rollout.admins', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.admins_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.api_tokens', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.api_tokens_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.approvals', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.approvals_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.audit_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.client_state', '');
@@ -428,6 +458,8 @@ CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.mirrors
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.update_rules
 	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.admins
+	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.approvals
 	FOR EACH ROW EXECUTE FUNCTION rollout.audit_trigger();
 
 -- keep updated_at current
@@ -632,6 +664,18 @@ COMMENT ON FUNCTION rollout.count_client(bigint, text, rollout.semver, text, int
 -- ---------------------------------------------------------------------
 -- The update decision
 -- ---------------------------------------------------------------------
+
+/*
+ * The rollout threshold of a percentage: a client is inside when its bucket
+ * (rollout_bucket, 0-9999) is below it.  The decision's cache reads every
+ * threshold through this function, and cohort_count counts with it, so both
+ * use the same conversion.  Inlined by the planner (plain SQL, no SET).
+ */
+CREATE FUNCTION rollout.rollout_threshold(percentage numeric) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	AS $$ SELECT pg_catalog.round($1 * 100)::integer $$;
+COMMENT ON FUNCTION rollout.rollout_threshold(numeric) IS
+	'buckets below this are inside a rollout of the percentage: round(percentage * 100)';
 
 CREATE TYPE rollout.check_record AS (
 	project_id bigint,
@@ -860,6 +904,17 @@ CREATE FUNCTION rollout.check_update(request jsonb) RETURNS jsonb
 COMMENT ON FUNCTION rollout.check_update(jsonb) IS
 	'the update decision (SPEC §7): request {project, current_version, channel, client_id, region, os, arch, locale, ip, user_agent}, result {has_update, latest_version, download_url, ..., reason}';
 
+/*
+ * The decision simulator: check_update's own C function run with a trace
+ * (rollout_decide.c), recording nothing.  simulate_check checks the role
+ * and builds the request; this one is not callable by the roles.
+ */
+CREATE FUNCTION rollout.simulate_decision(request jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'rollout_simulate_decision'
+	LANGUAGE C STABLE;
+COMMENT ON FUNCTION rollout.simulate_decision(jsonb) IS
+	'check_update''s answer for a request plus "steps" (the decision step by step), recording nothing';
+
 -- With rollout in shared_preload_libraries, checks are recorded by a
 -- background worker (rollout_queue.c); these show and await it.
 CREATE FUNCTION rollout.flush_checks(timeout_ms integer DEFAULT 60000) RETURNS bigint
@@ -944,6 +999,8 @@ BEGIN
 	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)
 	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
 			request_text(request, 'ip')::inet, request_text(request, 'user_agent'), 'download');
+	-- statistics pages refresh (identical notifications of a transaction are sent once)
+	PERFORM pg_notify('rollout_events', json_build_object('type', 'stats', 'project_id', p.id)::text);
 	RETURN jsonb_build_object('recorded', true, 'version', v.tag);
 END
 $$;
@@ -1040,6 +1097,7 @@ BEGIN
 			'failed', f_failed, 'results', f_succeeded + f_failed)::text);
 		paused := true;
 	END IF;
+	PERFORM pg_notify('rollout_events', json_build_object('type', 'stats', 'project_id', p.id)::text);
 	RETURN jsonb_build_object('recorded', true, 'version', v.tag, 'result', res, 'version_paused', paused);
 END
 $$;
@@ -1319,6 +1377,58 @@ AS $$
 $$;
 COMMENT ON FUNCTION rollout.version_json(rollout.versions) IS 'a version as returned by the API, with its artifacts';
 
+-- ---------------------------------------------------------------------
+-- Approvals: in a project with require_approval, a publish by an account
+-- that is not an admin becomes a request that an admin approves or rejects
+-- ---------------------------------------------------------------------
+
+-- Whether a publish by the actor in this project needs an admin's approval.
+CREATE FUNCTION rollout.needs_approval(project_id bigint) RETURNS boolean
+	LANGUAGE sql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT p.require_approval AND coalesce(
+		(SELECT a.role <> 'admin' FROM admins a
+		 WHERE a.username = nullif(current_setting('rollout.actor', true), '') AND a.is_active), false)
+	FROM projects p WHERE p.id = needs_approval.project_id
+$$;
+COMMENT ON FUNCTION rollout.needs_approval(bigint) IS
+	'true when the project requires approval and the actor is an account other than an admin (a DBA without rollout.actor publishes directly)';
+
+CREATE FUNCTION rollout.approval_json(a rollout.approvals) RETURNS jsonb
+	LANGUAGE sql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT jsonb_build_object('id', a.id, 'project', p.slug, 'version_id', a.version_id, 'version', v.tag,
+							  'channel', c.name, 'requested_by', a.requested_by, 'requested_at', a.requested_at,
+							  'publish_at', a.publish_at, 'status', a.status, 'decided_by', a.decided_by,
+							  'decided_at', a.decided_at, 'comment', a.comment)
+	FROM versions v JOIN projects p ON p.id = v.project_id JOIN channels c ON c.id = v.channel_id
+	WHERE v.id = a.version_id
+$$;
+COMMENT ON FUNCTION rollout.approval_json(rollout.approvals) IS 'an approval request as returned by the API';
+
+-- The open request to publish v (at a time, or NULL: once approved); a second request updates the first.
+CREATE FUNCTION rollout.request_approval(v rollout.versions, at timestamptz) RETURNS rollout.approvals
+	LANGUAGE plpgsql VOLATILE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a approvals;
+BEGIN
+	IF v.status NOT IN ('draft', 'published', 'paused') THEN
+		RAISE EXCEPTION 'version % is %; it cannot become published', v.tag, v.status
+			USING ERRCODE = '22023', COLUMN = 'status', CONSTRAINT = 'invalid_transition';
+	END IF;
+	UPDATE approvals x SET publish_at = at, requested_by = current_actor(), requested_at = now()
+	WHERE x.version_id = v.id AND x.status = 'pending' RETURNING * INTO a;
+	IF NOT FOUND THEN
+		INSERT INTO approvals (project_id, version_id, requested_by, publish_at)
+		VALUES (v.project_id, v.id, current_actor(), at) RETURNING * INTO a;
+	END IF;
+	RETURN a;
+END
+$$;
+COMMENT ON FUNCTION rollout.request_approval(rollout.versions, timestamptz) IS
+	'opens (or updates) the request to publish a version';
+
 CREATE FUNCTION rollout.rule_json(r rollout.update_rules) RETURNS jsonb
 	LANGUAGE sql STABLE SET search_path = rollout, pg_catalog, pg_temp
 AS $$
@@ -1405,9 +1515,10 @@ END
 $$;
 COMMENT ON FUNCTION rollout.create_project(text, text, text) IS 'creates a project with stable, beta and alpha channels; returns its id';
 
-CREATE FUNCTION rollout.update_project(project text, name text DEFAULT NULL, default_channel text DEFAULT NULL,
+CREATE FUNCTION rollout.update_project(project text DEFAULT 'default', name text DEFAULT NULL, default_channel text DEFAULT NULL,
 									   failure_threshold numeric DEFAULT NULL, failure_min_samples integer DEFAULT NULL,
-									   retention_days integer DEFAULT NULL, record_check_events boolean DEFAULT NULL)
+									   retention_days integer DEFAULT NULL, record_check_events boolean DEFAULT NULL,
+									   require_approval boolean DEFAULT NULL)
 	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1435,12 +1546,13 @@ BEGIN
 		failure_threshold = coalesce(update_project.failure_threshold, x.failure_threshold),
 		failure_min_samples = coalesce(update_project.failure_min_samples, x.failure_min_samples),
 		retention_days = coalesce(update_project.retention_days, x.retention_days),
-		record_check_events = coalesce(update_project.record_check_events, x.record_check_events)
+		record_check_events = coalesce(update_project.record_check_events, x.record_check_events),
+		require_approval = coalesce(update_project.require_approval, x.require_approval)
 	WHERE x.id = p.id RETURNING * INTO p;
 	RETURN to_jsonb(p);
 END
 $$;
-COMMENT ON FUNCTION rollout.update_project(text, text, text, numeric, integer, integer, boolean) IS
+COMMENT ON FUNCTION rollout.update_project(text, text, text, numeric, integer, integer, boolean, boolean) IS
 	'changes project settings (NULL leaves a setting unchanged)';
 
 CREATE FUNCTION rollout.list_projects() RETURNS jsonb
@@ -1448,7 +1560,7 @@ CREATE FUNCTION rollout.list_projects() RETURNS jsonb
 AS $$ SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.id), '[]') FROM projects p $$;
 COMMENT ON FUNCTION rollout.list_projects() IS 'all projects';
 
-CREATE FUNCTION rollout.get_project(project text) RETURNS jsonb
+CREATE FUNCTION rollout.get_project(project text DEFAULT 'default') RETURNS jsonb
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$ SELECT to_jsonb(project_by_slug(project)) $$;
 COMMENT ON FUNCTION rollout.get_project(text) IS 'one project by slug, or P0002';
@@ -1477,7 +1589,7 @@ $$;
 COMMENT ON FUNCTION rollout.check_version_fields(text, bigint, text, numeric) IS 'validates file and rollout fields (22023)';
 
 CREATE FUNCTION rollout.create_version(
-	project text, version text, channel text DEFAULT 'stable', title text DEFAULT '',
+	project text DEFAULT 'default', version text DEFAULT NULL, channel text DEFAULT 'stable', title text DEFAULT '',
 	file_url text DEFAULT NULL, file_size bigint DEFAULT NULL, file_checksum text DEFAULT NULL,
 	description text DEFAULT '', release_notes text DEFAULT '', breaking_changes text DEFAULT '',
 	min_upgrade_version text DEFAULT NULL, is_forced boolean DEFAULT false, rollout_percentage numeric DEFAULT NULL,
@@ -1488,12 +1600,12 @@ DECLARE
 	p projects := project_by_slug(project);
 	c channels;
 	v semver;
-	id bigint;
+	vid bigint;
 BEGIN
 	PERFORM require_role('maintainer', p.id);
 	v := arg_version('version', version);
 	IF v IS NULL THEN
-		PERFORM invalid_argument('version', 'version is required');
+		RAISE EXCEPTION 'version is required' USING ERRCODE = '22023', COLUMN = 'version', CONSTRAINT = 'required';
 	END IF;
 	c := channel_by_name(p.id, coalesce(channel, 'stable'));
 	PERFORM check_version_fields(file_url, file_size, file_checksum, rollout_percentage);
@@ -1504,11 +1616,14 @@ BEGIN
 			coalesce(description, ''), coalesce(release_notes, ''), coalesce(release_notes_i18n, '{}'),
 			coalesce(breaking_changes, ''), arg_version('min_upgrade_version', min_upgrade_version),
 			file_url, file_size, file_checksum, coalesce(is_forced, false), rollout_percentage)
-	RETURNING versions.id INTO id;
-	IF c.auto_publish THEN
-		UPDATE versions SET status = 'published', publish_time = now() WHERE versions.id = create_version.id;
+	RETURNING versions.id INTO vid;
+	IF c.auto_publish AND needs_approval(p.id) THEN
+		-- an auto-publishing channel of a project that requires approval: ask for it
+		PERFORM request_approval(x, NULL) FROM versions x WHERE x.id = vid;
+	ELSIF c.auto_publish THEN
+		UPDATE versions SET status = 'published', publish_time = now() WHERE versions.id = vid;
 	END IF;
-	RETURN id;
+	RETURN vid;
 EXCEPTION WHEN unique_violation THEN
 	RAISE EXCEPTION 'version % already exists in project %', v, p.slug
 		USING ERRCODE = '23505', COLUMN = 'version', CONSTRAINT = 'exists';
@@ -1583,10 +1698,123 @@ $$;
 COMMENT ON FUNCTION rollout.set_version_status(bigint, text, text[], timestamptz) IS 'status transition with checks';
 
 CREATE FUNCTION rollout.publish_version(version_id bigint, at timestamptz DEFAULT NULL) RETURNS jsonb
-	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
-AS $$ SELECT set_version_status(version_id, 'published', ARRAY['draft', 'published', 'paused'], at) $$;
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v versions := version_by_id(version_id, 'maintainer');
+BEGIN
+	IF needs_approval(v.project_id) THEN
+		RAISE EXCEPTION 'publishing in project % needs an admin''s approval', (SELECT slug FROM projects WHERE id = v.project_id)
+			USING ERRCODE = '42501', CONSTRAINT = 'approval_required',
+				  HINT = 'rollout.publish() asks for approval; an admin approves it with rollout.approve_publish()';
+	END IF;
+	RETURN set_version_status(version_id, 'published', ARRAY['draft', 'published', 'paused'], at);
+END
+$$;
 COMMENT ON FUNCTION rollout.publish_version(bigint, timestamptz) IS
-	'publishes a version now, or at a later time (scheduled); also re-schedules';
+	'publishes a version now, or at a later time (scheduled); also re-schedules (42501 where an approval is needed: use publish)';
+
+/*
+ * POST /versions/{id}/publish: publishes as publish_version does, or, when
+ * the project requires approval and the actor is not an admin, asks for
+ * approval.  Either way {version, approval} (approval NULL when published).
+ */
+CREATE FUNCTION rollout.publish(version_id bigint, at timestamptz DEFAULT NULL) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v versions := version_by_id(version_id, 'maintainer');
+BEGIN
+	IF needs_approval(v.project_id) THEN
+		RETURN jsonb_build_object('version', version_json(v), 'approval', approval_json(request_approval(v, at)));
+	END IF;
+	RETURN jsonb_build_object('version', set_version_status(version_id, 'published', ARRAY['draft', 'published', 'paused'], at),
+							  'approval', NULL);
+END
+$$;
+COMMENT ON FUNCTION rollout.publish(bigint, timestamptz) IS
+	'publishes a version (now or at a time), or asks an admin for approval where the project requires it: {version, approval}';
+
+CREATE FUNCTION rollout.list_approvals(project text DEFAULT 'default', status text DEFAULT NULL) RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+BEGIN
+	PERFORM require_role('viewer', p.id);
+	IF status IS NOT NULL AND status NOT IN ('pending', 'approved', 'rejected') THEN
+		PERFORM invalid_argument('status', 'status must be pending, approved or rejected');
+	END IF;
+	RETURN (SELECT coalesce(jsonb_agg(approval_json(a) ORDER BY a.id DESC), '[]') FROM approvals a
+			WHERE a.project_id = p.id AND (list_approvals.status IS NULL OR a.status = list_approvals.status));
+END
+$$;
+COMMENT ON FUNCTION rollout.list_approvals(text, text) IS 'publish requests of a project, newest first, optionally by status';
+
+-- The pending request with this id, locked, for an admin of its project; or P0002 / 22023.
+CREATE FUNCTION rollout.pending_approval(approval_id bigint) RETURNS rollout.approvals
+	LANGUAGE plpgsql VOLATILE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a approvals;
+BEGIN
+	SELECT * INTO a FROM approvals WHERE id = approval_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'approval request not found: %', approval_id
+			USING ERRCODE = 'P0002', COLUMN = 'approval_id', CONSTRAINT = 'not_found';
+	END IF;
+	PERFORM require_role('admin', a.project_id);
+	IF a.status <> 'pending' THEN
+		RAISE EXCEPTION 'approval request % is already %', approval_id, a.status
+			USING ERRCODE = '22023', COLUMN = 'status', CONSTRAINT = 'invalid_transition';
+	END IF;
+	RETURN a;
+END
+$$;
+COMMENT ON FUNCTION rollout.pending_approval(bigint) IS 'a pending approval request, locked, checked against the actor (admin)';
+
+CREATE FUNCTION rollout.approve_publish(approval_id bigint, comment text DEFAULT NULL) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a approvals := pending_approval(approval_id);
+	v jsonb;
+BEGIN
+	IF length(comment) > 2000 THEN
+		PERFORM invalid_argument('comment', 'comment must be at most 2000 characters');
+	END IF;
+	-- published now, or at the requested time if it is still to come
+	v := set_version_status(a.version_id, 'published', ARRAY['draft', 'published', 'paused'],
+							CASE WHEN a.publish_at > now() THEN a.publish_at END);
+	UPDATE approvals SET status = 'approved', decided_by = current_actor(), decided_at = now(),
+		comment = approve_publish.comment
+	WHERE id = a.id RETURNING * INTO a;
+	RETURN jsonb_build_object('approval', approval_json(a), 'version', v);
+END
+$$;
+COMMENT ON FUNCTION rollout.approve_publish(bigint, text) IS
+	'approves a publish request (admin): the version is published, at publish_at if that is still to come; {approval, version}';
+
+CREATE FUNCTION rollout.reject_publish(approval_id bigint, comment text DEFAULT NULL) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a approvals := pending_approval(approval_id);
+BEGIN
+	IF comment IS NULL OR btrim(comment) = '' THEN
+		RAISE EXCEPTION 'comment is required' USING ERRCODE = '22023', COLUMN = 'comment', CONSTRAINT = 'required';
+	END IF;
+	IF length(comment) > 2000 THEN
+		PERFORM invalid_argument('comment', 'comment must be at most 2000 characters');
+	END IF;
+	UPDATE approvals SET status = 'rejected', decided_by = current_actor(), decided_at = now(),
+		comment = reject_publish.comment
+	WHERE id = a.id RETURNING * INTO a;
+	RETURN jsonb_build_object('approval', approval_json(a), 'version', get_version(a.version_id));
+END
+$$;
+COMMENT ON FUNCTION rollout.reject_publish(bigint, text) IS
+	'rejects a publish request (admin), with a comment saying why; the version stays as it is; {approval, version}';
 
 CREATE FUNCTION rollout.pause_version(version_id bigint) RETURNS jsonb
 	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
@@ -1626,7 +1854,7 @@ AS $$ SELECT version_json(version_by_id(version_id, 'viewer')) $$;
 COMMENT ON FUNCTION rollout.get_version(bigint) IS 'one version with its artifacts';
 
 CREATE FUNCTION rollout.list_versions(project text DEFAULT 'default', channel text DEFAULT NULL, status text DEFAULT NULL,
-									  page integer DEFAULT 1, "limit" integer DEFAULT 20)
+									  page integer DEFAULT 1, "limit" integer DEFAULT 20, q text DEFAULT NULL)
 	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1648,18 +1876,25 @@ BEGIN
 	IF channel IS NOT NULL THEN
 		c := channel_by_name(p.id, channel);
 	END IF;
+	IF length(q) > 200 THEN
+		PERFORM invalid_argument('q', 'q must be at most 200 characters');
+	END IF;
+	-- q: a case-insensitive substring of the version, its tag or its title (no pattern characters)
+	q := nullif(lower(btrim(q)), '');
 	SELECT count(*) INTO total FROM versions v
-	WHERE v.project_id = p.id AND (c.id IS NULL OR v.channel_id = c.id) AND (list_versions.status IS NULL OR v.status = list_versions.status);
+	WHERE v.project_id = p.id AND (c.id IS NULL OR v.channel_id = c.id) AND (list_versions.status IS NULL OR v.status = list_versions.status)
+	  AND (q IS NULL OR strpos(lower(v.version::text), q) > 0 OR strpos(lower(v.tag), q) > 0 OR strpos(lower(v.title), q) > 0);
 	SELECT coalesce(jsonb_agg(version_json(v) ORDER BY v.version DESC), '[]') INTO items
 	FROM (SELECT * FROM versions v
 		  WHERE v.project_id = p.id AND (c.id IS NULL OR v.channel_id = c.id)
 			AND (list_versions.status IS NULL OR v.status = list_versions.status)
+			AND (q IS NULL OR strpos(lower(v.version::text), q) > 0 OR strpos(lower(v.tag), q) > 0 OR strpos(lower(v.title), q) > 0)
 		  ORDER BY v.version DESC LIMIT "limit" OFFSET (page - 1) * "limit") v;
 	RETURN jsonb_build_object('items', items, 'total', total, 'page', page, 'limit', "limit");
 END
 $$;
-COMMENT ON FUNCTION rollout.list_versions(text, text, text, integer, integer) IS
-	'versions of a project, newest first, paginated: {items, total, page, limit}';
+COMMENT ON FUNCTION rollout.list_versions(text, text, text, integer, integer, text) IS
+	'versions of a project, newest first, paginated, filtered by channel, status and q (in version, tag or title): {items, total, page, limit}';
 
 CREATE FUNCTION rollout.add_artifact(version_id bigint, os text, arch text, file_url text,
 									 file_size bigint DEFAULT NULL, file_checksum text DEFAULT NULL)
@@ -1711,7 +1946,8 @@ COMMENT ON FUNCTION rollout.delete_artifact(bigint) IS 'removes a per-platform f
 -- ---------------------------------------------------------------------
 -- Admin API: mirrors and channels
 -- ---------------------------------------------------------------------
-CREATE FUNCTION rollout.set_mirror(project text, region text, base_url text) RETURNS bigint
+CREATE FUNCTION rollout.set_mirror(project text DEFAULT 'default', region text DEFAULT NULL, base_url text DEFAULT NULL)
+	RETURNS bigint
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -1734,13 +1970,16 @@ END
 $$;
 COMMENT ON FUNCTION rollout.set_mirror(text, text, text) IS 'sets the download base URL of a region (upsert); returns its id';
 
-CREATE FUNCTION rollout.delete_mirror(project text, region text) RETURNS boolean
+CREATE FUNCTION rollout.delete_mirror(project text DEFAULT 'default', region text DEFAULT NULL) RETURNS boolean
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
 	p projects := project_by_slug(project);
 BEGIN
 	PERFORM require_role('admin', p.id);
+	IF region IS NULL THEN
+		RAISE EXCEPTION 'region is required' USING ERRCODE = '22023', COLUMN = 'region', CONSTRAINT = 'required';
+	END IF;
 	DELETE FROM mirrors m WHERE m.project_id = p.id AND m.region = lower(delete_mirror.region);
 	RETURN FOUND;
 END
@@ -1752,15 +1991,19 @@ CREATE FUNCTION rollout.list_mirrors(project text DEFAULT 'default') RETURNS jso
 AS $$ SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.region), '[]') FROM mirrors m WHERE m.project_id = (project_by_slug(project)).id $$;
 COMMENT ON FUNCTION rollout.list_mirrors(text) IS 'mirrors of a project';
 
-CREATE FUNCTION rollout.set_channel(project text, channel text, rollout_percentage numeric DEFAULT NULL,
+CREATE FUNCTION rollout.set_channel(project text DEFAULT 'default', channel text DEFAULT NULL, rollout_percentage numeric DEFAULT NULL,
 									is_active boolean DEFAULT NULL, auto_publish boolean DEFAULT NULL,
 									display_name jsonb DEFAULT NULL, description jsonb DEFAULT NULL)
 	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
 	p projects := project_by_slug(project);
-	c channels := channel_by_name(p.id, channel);
+	c channels;
 BEGIN
+	IF channel IS NULL THEN
+		RAISE EXCEPTION 'channel is required' USING ERRCODE = '22023', COLUMN = 'channel', CONSTRAINT = 'required';
+	END IF;
+	c := channel_by_name(p.id, channel);
 	PERFORM require_role('maintainer', p.id);
 	IF rollout_percentage IS NOT NULL AND rollout_percentage NOT BETWEEN 0 AND 100 THEN
 		PERFORM invalid_argument('rollout_percentage', 'rollout_percentage must be between 0 and 100');
@@ -1845,7 +2088,7 @@ END
 $$;
 COMMENT ON FUNCTION rollout.check_rule_targets(text, text, text, text) IS 'validates rule targets; returns the parsed range';
 
-CREATE FUNCTION rollout.create_rule(project text, name text, priority integer DEFAULT 0, target_region text DEFAULT NULL,
+CREATE FUNCTION rollout.create_rule(project text DEFAULT 'default', name text DEFAULT NULL, priority integer DEFAULT 0, target_region text DEFAULT NULL,
 									target_version_range text DEFAULT NULL, target_os text DEFAULT NULL,
 									target_arch text DEFAULT NULL, rollout_config jsonb DEFAULT '{}', enabled boolean DEFAULT true)
 	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
@@ -1980,12 +2223,17 @@ $$;
 COMMENT ON FUNCTION rollout.create_admin(text, text, text, text) IS
 	'creates an admin account (role admin, maintainer of one project, or viewer); returns its id';
 
+CREATE FUNCTION rollout.admin_json(a rollout.admins) RETURNS jsonb
+	LANGUAGE sql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT to_jsonb(a) - 'password_hash' || jsonb_build_object('project', (SELECT slug FROM projects WHERE id = a.project_id)) $$;
+COMMENT ON FUNCTION rollout.admin_json(rollout.admins) IS 'an account as returned by the API: no password hash, its project''s slug';
+
 CREATE FUNCTION rollout.list_admins() RETURNS jsonb
 	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM require_role('admin', NULL);
-	RETURN (SELECT coalesce(jsonb_agg(to_jsonb(a) - 'password_hash' ORDER BY a.id), '[]') FROM admins a);
+	RETURN (SELECT coalesce(jsonb_agg(admin_json(a) ORDER BY a.id), '[]') FROM admins a);
 END
 $$;
 COMMENT ON FUNCTION rollout.list_admins() IS 'admin accounts (without password hashes)';
@@ -2141,7 +2389,168 @@ END
 $$;
 COMMENT ON FUNCTION rollout.revoke_api_token(bigint) IS 'revokes a token by id (its owner, or an admin)';
 
-CREATE FUNCTION rollout.list_audit(project text DEFAULT NULL, page integer DEFAULT 1, "limit" integer DEFAULT 50)
+-- ---------------------------------------------------------------------
+-- Accounts: who am I, changes, passwords
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.whoami() RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins := acting_account();
+BEGIN
+	RETURN jsonb_build_object('admin_id', a.id, 'username', a.username, 'role', a.role,
+							  'project', (SELECT slug FROM projects WHERE id = a.project_id));
+END
+$$;
+COMMENT ON FUNCTION rollout.whoami() IS 'the acting account {admin_id, username, role, project} (GET /me)';
+
+/*
+ * Change an account's role, project or activity (admin).  The last active
+ * admin can neither be demoted nor disabled: 22023 naming the field, with
+ * key last_admin.  Audited by the admins table's trigger.
+ */
+CREATE FUNCTION rollout.update_admin(admin_id bigint, role text DEFAULT NULL, project text DEFAULT NULL,
+									 is_active boolean DEFAULT NULL, clear text[] DEFAULT '{}')
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins;
+	new_role text;
+	new_pid bigint;
+	new_active boolean;
+BEGIN
+	PERFORM require_role('admin', NULL);
+	IF NOT clear <@ ARRAY['project'] THEN
+		PERFORM invalid_argument('clear', 'clear may name project');
+	END IF;
+	-- the active admins, locked: two demotions at once cannot both pass the check below
+	PERFORM 1 FROM admins x WHERE x.role = 'admin' AND x.is_active FOR UPDATE;
+	SELECT * INTO a FROM admins x WHERE x.id = update_admin.admin_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'account not found: %', admin_id USING ERRCODE = 'P0002', COLUMN = 'admin_id', CONSTRAINT = 'not_found';
+	END IF;
+	IF role IS NOT NULL AND role NOT IN ('admin', 'maintainer', 'viewer') THEN
+		PERFORM invalid_argument('role', 'role must be admin, maintainer or viewer');
+	END IF;
+	new_role := coalesce(role, a.role);
+	new_active := coalesce(is_active, a.is_active);
+	new_pid := CASE WHEN 'project' = ANY (clear) THEN NULL
+					WHEN project IS NOT NULL THEN (project_by_slug(project)).id ELSE a.project_id END;
+	IF new_role = 'maintainer' AND new_pid IS NULL THEN
+		PERFORM invalid_argument('project', 'a maintainer needs a project');
+	END IF;
+	IF a.role = 'admin' AND a.is_active AND (new_role <> 'admin' OR NOT new_active)
+	   AND NOT EXISTS (SELECT 1 FROM admins x WHERE x.role = 'admin' AND x.is_active AND x.id <> a.id) THEN
+		RAISE EXCEPTION 'the last active admin cannot be %', CASE WHEN new_active THEN 'demoted' ELSE 'disabled' END
+			USING ERRCODE = '22023', COLUMN = CASE WHEN new_active THEN 'role' ELSE 'is_active' END, CONSTRAINT = 'last_admin';
+	END IF;
+	UPDATE admins x SET role = new_role, project_id = new_pid, is_active = new_active
+	WHERE x.id = a.id RETURNING * INTO a;
+	RETURN admin_json(a);
+END
+$$;
+COMMENT ON FUNCTION rollout.update_admin(bigint, text, text, boolean, text[]) IS
+	'changes an account''s role, project (clear => {project} removes it) or is_active; never demotes or disables the last active admin';
+
+CREATE FUNCTION rollout.reset_password(admin_id bigint, password text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins;
+	revoked integer;
+BEGIN
+	PERFORM require_role('admin', NULL);
+	SELECT * INTO a FROM admins x WHERE x.id = reset_password.admin_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'account not found: %', admin_id USING ERRCODE = 'P0002', COLUMN = 'admin_id', CONSTRAINT = 'not_found';
+	END IF;
+	IF password IS NULL OR length(password) < 8 THEN
+		PERFORM invalid_argument('password', 'password must be at least 8 characters');
+	END IF;
+	UPDATE admins SET password_hash = hash_password(password) WHERE id = a.id;
+	-- the sessions of the old password end; API tokens for automation stay
+	UPDATE api_tokens SET revoked_at = now() WHERE api_tokens.admin_id = a.id AND name = 'login' AND revoked_at IS NULL;
+	GET DIAGNOSTICS revoked = ROW_COUNT;
+	INSERT INTO audit_log (actor, action, object_type, object_id, project_id, after)
+	VALUES (current_actor(), 'reset_password', 'admins', a.id, a.project_id, jsonb_build_object('revoked_tokens', revoked));
+	RETURN jsonb_build_object('admin_id', a.id, 'username', a.username, 'revoked_tokens', revoked);
+END
+$$;
+COMMENT ON FUNCTION rollout.reset_password(bigint, text) IS
+	'sets an account''s password (admin) and revokes its login tokens: {admin_id, username, revoked_tokens}';
+
+CREATE FUNCTION rollout.change_password(current_password text, new_password text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins := acting_account();
+BEGIN
+	IF NOT verify_password(coalesce(current_password, ''), a.password_hash) THEN
+		RAISE EXCEPTION 'the current password is wrong' USING ERRCODE = '28P01', CONSTRAINT = 'login_failed';
+	END IF;
+	IF new_password IS NULL OR length(new_password) < 8 THEN
+		PERFORM invalid_argument('new_password', 'new_password must be at least 8 characters');
+	END IF;
+	UPDATE admins SET password_hash = hash_password(new_password) WHERE id = a.id;
+	INSERT INTO audit_log (actor, action, object_type, object_id, project_id)
+	VALUES (a.username, 'change_password', 'admins', a.id, a.project_id);
+	RETURN jsonb_build_object('admin_id', a.id, 'username', a.username, 'changed', true);
+END
+$$;
+COMMENT ON FUNCTION rollout.change_password(text, text) IS
+	'changes the acting account''s own password, given the current one (28P01 if it is wrong)';
+
+-- ---------------------------------------------------------------------
+-- Live websocket tickets: the socket's URL carries a ticket, never a token
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.live_ticket() RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	a admins := acting_account();
+	t text := random_token();
+	exp timestamptz := clock_timestamp() + interval '30 seconds';
+BEGIN
+	DELETE FROM live_tickets WHERE expires_at < clock_timestamp();
+	INSERT INTO live_tickets (ticket_hash, admin_id, expires_at) VALUES (sha256(convert_to(t, 'UTF8')), a.id, exp);
+	RETURN jsonb_build_object('ticket', t, 'expires_at', exp);
+END
+$$;
+COMMENT ON FUNCTION rollout.live_ticket() IS
+	'a ticket for GET /admin/api/v1/live?ticket=: random, single use, valid 30 seconds {ticket, expires_at}';
+
+CREATE FUNCTION rollout.redeem_live_ticket(ticket text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	t live_tickets;
+	a admins;
+BEGIN
+	IF ticket IS NULL OR ticket !~ '^[0-9a-f]{64}$' THEN
+		RAISE EXCEPTION 'invalid ticket' USING ERRCODE = '28000', CONSTRAINT = 'invalid_token';
+	END IF;
+	-- used once: gone whether or not it was still valid
+	DELETE FROM live_tickets x WHERE x.ticket_hash = sha256(convert_to(ticket, 'UTF8')) RETURNING * INTO t;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'invalid ticket' USING ERRCODE = '28000', CONSTRAINT = 'invalid_token';
+	END IF;
+	IF t.expires_at < clock_timestamp() THEN
+		RAISE EXCEPTION 'ticket expired' USING ERRCODE = '28000', CONSTRAINT = 'token_expired';
+	END IF;
+	SELECT * INTO a FROM admins WHERE id = t.admin_id AND is_active;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'account disabled' USING ERRCODE = '28000', CONSTRAINT = 'account_disabled';
+	END IF;
+	RETURN jsonb_build_object('admin_id', a.id, 'username', a.username, 'role', a.role,
+							  'project', (SELECT slug FROM projects WHERE id = a.project_id), 'project_id', a.project_id);
+END
+$$;
+COMMENT ON FUNCTION rollout.redeem_live_ticket(text) IS
+	'uses up a live ticket: the account it was issued to {admin_id, username, role, project, project_id}; 28000 if unknown, used or expired';
+
+CREATE FUNCTION rollout.list_audit(project text DEFAULT NULL, page integer DEFAULT 1, "limit" integer DEFAULT 50,
+								   actor text DEFAULT NULL, action text DEFAULT NULL, object_type text DEFAULT NULL,
+								   "from" timestamptz DEFAULT NULL, "to" timestamptz DEFAULT NULL)
 	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -2154,15 +2563,158 @@ BEGIN
 	IF page IS NULL OR page < 1 OR "limit" IS NULL OR "limit" NOT BETWEEN 1 AND 500 THEN
 		PERFORM invalid_argument('page', 'page must be 1 or more and limit between 1 and 500');
 	END IF;
-	RETURN jsonb_build_object(
-		'items', (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.id DESC), '[]')
-				  FROM (SELECT * FROM audit_log a WHERE pid IS NULL OR a.project_id = pid
-						ORDER BY a.id DESC LIMIT "limit" OFFSET (page - 1) * "limit") l),
-		'total', (SELECT count(*) FROM audit_log a WHERE pid IS NULL OR a.project_id = pid),
-		'page', page, 'limit', "limit");
+	IF "from" > "to" THEN
+		PERFORM invalid_argument('from', 'from must not be after to');
+	END IF;
+	RETURN (
+		WITH hits AS (
+			SELECT * FROM audit_log a
+			WHERE (pid IS NULL OR a.project_id = pid)
+			  AND (list_audit.actor IS NULL OR a.actor = list_audit.actor)
+			  AND (list_audit.action IS NULL OR a.action = list_audit.action)
+			  AND (list_audit.object_type IS NULL OR a.object_type = list_audit.object_type)
+			  AND (list_audit."from" IS NULL OR a.at >= list_audit."from")
+			  AND (list_audit."to" IS NULL OR a.at < list_audit."to"))
+		SELECT jsonb_build_object(
+			'items', (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.id DESC), '[]')
+					  FROM (SELECT * FROM hits ORDER BY id DESC LIMIT "limit" OFFSET (page - 1) * "limit") l),
+			'total', (SELECT count(*) FROM hits),
+			'page', page, 'limit', "limit"));
 END
 $$;
-COMMENT ON FUNCTION rollout.list_audit(text, integer, integer) IS 'audit entries, newest first, paginated';
+COMMENT ON FUNCTION rollout.list_audit(text, integer, integer, text, text, text, timestamptz, timestamptz) IS
+	'audit entries, newest first, paginated, filtered by project, actor, action, object_type and time (from <= at < to)';
+
+-- ---------------------------------------------------------------------
+-- The admin UI: dashboard, decision simulator, rollout cohorts
+-- ---------------------------------------------------------------------
+
+/*
+ * The dashboard of a project in one call, from the rollups (no scan of
+ * events or clients).  active_24h counts the distinct clients that checked
+ * today (UTC day), as the daily rollup knows them; install_success_rate is
+ * the 7-day rate of stats_overview.
+ */
+CREATE FUNCTION rollout.dashboard(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+	o stats_overview;
+BEGIN
+	PERFORM require_role('viewer', p.id);
+	SELECT * INTO o FROM stats_overview WHERE stats_overview.project = p.slug;
+	RETURN jsonb_build_object(
+		'project', p.slug,
+		'total_clients', o.total_clients,
+		'active_24h', o.active_clients_today,
+		'checks_today', o.checks_today,
+		'install_success_rate', o.success_rate_7d,
+		'channels', (
+			SELECT coalesce(jsonb_agg(jsonb_build_object(
+					'channel', c.name, 'display_name', c.display_name, 'latest_version', l.tag, 'version_id', l.id,
+					'publish_time', l.publish_time,
+					'adoption_rate', round(100.0 * coalesce(on_latest.clients, 0) / nullif(total.clients, 0), 2))
+					ORDER BY c.rank), '[]')
+			FROM channels c
+			LEFT JOIN LATERAL (
+				SELECT v.id, v.tag, v.version, v.publish_time FROM versions v
+				WHERE v.channel_id = c.id AND v.status = 'published' AND v.publish_time <= now()
+				ORDER BY v.version DESC LIMIT 1) l ON true
+			LEFT JOIN LATERAL (
+				SELECT sum(r.clients) AS clients FROM rollup_clients r
+				WHERE r.project_id = c.project_id AND r.channel = c.name AND r.version = l.version) on_latest ON true
+			LEFT JOIN LATERAL (
+				SELECT sum(r.clients) AS clients FROM rollup_clients r
+				WHERE r.project_id = c.project_id AND r.channel = c.name) total ON true
+			WHERE c.project_id = p.id),
+		'trend', (
+			SELECT jsonb_agg(jsonb_build_object('day', d.day, 'checks', coalesce(t.checks, 0),
+												'downloads', coalesce(t.downloads, 0),
+												'successes', coalesce(t.successes, 0), 'failures', coalesce(t.failures, 0))
+							 ORDER BY d.day)
+			FROM (SELECT g::date AS day FROM generate_series(utc_today() - 6, utc_today(), interval '1 day') g) d
+			LEFT JOIN (
+				SELECT r.day, sum(r.events) FILTER (WHERE r.action = 'check') AS checks,
+					   sum(r.events) FILTER (WHERE r.action = 'download') AS downloads,
+					   sum(r.events) FILTER (WHERE r.action = 'success') AS successes,
+					   sum(r.events) FILTER (WHERE r.action = 'failed') AS failures
+				FROM rollup_daily r WHERE r.project_id = p.id AND r.day > utc_today() - 7
+				GROUP BY r.day) t ON t.day = d.day),
+		'pending_approvals', (SELECT count(*) FROM approvals a WHERE a.project_id = p.id AND a.status = 'pending'));
+END
+$$;
+COMMENT ON FUNCTION rollout.dashboard(text) IS
+	'a project''s dashboard: clients, checks today, install success rate, latest version per channel, 7-day trend, pending approvals';
+
+/*
+ * What check_update would answer a client, and why, step by step, without
+ * recording anything (the admin UI's decision simulator).  The decision is
+ * check_update's own (rollout.simulate_decision); this adds the role check.
+ */
+CREATE FUNCTION rollout.simulate_check(project text DEFAULT 'default', current_version text DEFAULT NULL,
+									   channel text DEFAULT NULL, client_id text DEFAULT NULL, region text DEFAULT NULL,
+									   os text DEFAULT NULL, arch text DEFAULT NULL, locale text DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(project);
+BEGIN
+	PERFORM require_role('viewer', p.id);
+	RETURN simulate_decision(jsonb_strip_nulls(jsonb_build_object(
+		'project', p.slug, 'current_version', current_version, 'channel', channel, 'client_id', client_id,
+		'region', region, 'os', os, 'arch', arch, 'locale', locale)));
+END
+$$;
+COMMENT ON FUNCTION rollout.simulate_check(text, text, text, text, text, text, text, text) IS
+	'check_update''s answer for a client plus "steps" explaining it, recording nothing (POST /simulate)';
+
+/*
+ * How many known clients a rollout percentage of a version reaches, exactly:
+ * the decision's own bucket (rollout_bucket under the version's salt,
+ * "project@version") against its own threshold (rollout_threshold).  The
+ * audience is the project's clients the version could reach: on its channel
+ * or a less stable one, below it, and on a platform it has a file for when
+ * it has per-platform artifacts.  Rules are not applied (they differ per
+ * client): inside_now uses the version's percentage, else its channel's.
+ */
+CREATE FUNCTION rollout.cohort_count(version_id bigint, percentage numeric DEFAULT NULL) RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	v versions := version_by_id(version_id, 'viewer');
+	c channels;
+	salt text;
+	pct numeric(5,2);
+	now_pct numeric(5,2);
+	per_platform boolean;
+	n_audience bigint;
+	n_inside bigint;
+	n_inside_now bigint;
+BEGIN
+	IF percentage IS NOT NULL AND NOT (percentage BETWEEN 0 AND 100) THEN
+		PERFORM invalid_argument('percentage', 'percentage must be between 0 and 100');
+	END IF;
+	SELECT * INTO c FROM channels x WHERE x.id = v.channel_id;
+	salt := (SELECT slug FROM projects WHERE id = v.project_id) || '@' || v.version::text;
+	now_pct := coalesce(v.rollout_percentage, c.rollout_percentage);
+	pct := coalesce(percentage, now_pct);
+	per_platform := EXISTS (SELECT 1 FROM artifacts a WHERE a.version_id = v.id);
+	SELECT count(*), count(*) FILTER (WHERE b.bucket < rollout_threshold(pct)),
+		   count(*) FILTER (WHERE b.bucket < rollout_threshold(now_pct))
+	INTO n_audience, n_inside, n_inside_now
+	FROM (SELECT rollout_bucket(cs.client_id, salt) AS bucket
+		  FROM client_state cs JOIN channels cc ON cc.project_id = cs.project_id AND cc.name = cs.channel
+		  WHERE cs.project_id = v.project_id AND cc.rank >= c.rank AND cs.current_version < v.version
+			AND (NOT per_platform OR EXISTS (SELECT 1 FROM artifacts a
+											 WHERE a.version_id = v.id AND a.os = cs.os AND a.arch = cs.arch))) b;
+	RETURN jsonb_build_object('version_id', v.id, 'version', v.tag, 'percentage', pct, 'current_percentage', now_pct,
+							  'percentage_from', CASE WHEN v.rollout_percentage IS NULL THEN 'channel' ELSE 'version' END,
+							  'audience', n_audience, 'inside', n_inside, 'inside_now', n_inside_now);
+END
+$$;
+COMMENT ON FUNCTION rollout.cohort_count(bigint, numeric) IS
+	'the known clients a version could reach (audience) and how many a percentage puts inside its rollout, exactly';
 
 -- ---------------------------------------------------------------------
 -- Getters by id, so that creating something can answer with the object
@@ -2184,7 +2736,7 @@ COMMENT ON FUNCTION rollout.get_mirror(bigint) IS 'one mirror by id (NULL if non
 
 CREATE FUNCTION rollout.get_admin(admin_id bigint) RETURNS jsonb
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
-AS $$ SELECT to_jsonb(a) - 'password_hash' FROM admins a WHERE a.id = admin_id $$;
+AS $$ SELECT admin_json(a) FROM admins a WHERE a.id = admin_id $$;
 COMMENT ON FUNCTION rollout.get_admin(bigint) IS 'one admin account by id, without its password hash';
 
 -- ---------------------------------------------------------------------
@@ -2220,6 +2772,7 @@ BEGIN
 		RETURN false;
 	END IF;
 	PERFORM count_daily(pid, 'download', ver, false);
+	PERFORM pg_notify('rollout_events', json_build_object('type', 'stats', 'project_id', pid)::text);
 	RETURN true;
 END
 $$;
@@ -2242,7 +2795,7 @@ BEGIN
 		WHERE p.pronamespace = 'rollout'::regnamespace
 		  AND p.proname NOT LIKE 'semver%' AND p.proname NOT IN
 			('major', 'minor', 'patch', 'prerelease', 'build', 'is_prerelease', 'to_semver', 'is_semver',
-			 'satisfies', 'rollout_bucket', 'in_rollout', 'min', 'max')
+			 'satisfies', 'rollout_bucket', 'in_rollout', 'rollout_threshold', 'min', 'max')
 	LOOP
 		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
 	END LOOP;
@@ -2254,17 +2807,20 @@ GRANT SELECT ON rollout.stats_overview, rollout.stats_version_distribution, roll
 GRANT EXECUTE ON FUNCTION
 	rollout.stats(text, text, text, date, date), rollout.stats_trend(text, text, text, date, date),
 	rollout.stats_distribution(text), rollout.stats_regions(text), rollout.stats_funnel(text),
-	rollout.list_projects(), rollout.get_project(text), rollout.list_versions(text, text, text, integer, integer),
+	rollout.list_projects(), rollout.get_project(text), rollout.list_versions(text, text, text, integer, integer, text),
 	rollout.get_version(bigint), rollout.list_channels(text), rollout.list_rules(text), rollout.get_rule(bigint),
-	rollout.list_mirrors(text), rollout.list_audit(text, integer, integer), rollout.utc_today(),
+	rollout.list_mirrors(text), rollout.list_audit(text, integer, integer, text, text, text, timestamptz, timestamptz), rollout.utc_today(),
 	rollout.get_project_by_id(bigint), rollout.get_artifact(bigint), rollout.get_mirror(bigint),
 	rollout.revoke_token(text), rollout.create_api_token(text, interval), rollout.list_api_tokens(),
-	rollout.revoke_api_token(bigint), rollout.flush_checks(integer), rollout.check_queue()
+	rollout.revoke_api_token(bigint), rollout.flush_checks(integer), rollout.check_queue(),
+	rollout.whoami(), rollout.dashboard(text), rollout.simulate_check(text, text, text, text, text, text, text, text),
+	rollout.cohort_count(bigint, numeric), rollout.change_password(text, text), rollout.list_approvals(text, text),
+	rollout.live_ticket()
 	TO rollout_reader;
 
 GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),
 	rollout.login(text, text, interval), rollout.authenticate(text), rollout.revoke_token(text),
-	rollout.count_download(text)
+	rollout.count_download(text), rollout.redeem_live_ticket(text)
 	TO rollout_client;
 
 GRANT EXECUTE ON FUNCTION
@@ -2276,13 +2832,15 @@ GRANT EXECUTE ON FUNCTION
 	rollout.set_channel(text, text, numeric, boolean, boolean, jsonb, jsonb),
 	rollout.create_rule(text, text, integer, text, text, text, text, jsonb, boolean),
 	rollout.update_rule(bigint, text, integer, text, text, text, text, jsonb, boolean, text[]),
-	rollout.delete_rule(bigint), rollout.revoke_token(text), rollout.can_upload(bigint)
+	rollout.delete_rule(bigint), rollout.revoke_token(text), rollout.can_upload(bigint),
+	rollout.publish(bigint, timestamptz)
 	TO rollout_maintainer;
 
 GRANT EXECUTE ON FUNCTION
 	rollout.create_project(text, text, text),
-	rollout.update_project(text, text, text, numeric, integer, integer, boolean),
+	rollout.update_project(text, text, text, numeric, integer, integer, boolean, boolean),
 	rollout.set_mirror(text, text, text), rollout.delete_mirror(text, text),
 	rollout.create_admin(text, text, text, text), rollout.list_admins(), rollout.maintain(),
-	rollout.get_admin(bigint)
+	rollout.get_admin(bigint), rollout.update_admin(bigint, text, text, boolean, text[]),
+	rollout.reset_password(bigint, text), rollout.approve_publish(bigint, text), rollout.reject_publish(bigint, text)
 	TO rollout_admin;

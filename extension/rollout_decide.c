@@ -17,6 +17,11 @@
  * With the configuration in memory a check costs a JSON parse, a few key
  * comparisons and one SHA-256 per considered version; what a check records
  * (SPEC §7.8) is handed to rollout_queue.c.
+ *
+ * rollout.simulate_decision (behind rollout.simulate_check, the admin UI's
+ * decision simulator) runs the very same function with a trace: each step
+ * of the decision is written down as it is taken, and nothing is recorded.
+ * Without a trace (check_update) the trace costs one NULL test per step.
  */
 #include "postgres.h"
 
@@ -45,6 +50,7 @@
 #include "semver.h"
 
 PG_FUNCTION_INFO_V1(rollout_check_update);
+PG_FUNCTION_INFO_V1(rollout_simulate_decision);
 PG_FUNCTION_INFO_V1(rollout_config_changed);
 
 typedef enum VersionStatus
@@ -61,7 +67,7 @@ typedef struct CachedChannel
 	int32		rank;
 	bool		is_active;
 	Numeric		pct;
-	int32		threshold;		/* round(pct * 100): buckets below are in */
+	int32		threshold;		/* rollout.rollout_threshold(pct): buckets below are in */
 } CachedChannel;
 
 typedef struct CachedFile
@@ -398,7 +404,7 @@ load_project(const char *slug, Oid fn_oid)
 	p->default_channel = col_text(SPI_tuptable->vals[0], 3);
 	p->record_check_events = col_bool(SPI_tuptable->vals[0], 4);
 
-	load_query(cxt, "SELECT id, name, rank, is_active, rollout_percentage, round(rollout_percentage * 100)::int"
+	load_query(cxt, "SELECT id, name, rank, is_active, rollout_percentage, rollout.rollout_threshold(rollout_percentage)"
 			   " FROM rollout.channels WHERE project_id = $1 ORDER BY id",
 			   INT8OID, Int64GetDatum(p->id));
 	p->nchannels = SPI_processed;
@@ -417,7 +423,7 @@ load_project(const char *slug, Oid fn_oid)
 	}
 
 	load_query(cxt, "SELECT v.id, v.version, v.version::text, v.tag, v.status, v.channel_id, v.rollout_percentage,"
-			   " round(v.rollout_percentage * 100)::int, v.min_upgrade_version, v.min_upgrade_version::text,"
+			   " rollout.rollout_threshold(v.rollout_percentage), v.min_upgrade_version, v.min_upgrade_version::text,"
 			   " v.is_forced, v.publish_time, v.file_url, v.file_size, v.file_checksum"
 			   " FROM rollout.versions v WHERE v.project_id = $1 AND v.status <> 'draft'"
 			   " ORDER BY v.version DESC, v.id",
@@ -499,7 +505,7 @@ load_project(const char *slug, Oid fn_oid)
 			   " coalesce((rollout_config ->> 'block')::boolean, false),"
 			   " (rollout_config ->> 'pin')::rollout.semver,"
 			   " (rollout_config ->> 'percentage')::numeric,"
-			   " round((rollout_config ->> 'percentage')::numeric * 100)::int,"
+			   " rollout.rollout_threshold((rollout_config ->> 'percentage')::numeric),"
 			   " rollout_config ? 'channel', rollout_config ->> 'channel'"
 			   " FROM rollout.update_rules WHERE project_id = $1 AND enabled ORDER BY priority DESC, id",
 			   INT8OID, Int64GetDatum(p->id));
@@ -788,18 +794,44 @@ file_for(const CachedVersion *v, const char *os, const char *arch)
 	return NULL;
 }
 
-/* Offerable: published, due, in an eligible channel, under the pin, with a file. */
-static bool
+/* Why a candidate is not offered (SKIP_NONE: it is); the trace names them. */
+typedef enum Skip
+{
+	SKIP_NONE,
+	SKIP_PAUSED,
+	SKIP_YANKED,
+	SKIP_SCHEDULED,
+	SKIP_CHANNEL_INACTIVE,
+	SKIP_LESS_STABLE,
+	SKIP_PINNED,
+	SKIP_NO_ARTIFACT
+} Skip;
+
+static const char *const skip_names[] = {
+	"offerable", "paused", "yanked", "scheduled", "channel_inactive",
+	"less_stable_channel", "pinned_by_rule", "no_artifact"
+};
+
+/*
+ * Offerable (SKIP_NONE): published, due, in an eligible channel, under the
+ * pin, with a file for (os, arch), which goes to *file.  Else why not.
+ */
+static Skip
 offerable(const CachedVersion *v, TimestampTz now, const CachedChannel *eff,
 		  const CachedRule *rule, const char *os, const char *arch, const CachedFile **file)
 {
-	if (v->status != VS_PUBLISHED || v->publish_time > now ||
-		!v->channel->is_active || v->channel->rank > eff->rank)
-		return false;
+	if (v->status != VS_PUBLISHED)
+		return v->status == VS_YANKED ? SKIP_YANKED : SKIP_PAUSED;
+	if (v->publish_time > now)
+		return SKIP_SCHEDULED;
+	if (!v->channel->is_active)
+		return SKIP_CHANNEL_INACTIVE;
+	if (v->channel->rank > eff->rank)
+		return SKIP_LESS_STABLE;
 	if (rule != NULL && rule->pin != NULL && semver_key_cmp(&v->key, &rule->pin_key) > 0)
-		return false;
+		return SKIP_PINNED;
 	*file = file_for(v, os, arch);
-	return *file != NULL;
+	return *file != NULL ? SKIP_NONE : SKIP_NO_ARTIFACT;
 }
 
 static int32
@@ -808,9 +840,92 @@ bucket(const char *client_id, const CachedVersion *v)
 	return rollout_bucket_bytes(client_id, strlen(client_id), v->salt, strlen(v->salt));
 }
 
-/* rollout.check_update(request jsonb) returns jsonb */
-Datum
-rollout_check_update(PG_FUNCTION_ARGS)
+/* ---------------------------------------------------------------------
+ * The trace of a simulated decision
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The steps of a decision, as a JSON array being built: each step is
+ * {"step", "version"?, "outcome", "detail": {...}}.  Only a simulation has
+ * one; check_update passes NULL and every trace call sits behind "if (trace)".
+ */
+typedef struct Trace
+{
+	JsonbParseState *st;
+} Trace;
+
+/* Open a step; the caller adds the detail's fields (put_* on t->st), then trace_end. */
+static void
+trace_step(Trace *t, const char *step, const CachedVersion *v, const char *outcome)
+{
+	(void) pushJsonbValue(&t->st, WJB_BEGIN_OBJECT, NULL);
+	put_str(&t->st, "step", step);
+	if (v != NULL)
+		put_str(&t->st, "version", v->tag);
+	put_str(&t->st, "outcome", outcome);
+	put_key(&t->st, "detail");
+	(void) pushJsonbValue(&t->st, WJB_BEGIN_OBJECT, NULL);
+}
+
+/* Close the step trace_step opened. */
+static void
+trace_end(Trace *t)
+{
+	(void) pushJsonbValue(&t->st, WJB_END_OBJECT, NULL);
+	(void) pushJsonbValue(&t->st, WJB_END_OBJECT, NULL);
+}
+
+/* The percentage a version's rollout uses and where it comes from, into a step. */
+static void
+trace_rollout(Trace *t, const CachedVersion *v, const CachedRule *rule, int32 bkt, int32 threshold, Numeric pct)
+{
+	put_int(&t->st, "bucket", bkt);
+	put_int(&t->st, "threshold", threshold);
+	put_numeric(&t->st, "percentage", pct);
+	put_str(&t->st, "percentage_from", v->pct != NULL ? "version" :
+			(rule != NULL && rule->pct != NULL) ? "rule" : "channel");
+	put_str(&t->st, "salt", v->salt);
+}
+
+/* A candidate skipped for a reason of offerable(), into the trace. */
+static void
+trace_skip(Trace *t, const CachedVersion *v, Skip why, const CachedChannel *eff, const CachedRule *rule)
+{
+	trace_step(t, "candidate", v, skip_names[why]);
+	switch (why)
+	{
+		case SKIP_SCHEDULED:
+			put_str(&t->st, "publish_time", JsonEncodeDateTime(NULL, TimestampTzGetDatum(v->publish_time),
+															   TIMESTAMPTZOID, NULL));
+			break;
+		case SKIP_CHANNEL_INACTIVE:
+		case SKIP_LESS_STABLE:
+			put_str(&t->st, "channel", v->channel->name);
+			put_str(&t->st, "client_channel", eff->name);
+			break;
+		case SKIP_PINNED:
+			put_str(&t->st, "pin", semver_out_text(rule->pin));
+			break;
+		default:
+			break;
+	}
+	trace_end(t);
+}
+
+/* ---------------------------------------------------------------------
+ * The decision
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The update decision of SPEC §7 for a JSON request, as a jsonb Datum.  With
+ * simulate, the answer also has "steps" (the trace) and nothing is recorded;
+ * otherwise the check is recorded (§7.8).  One function for both, so that the
+ * simulator can never disagree with check_update.
+ */
+static Datum
+decide(FunctionCallInfo fcinfo, bool simulate)
 {
 	Jsonb	   *req = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	CachedProject *p;
@@ -843,6 +958,15 @@ rollout_check_update(PG_FUNCTION_ARGS)
 	bool		rollback = false;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
+	Trace		trace_buf;
+	Trace	   *trace = NULL;
+
+	if (simulate)
+	{
+		trace = &trace_buf;
+		trace->st = NULL;
+		(void) pushJsonbValue(&trace->st, WJB_BEGIN_ARRAY, NULL);
+	}
 
 	/* 1. validate, in the order of the fields' documentation (rollout_request.c) */
 	rollout_request_check(req);
@@ -882,6 +1006,24 @@ rollout_check_update(PG_FUNCTION_ARGS)
 				 errmsg("channel not found: \"%s\"", channel_name),
 				 err_generic_string(PG_DIAG_COLUMN_NAME, "channel"),
 				 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "not_found")));
+	if (trace)
+	{
+		trace_step(trace, "request", NULL, "valid");
+		put_str(&trace->st, "project", p->slug);
+		put_int(&trace->st, "project_id", p->id);
+		put_str(&trace->st, "current_version", semver_out_text(cur));
+		put_str(&trace->st, "client_id", cid);
+		put_str(&trace->st, "region", region);
+		put_str(&trace->st, "os", os);
+		put_str(&trace->st, "arch", arch);
+		put_str(&trace->st, "locale", locale);
+		trace_end(trace);
+		trace_step(trace, "channel", NULL, "resolved");
+		put_str(&trace->st, "channel", ch->name);
+		put_bool(&trace->st, "project_default", rollout_request_text(req, "channel", false) == NULL);
+		put_int(&trace->st, "rank", ch->rank);
+		trace_end(trace);
+	}
 
 	/* 3. the best matching enabled rule */
 	for (int i = 0; i < p->nrules && rule == NULL; i++)
@@ -902,23 +1044,51 @@ rollout_check_update(PG_FUNCTION_ARGS)
 		if (c != NULL)
 			eff = c;
 	}
+	if (trace)
+	{
+		trace_step(trace, "rule", NULL, rule != NULL ? "matched" : "none");
+		put_int(&trace->st, "enabled_rules", p->nrules);
+		if (rule != NULL)
+		{
+			put_int(&trace->st, "id", rule->id);
+			put_str(&trace->st, "name", rule->name);
+			put_int(&trace->st, "priority", rule->priority);
+			put_bool(&trace->st, "block", rule->block);
+			put_str(&trace->st, "pin", rule->pin ? semver_out_text(rule->pin) : NULL);
+			put_numeric(&trace->st, "percentage", rule->pct);
+			put_str(&trace->st, "channel", eff != ch ? eff->name : NULL);
+		}
+		trace_end(trace);
+	}
 
 	/* 2, 4, 5. candidates, newest first: rollout, then reachability */
 	if (rule != NULL && rule->block)
+	{
 		why = "blocked_by_rule";
+		if (trace)
+		{
+			trace_step(trace, "candidates", NULL, "blocked_by_rule");
+			trace_end(trace);
+		}
+	}
 	else
 	{
 		for (int i = 0; i < p->nversions; i++)
 		{
 			const CachedVersion *v = &p->versions[i];
 			const CachedFile *f;
+			Skip		skip;
 			Numeric		vpct;
 			int32		threshold;
 
 			if (semver_key_cmp(&v->key, &cur_key) <= 0)
 				break;
-			if (!offerable(v, now, eff, rule, os, arch, &f))
+			if ((skip = offerable(v, now, eff, rule, os, arch, &f)) != SKIP_NONE)
+			{
+				if (trace)
+					trace_skip(trace, v, skip, eff, rule);
 				continue;
+			}
 			if (v->pct != NULL)
 				vpct = v->pct, threshold = v->threshold;
 			else if (rule != NULL && rule->pct != NULL)
@@ -936,6 +1106,12 @@ rollout_check_update(PG_FUNCTION_ARGS)
 			if (bkt >= threshold)
 			{
 				why = why ? why : "outside_rollout";
+				if (trace)
+				{
+					trace_step(trace, "candidate", v, "outside_rollout");
+					trace_rollout(trace, v, rule, bkt, threshold, vpct);
+					trace_end(trace);
+				}
 				continue;
 			}
 			if (v->min_upgrade != NULL && semver_key_cmp(&cur_key, &v->min_key) < 0)
@@ -943,10 +1119,24 @@ rollout_check_update(PG_FUNCTION_ARGS)
 				/* not reachable directly: remember it, look for a stepping stone */
 				unreachable = unreachable ? unreachable : v->tag;
 				why = why ? why : "min_upgrade_version";
+				if (trace)
+				{
+					trace_step(trace, "candidate", v, "min_upgrade_version");
+					put_str(&trace->st, "min_upgrade_version", v->min_text);
+					trace_rollout(trace, v, rule, bkt, threshold, vpct);
+					trace_end(trace);
+				}
 				continue;
 			}
 			target = v;
 			target_file = f;
+			if (trace)
+			{
+				trace_step(trace, "candidate", v, "chosen");
+				trace_rollout(trace, v, rule, bkt, threshold, vpct);
+				put_bool(&trace->st, "stepping_stone", unreachable != NULL);
+				trace_end(trace);
+			}
 			break;
 		}
 		/* leaving a yanked version: the newest good lower one, whatever the rollout */
@@ -957,13 +1147,25 @@ rollout_check_update(PG_FUNCTION_ARGS)
 			for (int i = 0; i < p->nversions && !yanked; i++)
 				yanked = p->versions[i].status == VS_YANKED &&
 					semver_key_cmp(&p->versions[i].key, &cur_key) == 0;
+			if (trace && yanked)
+			{
+				trace_step(trace, "rollback", NULL, "current_version_yanked");
+				trace_end(trace);
+			}
 			for (int i = 0; yanked && i < p->nversions; i++)
 			{
 				const CachedVersion *v = &p->versions[i];
 				const CachedFile *f;
+				Skip		skip;
 
-				if (semver_key_cmp(&v->key, &cur_key) >= 0 || !offerable(v, now, eff, rule, os, arch, &f))
+				if (semver_key_cmp(&v->key, &cur_key) >= 0)
 					continue;
+				if ((skip = offerable(v, now, eff, rule, os, arch, &f)) != SKIP_NONE)
+				{
+					if (trace)
+						trace_skip(trace, v, skip, eff, rule);
+					continue;
+				}
 				target = v;
 				target_file = f;
 				rollback = true;
@@ -976,6 +1178,14 @@ rollout_check_update(PG_FUNCTION_ARGS)
 				bkt = bucket(cid, v);
 				if (newest == NULL)
 					newest = v;
+				if (trace)
+				{
+					trace_step(trace, "candidate", v, "chosen");
+					put_bool(&trace->st, "rollback", true);
+					put_int(&trace->st, "bucket", bkt);
+					put_numeric(&trace->st, "percentage", pct);
+					trace_end(trace);
+				}
 				break;
 			}
 		}
@@ -986,6 +1196,9 @@ rollout_check_update(PG_FUNCTION_ARGS)
 	(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	if (target != NULL)
 	{
+		const char *url;
+		int			forced_by = -1;
+
 		/* 6. forced if any eligible release in (current, target] is forced */
 		forced = rollback;
 		for (int i = 0; i < p->nversions && !forced; i++)
@@ -995,13 +1208,30 @@ rollout_check_update(PG_FUNCTION_ARGS)
 			forced = v->is_forced && v->status == VS_PUBLISHED && v->publish_time <= now &&
 				v->channel->rank <= eff->rank &&
 				semver_key_cmp(&v->key, &cur_key) > 0 && semver_key_cmp(&v->key, &target->key) <= 0;
+			if (forced)
+				forced_by = i;
 		}
 		/* 7. the download */
 		if (!target->has_texts)
 			load_texts(p, (CachedVersion *) target, fcinfo->flinfo->fn_oid);
+		url = resolve_url(p, region, target_file->url);
+		if (trace)
+		{
+			trace_step(trace, "forced", forced_by >= 0 ? &p->versions[forced_by] : NULL,
+					   forced ? "forced" : "not_forced");
+			put_bool(&trace->st, "rollback", rollback);
+			trace_end(trace);
+			trace_step(trace, "download", target, url != NULL ? "resolved" : "no_file");
+			put_str(&trace->st, "os", target_file->os);
+			put_str(&trace->st, "arch", target_file->arch);
+			put_str(&trace->st, "file_url", target_file->url);
+			put_str(&trace->st, "download_url", url);
+			put_str(&trace->st, "region", region);
+			trace_end(trace);
+		}
 		put_bool(&st, "has_update", true);
 		put_str(&st, "latest_version", target->tag);
-		put_str(&st, "download_url", resolve_url(p, region, target_file->url));
+		put_str(&st, "download_url", url);
 		if (target_file->has_size)
 			put_int(&st, "file_size", target_file->size);
 		else
@@ -1065,6 +1295,27 @@ rollout_check_update(PG_FUNCTION_ARGS)
 		put_str(&st, "why_not", why ? why : "up_to_date");
 	}
 	(void) pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+
+	if (trace)
+	{
+		/* the steps, then the answer's "steps"; a simulation records nothing */
+		Jsonb	   *steps;
+		JsonbValue	bin;
+
+		trace_step(trace, "result", target, target != NULL ? "update" : "no_update");
+		put_str(&trace->st, "why_not", target == NULL ? (why ? why : "up_to_date") : NULL);
+		put_str(&trace->st, "why_not_newer", target != NULL && newest != target ? why : NULL);
+		put_bool(&trace->st, "recorded", false);
+		trace_end(trace);
+		steps = JsonbValueToJsonb(pushJsonbValue(&trace->st, WJB_END_ARRAY, NULL));
+		bin.type = jbvBinary;
+		bin.val.binary.data = &steps->root;
+		bin.val.binary.len = VARSIZE(steps) - VARHDRSZ;
+		put_key(&st, "steps");
+		(void) pushJsonbValue(&st, WJB_VALUE, &bin);
+		res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 
 	/* 8. record */
@@ -1087,4 +1338,21 @@ rollout_check_update(PG_FUNCTION_ARGS)
 	}
 
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+}
+
+/* rollout.check_update(request jsonb) returns jsonb: the decision, recorded */
+Datum
+rollout_check_update(PG_FUNCTION_ARGS)
+{
+	return decide(fcinfo, false);
+}
+
+/*
+ * rollout.simulate_decision(request jsonb) returns jsonb: check_update's
+ * answer for the request plus its "steps", recording nothing.
+ */
+Datum
+rollout_simulate_decision(PG_FUNCTION_ARGS)
+{
+	return decide(fcinfo, true);
 }

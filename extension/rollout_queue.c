@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -506,6 +507,38 @@ worker_detach(int code, Datum arg)
 }
 
 /*
+ * Announce on rollout_events, when the transaction commits, that the
+ * statistics of the projects of checks[0..n) changed: {"type": "stats",
+ * "project_id": N} once per project and batch, so live pages refresh about
+ * once a flush interval, never once a check.  (Checks recorded in the
+ * checking transaction, without the worker, announce nothing: that path is
+ * the clients' and is kept lean.)
+ */
+static void
+notify_stats(const RolloutCheck *checks, int n)
+{
+	int64		seen[16];
+	int			nseen = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		bool		known = false;
+		char		payload[64];
+
+		for (int j = 0; j < nseen && !known; j++)
+			known = seen[j] == checks[i].project_id;
+		if (known)
+			continue;
+		if (nseen < (int) lengthof(seen))
+			seen[nseen++] = checks[i].project_id;
+		/* beyond 16 projects a batch, NOTIFY's own de-duplication takes over */
+		snprintf(payload, sizeof(payload), "{\"type\":\"stats\",\"project_id\":" INT64_FORMAT "}",
+				 checks[i].project_id);
+		Async_Notify("rollout_events", payload);
+	}
+}
+
+/*
  * Record checks[0..n) in one transaction of its own: in place where that is
  * all it takes (rollout_record.c, unless in_place is false), the rest with
  * rollout.record_checks.  Returns false if that failed (the transaction is
@@ -550,6 +583,7 @@ record_together(MemoryContext cxt, RolloutCheck *checks, int n, bool in_place, i
 		}
 		SPI_finish();
 		PopActiveSnapshot();
+		notify_stats(checks, n);
 		CommitTransactionCommand();
 		/*
 		 * A background worker reports its table statistics itself: without

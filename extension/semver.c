@@ -111,8 +111,8 @@ semver_parse_text(const char *str, size_t len, bool lax)
 }
 
 /* Canonical text of a datum, palloc'd. */
-static char *
-semver_to_cstring(const struct varlena *sv)
+char *
+semver_out_text(const struct varlena *sv)
 {
 	SvVersion	v;
 	char		prebuf[SV_MAX_TEXT];
@@ -156,7 +156,7 @@ semver_in(PG_FUNCTION_ARGS)
 Datum
 semver_out(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_CSTRING(semver_to_cstring(PG_GETARG_SEMVER_P(0)));
+	PG_RETURN_CSTRING(semver_out_text(PG_GETARG_SEMVER_P(0)));
 }
 
 /*
@@ -330,5 +330,5 @@ semver_from_text(PG_FUNCTION_ARGS)
 Datum
 semver_to_text(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_TEXT_P(cstring_to_text(semver_to_cstring(PG_GETARG_SEMVER_P(0))));
+	PG_RETURN_TEXT_P(cstring_to_text(semver_out_text(PG_GETARG_SEMVER_P(0))));
 }

@@ -69,6 +69,9 @@ extern struct varlena *semver_from_parsed(const SvVersion *v);
  */
 extern void semver_decode(const struct varlena *sv, SvVersion *v, char *prebuf);
 
+/* Canonical text of a datum (M.m.p[-pre][+build]), palloc'd. */
+extern char *semver_out_text(const struct varlena *sv);
+
 /* Parse text or raise the matching SQL error. */
 extern struct varlena *semver_parse_text(const char *str, size_t len, bool lax);
 
