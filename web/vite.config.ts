@@ -73,6 +73,13 @@ export default defineConfig({
       '/admin/api': { target: 'http://127.0.0.1:8080', ws: true },
     },
   },
+  // `vite preview` serves dist with rollout-http's Content-Security-Policy, to check the build under it
+  preview: {
+    headers: {
+      'Content-Security-Policy':
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'",
+    },
+  },
   build: {
     manifest: true,
     target: 'es2020',
