@@ -1,7 +1,8 @@
 /*
  * files.c
  *		Artifact uploads (streamed to disk, SHA-256 and size computed here)
- *		and downloads (/download/..., with Range) of rollout-http.
+ *		and downloads (/download/..., with Range) of rollout-http, and the
+ *		admin UI's static files (web/dist, at /).
  *
  * Where a file goes is decided from the database (project slug and version,
  * both constrained there) and whitelisted os, arch and file names, never
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -247,5 +250,198 @@ files_download(struct mg_connection *conn, void *cbdata)
 		PQclear(PQexecParams(*pc, "SELECT rollout.count_download($1)", 1, NULL, p, NULL, NULL, 0));
 	}
 	mg_send_mime_file(conn, path, "application/octet-stream");
+	return 200;
+}
+
+/* ---------------------------------------------------------------------
+ * The admin UI's files (web/dist, built by Vite), served at /
+ *
+ * The UI is a single page with hash routing (/#/versions), so there is no
+ * fallback: a path is a file under the web root or a 404.  Vite names every
+ * file under assets/ after a hash of its content, so those are cached for a
+ * year and never revalidated; index.html (and /) must be revalidated on each
+ * load, so that a new build is picked up at once.  Every response carries
+ * the strict Content-Security-Policy of SPEC §12, nosniff and no referrer.
+ *
+ * civetweb's own static handler (document_root) cannot give paths different
+ * Cache-Control headers, so the files are sent here, with civetweb's MIME
+ * table and its file sender.  Pre-compressed files: when the client accepts
+ * gzip and "x.gz" exists beside "x", "x.gz" is sent with Content-Encoding:
+ * gzip (civetweb 1.15's document_root handler does the same for files of
+ * 1 KB or more, but not for a request handler unless built with zlib, which
+ * Debian's is not).  Paths are made of safe segments only: nothing outside
+ * the web root is reachable.
+ */
+static const char *web_root;
+
+/* Headers of every UI response (SPEC §12). */
+#define WEB_CSP \
+	"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " \
+	"img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; " \
+	"base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+
+#define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+#define CACHE_REVALIDATE "no-cache"
+
+/* Set the directory served at / (it may not exist yet: then every path is a 404). */
+void
+files_configure_web(const char *dir)
+{
+	web_root = dir;
+}
+
+/*
+ * A path below the web root made of safe segments: 1 to 128 of
+ * [A-Za-z0-9._~@+-], none starting with a dot (no "..", no hidden files),
+ * separated by single slashes.
+ */
+static bool
+safe_path(const char *p)
+{
+	size_t		seg = 0;
+
+	if (*p == '\0' || strlen(p) > 1024)
+		return false;
+	for (; *p; p++)
+	{
+		char		c = *p;
+
+		if (c == '/')
+		{
+			if (seg == 0)
+				return false;
+			seg = 0;
+			continue;
+		}
+		if (seg == 0 && c == '.')
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '.' || c == '_' || c == '~' || c == '@' || c == '+' || c == '-'))
+			return false;
+		if (++seg > 128)
+			return false;
+	}
+	return seg > 0;
+}
+
+/*
+ * Does the client accept a gzip-encoded response?  Accept-Encoding names
+ * "gzip" (or "x-gzip") with a quality above zero.
+ */
+static bool
+accepts_gzip(struct mg_connection *conn)
+{
+	const char *ae = mg_get_header(conn, "Accept-Encoding");
+	char		list[512];
+	char	   *save = NULL;
+
+	if (ae == NULL)
+		return false;
+	snprintf(list, sizeof(list), "%s", ae);
+	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save))
+	{
+		char	   *params = strchr(item, ';');
+		char	   *q;
+		size_t		n;
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		n = params ? (size_t) (params - item) : strlen(item);
+		while (n > 0 && (item[n - 1] == ' ' || item[n - 1] == '\t'))
+			n--;
+		if (!((n == 4 && strncasecmp(item, "gzip", 4) == 0) || (n == 6 && strncasecmp(item, "x-gzip", 6) == 0)))
+			continue;
+		q = params ? strstr(params, "q=") : NULL;
+		if (params && q == NULL)
+			q = strstr(params, "Q=");
+		return q == NULL || atof(q + 2) > 0;
+	}
+	return false;
+}
+
+/* Start a response with the UI's headers and a Cache-Control. */
+static void
+web_headers(struct mg_connection *conn, int status, const char *cache_control)
+{
+	mg_response_header_start(conn, status);
+	mg_response_header_add(conn, "Cache-Control", cache_control, -1);
+	mg_response_header_add(conn, "Content-Security-Policy", WEB_CSP, -1);
+	mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+	mg_response_header_add(conn, "Referrer-Policy", "no-referrer", -1);
+}
+
+/* A short response of our own (404, 405), with the UI's headers. */
+static int
+web_error(struct mg_connection *conn, int status, const char *text)
+{
+	char		len[24];
+
+	snprintf(len, sizeof(len), "%zu", strlen(text));
+	web_headers(conn, status, "no-store");
+	mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8", -1);
+	mg_response_header_add(conn, "Content-Length", len, -1);
+	mg_response_header_send(conn);
+	mg_write(conn, text, strlen(text));
+	return status;
+}
+
+/* GET or HEAD of a UI file: the handler of "/" (every path no other handler takes). */
+int
+files_web(struct mg_connection *conn, void *cbdata)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *uri = ri->local_uri;
+	const char *rel;
+	char		path[2048];
+	char		gz[2100];
+	char		etag[64];
+	char		lm[64];
+	char		len[32];
+	struct stat st;
+	struct stat gst;
+	bool		head = strcmp(ri->request_method, "HEAD") == 0;
+	bool		gzipped = false;
+	const char *cache;
+	const char *inm;
+	struct tm	tm;
+
+	(void) cbdata;
+	if (!head && strcmp(ri->request_method, "GET") != 0)
+		return web_error(conn, 405, "Method Not Allowed\n");
+	rel = (uri == NULL || strcmp(uri, "/") == 0) ? "index.html" : uri + 1;
+	if (web_root == NULL || !safe_path(rel) ||
+		snprintf(path, sizeof(path), "%s/%s", web_root, rel) >= (int) sizeof(path) ||
+		stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return web_error(conn, 404, "Not Found\n");
+	cache = strncmp(rel, "assets/", 7) == 0 ? CACHE_IMMUTABLE : CACHE_REVALIDATE;
+	snprintf(gz, sizeof(gz), "%s.gz", path);
+	if (accepts_gzip(conn))
+		gzipped = stat(gz, &gst) == 0 && S_ISREG(gst.st_mode);
+
+	/* revalidation: the ETag names the bytes sent (time and size; "-gz": the compressed file) */
+	snprintf(etag, sizeof(etag), "\"%llx-%llx%s\"", (unsigned long long) st.st_mtime,
+			 (unsigned long long) (gzipped ? gst.st_size : st.st_size), gzipped ? "-gz" : "");
+	inm = mg_get_header(conn, "If-None-Match");
+	if (inm != NULL && strstr(inm, etag) != NULL)
+	{
+		web_headers(conn, 304, cache);
+		mg_response_header_add(conn, "ETag", etag, -1);
+		mg_response_header_add(conn, "Vary", "Accept-Encoding", -1);
+		mg_response_header_send(conn);
+		return 304;
+	}
+	strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&st.st_mtime, &tm));
+	snprintf(len, sizeof(len), "%lld", (long long) (gzipped ? gst.st_size : st.st_size));
+	web_headers(conn, 200, cache);
+	mg_response_header_add(conn, "Content-Type", mg_get_builtin_mime_type(path), -1);
+	mg_response_header_add(conn, "Content-Length", len, -1);
+	if (gzipped)
+		mg_response_header_add(conn, "Content-Encoding", "gzip", -1);
+	mg_response_header_add(conn, "Vary", "Accept-Encoding", -1);
+	mg_response_header_add(conn, "ETag", etag, -1);
+	mg_response_header_add(conn, "Last-Modified", lm, -1);
+	mg_response_header_send(conn);
+	if (!head)
+		mg_send_file_body(conn, gzipped ? gz : path);
 	return 200;
 }

@@ -8,8 +8,16 @@
  * forwards each payload to the open sockets allowed to see it: an account
  * scoped to one project (maintainers, scoped viewers) only gets that
  * project's events, others get all.  Browsers cannot set headers on a
- * websocket, so the bearer token comes as ?token=; it is checked with
- * rollout.authenticate before the connection is accepted.
+ * websocket, and a bearer token in a URL ends up in logs and histories, so
+ * the socket is opened with ?ticket=: a random ticket from
+ * POST /admin/api/v1/live/ticket (rollout.live_ticket), used up by
+ * rollout.redeem_live_ticket before the connection is accepted, and good
+ * for 30 seconds.  ?token= is not accepted.
+ *
+ * Events are the payloads as they come: audited changes ({"type":
+ * "versions.update", ...}), automatic pauses, and {"type": "stats",
+ * "project_id": N} when checks (once per batch of the background recorder),
+ * downloads or install results were recorded.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -33,29 +41,28 @@ static volatile int listener_stop;
 static const char *live_conninfo;
 
 /*
- * Accept the socket only with a valid token: 0 accepts, 1 refuses.  The
- * account's project id (0: all projects) becomes the connection's data.
+ * Accept the socket only with a valid ticket, which this uses up: 0
+ * accepts, 1 refuses.  The account's project id (0: all projects) becomes
+ * the connection's data.
  */
 static int
 live_connect(const struct mg_connection *conn, void *cbdata)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	PGconn	  **pc = mg_get_thread_pointer(conn);
-	char		token[128] = "";
+	char		ticket[128] = "";
 	long long  *scope = NULL;
 
 	(void) cbdata;
 	if (ri->query_string)
-		mg_get_var(ri->query_string, strlen(ri->query_string), "token", token, sizeof(token));
-	if (pc == NULL || token[0] == '\0')
+		mg_get_var(ri->query_string, strlen(ri->query_string), "ticket", ticket, sizeof(ticket));
+	if (pc == NULL || ticket[0] == '\0')
 		return 1;
 	if (db_ensure(pc, live_conninfo) == 0)
 	{
-		const char *p[1] = {token};
-		PGresult   *r = PQexecParams(*pc,
-									 "SELECT CASE WHEN a ->> 'project' IS NOT NULL"
-									 " THEN rollout.get_project(a ->> 'project') ->> 'id' END"
-									 " FROM rollout.authenticate($1) a", 1, NULL, p, NULL, NULL, 0);
+		const char *p[1] = {ticket};
+		PGresult   *r = PQexecParams(*pc, "SELECT rollout.redeem_live_ticket($1) ->> 'project_id'",
+									 1, NULL, p, NULL, NULL, 0);
 
 		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 		{

@@ -33,8 +33,12 @@ const Route routes[] = {
 	/* accounts */
 	{"POST", "/admin/api/v1/auth/login", "login", NULL, AUTH_NONE, 0},
 	{"POST", "/admin/api/v1/auth/logout", "revoke_token", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/auth/password", "change_password", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/me", "whoami", NULL, AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/admins", "list_admins", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/admins", "create_admin", "get_admin", AUTH_TOKEN, 0},
+	{"PUT", "/admin/api/v1/admins/{admin_id}", "update_admin", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/admins/{admin_id}/password", "reset_password", NULL, AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/tokens", "list_api_tokens", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/tokens", "create_api_token", NULL, AUTH_TOKEN, 0},
 	{"DELETE", "/admin/api/v1/tokens/{token_id}", "revoke_api_token", NULL, AUTH_TOKEN, 0},
@@ -49,16 +53,23 @@ const Route routes[] = {
 	{"GET", "/admin/api/v1/versions/{version_id}", "get_version", NULL, AUTH_TOKEN, 0},
 	{"PUT", "/admin/api/v1/versions/{version_id}", "update_version", NULL, AUTH_TOKEN, 0},
 	{"DELETE", "/admin/api/v1/versions/{version_id}", "delete_version", NULL, AUTH_TOKEN, 0},
-	{"POST", "/admin/api/v1/versions/{version_id}/publish", "publish_version", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/versions/{version_id}/publish", "publish", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/versions/{version_id}/pause", "pause_version", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/versions/{version_id}/resume", "resume_version", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/versions/{version_id}/yank", "yank_version", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/versions/{version_id}/artifacts", "add_artifact", "get_artifact", AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/versions/{version_id}/cohort", "cohort_count", NULL, AUTH_TOKEN, 0},
+	{"DELETE", "/admin/api/v1/artifacts/{artifact_id}", "delete_artifact", NULL, AUTH_TOKEN, 0},
+	/* approvals of publishes */
+	{"GET", "/admin/api/v1/approvals", "list_approvals", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/approvals/{approval_id}/approve", "approve_publish", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/approvals/{approval_id}/reject", "reject_publish", NULL, AUTH_TOKEN, 0},
 	/* channels, mirrors, rules */
 	{"GET", "/admin/api/v1/channels", "list_channels", NULL, AUTH_TOKEN, 0},
 	{"PUT", "/admin/api/v1/channels/{channel}", "set_channel", NULL, AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/mirrors", "list_mirrors", NULL, AUTH_TOKEN, 0},
 	{"PUT", "/admin/api/v1/mirrors/{region}", "set_mirror", "get_mirror", AUTH_TOKEN, 0},
+	{"DELETE", "/admin/api/v1/mirrors/{region}", "delete_mirror", NULL, AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/rules", "list_rules", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/rules", "create_rule", "get_rule", AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/rules/{rule_id}", "get_rule", NULL, AUTH_TOKEN, 0},
@@ -71,13 +82,17 @@ const Route routes[] = {
 	{"GET", "/admin/api/v1/stats/funnel", "stats_funnel", NULL, AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/stats/trend", "stats_trend", NULL, AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/audit", "list_audit", NULL, AUTH_TOKEN, 0},
+	/* the admin UI */
+	{"GET", "/admin/api/v1/dashboard", "dashboard", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/simulate", "simulate_check", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/live/ticket", "live_ticket", NULL, AUTH_TOKEN, 0},
 };
 const int	nroutes = sizeof(routes) / sizeof(routes[0]);
 
 /* Configuration, from flags and the environment. */
 static const char *conninfo;
 static const char *listen_addr = "127.0.0.1:8080";
-static const char *web_root = "web";
+static const char *web_root = "web/dist";
 static const char *i18n_dir = "i18n";
 static const char *trusted_proxies = "";
 static const char *upload_dir = "uploads";
@@ -984,7 +999,7 @@ usage(void)
 		   "Usage: rollout-http [options]\n\n"
 		   "  --database-url URL   PostgreSQL connection string     (DATABASE_URL)\n"
 		   "  --listen HOST:PORT   address to listen on             (ROLLOUT_LISTEN, default 127.0.0.1:8080)\n"
-		   "  --web-root DIR       static files served at /         (ROLLOUT_WEB_ROOT, default ./web)\n"
+		   "  --web-root DIR       the admin UI served at /         (ROLLOUT_WEB_ROOT, default ./web/dist)\n"
 		   "  --i18n DIR           message catalogs                 (ROLLOUT_I18N_DIR, default ./i18n)\n"
 		   "  --max-body BYTES     largest request body accepted    (ROLLOUT_MAX_BODY, default 1048576)\n"
 		   "  --threads N          worker threads for everything but the clients' routes; an\n"
@@ -1149,11 +1164,8 @@ main(int argc, char **argv)
 	options[o++] = ports;
 	options[o++] = "num_threads";
 	options[o++] = threads_text;
-	if (access(web_root, R_OK) == 0)
-	{
-		options[o++] = "document_root";
-		options[o++] = web_root;
-	}
+	/* no document_root: the UI's files are sent by files_web, with their own headers */
+	files_configure_web(web_root);
 	options[o++] = "enable_directory_listing";
 	options[o++] = "no";
 	/*
@@ -1191,13 +1203,15 @@ main(int argc, char **argv)
 	}
 	{
 		static Counted api = {api_handler, NULL}, health = {healthz, NULL}, prom = {metrics, NULL},
-					download = {files_download, NULL};
+					download = {files_download, NULL}, web = {files_web, NULL};
 
 		mg_set_request_handler(ctx, "/api/", counted, &api);
 		mg_set_request_handler(ctx, "/admin/api/", counted, &api);
 		mg_set_request_handler(ctx, "/healthz$", counted, &health);
 		mg_set_request_handler(ctx, "/metrics$", counted, &prom);
 		mg_set_request_handler(ctx, "/download/", counted, &download);
+		/* last: every other path is the admin UI's (handlers registered earlier match first) */
+		mg_set_request_handler(ctx, "/", counted, &web);
 		/*
 		 * These routes authenticate in the database (bearer tokens), never
 		 * with civetweb's password files: without this, civetweb looks for a

@@ -153,6 +153,8 @@ extern void files_configure(const char *dir, long long max_bytes);
 extern int	files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json_t *args,
 						 const char *token, DbResult *res);
 extern int	files_download(struct mg_connection *conn, void *cbdata);
+extern void files_configure_web(const char *dir);
+extern int	files_web(struct mg_connection *conn, void *cbdata);
 
 /* live.c */
 struct mg_context;

@@ -12,6 +12,15 @@ const zhMsg = (key, field) => zh[key].replace('{field}', field || '');
 const crypto = require('crypto');
 const os = require('os');
 const uploadDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rollout-uploads-'));
+// a stand-in for the UI's build (web/dist): an index and a hashed asset, with a gzip copy
+const webRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'rollout-web-'));
+const indexHtml = '<!doctype html><html><head><script type="module" src="/assets/x-abc123.js"></script></head><body></body></html>\n';
+const assetJs = `export const x = ${JSON.stringify('abc'.repeat(600))};\n`;
+fs.mkdirSync(path.join(webRoot, 'assets'));
+fs.writeFileSync(path.join(webRoot, 'index.html'), indexHtml);
+fs.writeFileSync(path.join(webRoot, 'assets', 'x-abc123.js'), assetJs);
+fs.writeFileSync(path.join(webRoot, 'assets', 'x-abc123.js.gz'), require('zlib').gzipSync(assetJs));
+fs.writeFileSync(path.join(os.tmpdir(), 'rollout-web-outside.txt'), 'outside the web root');
 
 const [bin, dbUrl, port] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
@@ -53,7 +62,7 @@ function startServer(listenPort, extraEnv) {
   return spawn(bin, [], {
     env: { ...process.env, DATABASE_URL: dbUrl, ROLLOUT_LISTEN: `127.0.0.1:${listenPort}`, ROLLOUT_MAX_BODY: '65536',
       ROLLOUT_THREADS: '16', ROLLOUT_DB_LANES: '1', ROLLOUT_RATE_LIMIT: '1000', ROLLOUT_UPLOAD_DIR: uploadDir,
-      ROLLOUT_MAX_UPLOAD: String(1024 * 1024), ...extraEnv },
+      ROLLOUT_MAX_UPLOAD: String(1024 * 1024), ROLLOUT_WEB_ROOT: webRoot, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
@@ -136,7 +145,8 @@ async function run() {
   await expectStatus('add artifact', 200, 'POST', `/admin/api/v1/versions/${id1}/artifacts`,
     { os: 'linux', arch: 'amd64', file_url: 'pkg/app-1.0.0-linux.tgz', file_size: 7, file_checksum: 'sha256:' + 'b'.repeat(64) }, A,
     (r) => r.json.data.os === 'linux' && r.json.data.version_id === id1);
-  await expectStatus('publish', 200, 'POST', `/admin/api/v1/versions/${id1}/publish`, undefined, A, (r) => r.json.data.status === 'published');
+  await expectStatus('publish', 200, 'POST', `/admin/api/v1/versions/${id1}/publish`, undefined, A,
+    (r) => r.json.data.version.status === 'published' && r.json.data.approval === null);
   await expectStatus('pause', 200, 'POST', `/admin/api/v1/versions/${id1}/pause`, undefined, A, (r) => r.json.data.status === 'paused');
   await expectStatus('resume', 200, 'POST', `/admin/api/v1/versions/${id1}/resume`, undefined, A, (r) => r.json.data.status === 'published');
   await expectStatus('list versions with filters and paging', 200, 'GET', '/admin/api/v1/versions?project=default&channel=stable&page=1&limit=20',
@@ -364,6 +374,19 @@ async function run() {
     ['GET', '/admin/api/v1/stats/funnel?project=default', undefined, 'read'],
     ['GET', '/admin/api/v1/stats/trend?project=default', undefined, 'read'],
     ['GET', '/admin/api/v1/audit?project=default', undefined, 'read'],
+    ['GET', '/admin/api/v1/me', undefined, 'read'],
+    ['POST', '/admin/api/v1/auth/password', { current_password: 'not-it', new_password: 'whatever-123' }, 'write-self'],
+    ['PUT', '/admin/api/v1/admins/1', { role: 'admin' }, 'admin'],
+    ['POST', '/admin/api/v1/admins/1/password', { password: 'whatever-123' }, 'admin'],
+    ['GET', `/admin/api/v1/versions/${id1}/cohort?percentage=10`, undefined, 'read'],
+    ['DELETE', '/admin/api/v1/artifacts/999999', undefined, 'write'],
+    ['GET', '/admin/api/v1/approvals?project=default', undefined, 'read'],
+    ['POST', '/admin/api/v1/approvals/999999/approve', undefined, 'admin'],
+    ['POST', '/admin/api/v1/approvals/999999/reject', { comment: 'no' }, 'admin'],
+    ['DELETE', '/admin/api/v1/mirrors/eu?project=default', undefined, 'admin'],
+    ['GET', '/admin/api/v1/dashboard?project=default', undefined, 'read'],
+    ['POST', '/admin/api/v1/simulate', { current_version: '1.0.0', client_id: 'matrix' }, 'read'],
+    ['POST', '/admin/api/v1/live/ticket', undefined, 'read'],
   ];
   for (const [method, path, body, kind] of every) {
     await expectStatus(`matrix no token: ${method} ${path}`, 401, method, path, body, {});
@@ -377,7 +400,11 @@ async function run() {
       await expectStatus(`matrix maintainer may not: ${method} ${path}`, 403, method, path, body, { token: maint });
     }
   }
-  check('the matrix covers every admin route of the table', every.length === 32, every.length);
+  const tableRoutes = (fs.readFileSync(path.join(__dirname, '..', '..', 'shim', 'main.c'), 'utf8')
+    .match(/\{"(GET|POST|PUT|DELETE)", "\/admin\/api\/v1\/[^"]*", "[a-z_]+", [^,]+, AUTH_TOKEN/g) || []).length;
+  // (the three token routes are checked below, by their own rules)
+  check('the matrix covers every admin route of the table', every.length === 45 && tableRoutes === every.length + 3,
+    { every: every.length, tableRoutes });
 
   // token management: long-lived tokens of one's own account, listed without secrets, revocable
   const made = await expectStatus('a viewer creates an API token', 200, 'POST', '/admin/api/v1/tokens',
@@ -416,28 +443,42 @@ async function run() {
 
 async function live() {
   const WebSocket = require('ws');
+  const { execFileSync } = require('child_process');
   const wsUrl = `ws://127.0.0.1:${port}/admin/api/v1/live`;
-  const refused = await new Promise((resolve) => {
-    const w = new WebSocket(`${wsUrl}?token=${'f'.repeat(64)}`);
+  const refused = (query) => new Promise((resolve) => {
+    const w = new WebSocket(`${wsUrl}${query}`);
     w.on('open', () => { w.close(); resolve(false); });
     w.on('error', () => resolve(true));
     w.on('unexpected-response', () => resolve(true));
   });
-  check('live: a bad token is refused', refused, {});
-  // a socket for token, collecting what it receives; resolves once greeted (or after 3 s)
+  const token = await login('admin', 'admin-password-1');
+  check('live: a bearer token in the URL is refused (?token= is gone)', await refused(`?token=${token}`), {});
+  check('live: a bad ticket is refused', await refused(`?ticket=${'f'.repeat(64)}`), {});
+  check('live: no ticket is refused', await refused(''), {});
+  await expectStatus('live ticket needs a token', 401, 'POST', '/admin/api/v1/live/ticket', undefined, {});
+  await expectStatus('live ticket: random, valid 30 s', 200, 'POST', '/admin/api/v1/live/ticket', undefined, { token },
+    (r) => /^[0-9a-f]{64}$/.test(r.json.data.ticket) && Math.abs(Date.parse(r.json.data.expires_at) - Date.now() - 30000) < 5000);
+  const ticketOf = async (tok) => (await req('POST', '/admin/api/v1/live/ticket', undefined, { token: tok })).json.data.ticket;
+  // a socket opened with a fresh ticket, collecting what it receives; resolves once greeted (or after 3 s)
   const open = async (tok) => {
     const received = [];
-    const ws = new WebSocket(`${wsUrl}?token=${tok}`);
+    const ticket = await ticketOf(tok);
+    const ws = new WebSocket(`${wsUrl}?ticket=${ticket}`);
     await new Promise((resolve, reject) => {
       ws.on('message', (m) => { received.push(JSON.parse(m.toString())); resolve(); });
       ws.on('error', reject);
       setTimeout(resolve, 3000);
     });
-    return [ws, received];
+    return [ws, received, ticket];
   };
-  const token = await login('admin', 'admin-password-1');
-  const [socket, messages] = await open(token);
-  check('live: a logged-in socket is greeted', messages.length > 0 && messages[0].type === 'hello', messages);
+  const [socket, messages, used] = await open(token);
+  check('live: a socket opened with a ticket is greeted', messages.length > 0 && messages[0].type === 'hello', messages);
+  check('live: a ticket opens one socket only', await refused(`?ticket=${used}`), {});
+  const stale = await ticketOf(token);
+  execFileSync('psql', [dbUrl, '-qc', `UPDATE rollout.live_tickets SET expires_at = clock_timestamp() - interval '1 second'
+    WHERE ticket_hash = sha256(convert_to('${stale}', 'UTF8'))`]);
+  check('live: an expired ticket is refused', await refused(`?ticket=${stale}`), {});
+
   const v = await req('POST', '/admin/api/v1/versions', { project: 'default', version: '8.0.0' }, { token });
   await req('POST', `/admin/api/v1/versions/${v.json.data.id}/publish`, undefined, { token });
   for (let i = 0; i < 30 && !messages.some((m) => m.type === 'versions.update' && m.status === 'published'); i++) {
@@ -459,6 +500,23 @@ async function live() {
   check('live: a project-scoped account gets its project\'s events', published(seen, mine.json.data.id), seen);
   check('live: and not other projects\' events', !seen.some((m) => m.id === other.json.data.id && m.type.startsWith('versions'))
     && published(messages, other.json.data.id), { seen, messages });
+
+  // statistics: a stats event when checks (once per batch of the recorder) and downloads were recorded
+  const defaultId = (await req('GET', '/admin/api/v1/projects/default', undefined, { token })).json.data.id;
+  const statsSeen = async (action) => {
+    messages.length = 0;
+    await action();
+    for (let i = 0; i < 60 && !messages.some((m) => m.type === 'stats' && m.project_id === defaultId); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return messages.filter((m) => m.type === 'stats' && m.project_id === defaultId).length;
+  };
+  const afterChecks = await statsSeen(() => Promise.all([1, 2, 3, 4, 5].map((i) => req('POST', '/api/v1/check-update',
+    { current_version: '1.0.0', client_id: `live-stats-${i}` }))));
+  check('live: recorded checks send a stats event, once per batch and project', afterChecks >= 1 && afterChecks <= 2,
+    { afterChecks, messages });
+  const afterDownload = await statsSeen(() => req('POST', '/api/v1/download-started', { version: '8.0.0', client_id: 'live-stats-1' }));
+  check('live: a recorded download sends a stats event', afterDownload === 1, { afterDownload, messages });
   scoped.close();
   socket.close();
 }
@@ -598,6 +656,177 @@ async function shutdownWithRequestInFlight(server) {
     { status: res.status, text: res.text.slice(0, 300) });
 }
 
+// The routes the admin UI added: one round trip each, with their errors and roles.
+async function adminUi() {
+  const { execFileSync } = require('child_process');
+  const psql = (sql) => execFileSync('psql', [dbUrl, '-At', '-c', sql]).toString().trim();
+  const admin = await login('admin', 'admin-password-1');
+  const maint = await login('maint', 'maint-password-1');
+  const viewer = await login('viewer', 'viewer-password-1');
+  const A = { token: admin };
+  const M = { token: maint };
+  const V = { token: viewer };
+
+  await expectStatus('me', 200, 'GET', '/admin/api/v1/me', undefined, A,
+    (r) => r.json.data.username === 'admin' && r.json.data.role === 'admin' && r.json.data.project === null && r.json.data.admin_id > 0);
+  await expectStatus('me as a maintainer', 200, 'GET', '/admin/api/v1/me', undefined, M,
+    (r) => r.json.data.role === 'maintainer' && r.json.data.project === 'default');
+  const gone = await login('maint', 'maint-password-1');
+  await req('POST', '/admin/api/v1/auth/logout', undefined, { token: gone });
+  await expectStatus('me after logout: 401 token_revoked', 401, 'GET', '/admin/api/v1/me', undefined, { token: gone, lang: 'zh-CN' },
+    (r) => r.json.message === zhMsg('error.token_revoked') && r.json.error.detail === 'token revoked');
+
+  await expectStatus('dashboard (default project)', 200, 'GET', '/admin/api/v1/dashboard', undefined, V,
+    (r) => r.json.data.project === 'default' && r.json.data.trend.length === 7 && r.json.data.channels.length === 3
+      && typeof r.json.data.total_clients === 'number' && typeof r.json.data.pending_approvals === 'number'
+      && 'install_success_rate' in r.json.data && 'active_24h' in r.json.data);
+
+  // the simulator answers as check-update would, step by step, and records nothing
+  const ask = { current_version: '0.1.0', client_id: 'sim-http', os: 'linux', arch: 'amd64' };
+  const sim = await expectStatus('simulate', 200, 'POST', '/admin/api/v1/simulate', ask, V,
+    (r) => Array.isArray(r.json.data.steps) && r.json.data.steps[0].step === 'request' && 'has_update' in r.json.data
+      && r.json.data.steps.some((st) => st.step === 'candidate') && r.json.data.steps.at(-1).detail.recorded === false);
+  psql('SELECT rollout.flush_checks()');
+  check('simulate records nothing', psql("SELECT count(*) FROM rollout.client_state WHERE client_id = 'sim-http'") === '0', {});
+  const real = await req('POST', '/api/v1/check-update', ask);
+  const { steps, ...simulated } = (sim.json && sim.json.data) || {};
+  check('simulate answers what check-update answers', real.json && JSON.stringify(simulated) === JSON.stringify(real.json.data),
+    { simulated, real: real.text });
+  await expectStatus('simulate needs current_version', 400, 'POST', '/admin/api/v1/simulate', { client_id: 'x' }, V,
+    (r) => r.json.error.field === 'current_version');
+  await expectStatus('simulate: unknown project', 404, 'POST', '/admin/api/v1/simulate', { project: 'nope', current_version: '1.0.0', client_id: 'x' }, V);
+
+  // a version without "project" goes to the default project; search by q
+  const made = await expectStatus('create a version without project', 200, 'POST', '/admin/api/v1/versions',
+    { version: '12.0.0', title: 'Twelve searchable' }, A, (r) => r.json.data.project === 'default');
+  const vid = made.json.data.id;
+  await expectStatus('versions?q= finds by title', 200, 'GET', '/admin/api/v1/versions?q=SEARCHABLE', undefined, V,
+    (r) => r.json.data.total === 1 && r.json.data.items[0].id === vid);
+  await expectStatus('cohort of a percentage', 200, 'GET', `/admin/api/v1/versions/${vid}/cohort?percentage=50`, undefined, V,
+    (r) => r.json.data.version_id === vid && ['audience', 'inside', 'inside_now', 'current_percentage'].every((k) => k in r.json.data)
+      && r.json.data.inside <= r.json.data.audience && r.json.data.audience > 0);
+  await expectStatus('cohort: percentage above 100', 400, 'GET', `/admin/api/v1/versions/${vid}/cohort?percentage=150`, undefined, V,
+    (r) => r.json.error.field === 'percentage' && r.json.error.sqlstate === '22023');
+  await expectStatus('staged rollout applied with PUT', 200, 'PUT', `/admin/api/v1/versions/${vid}`, { rollout_percentage: 25 }, A,
+    (r) => Number(r.json.data.rollout_percentage) === 25);
+
+  // approvals: a maintainer's publish becomes a request
+  await expectStatus('require approval', 200, 'PUT', '/admin/api/v1/projects/default', { require_approval: true }, A,
+    (r) => r.json.data.require_approval === true);
+  const asked = await expectStatus('a maintainer publishes: a request', 200, 'POST', `/admin/api/v1/versions/${vid}/publish`, undefined, M,
+    (r) => r.json.data.approval.status === 'pending' && r.json.data.version.status === 'draft' && r.json.data.approval.requested_by === 'maint');
+  const approvalId = asked.json && asked.json.data.approval.id;
+  await expectStatus('list pending approvals', 200, 'GET', '/admin/api/v1/approvals?status=pending', undefined, V,
+    (r) => r.json.data.some((a) => a.id === approvalId && a.version === '12.0.0'));
+  await expectStatus('a maintainer cannot approve', 403, 'POST', `/admin/api/v1/approvals/${approvalId}/approve`, undefined, M);
+  await expectStatus('a rejection needs a comment', 400, 'POST', `/admin/api/v1/approvals/${approvalId}/reject`, {}, A,
+    (r) => r.json.error.field === 'comment');
+  await expectStatus('an admin approves: published', 200, 'POST', `/admin/api/v1/approvals/${approvalId}/approve`, { comment: 'ok' }, A,
+    (r) => r.json.data.approval.status === 'approved' && r.json.data.approval.decided_by === 'admin' && r.json.data.version.status === 'published');
+  await expectStatus('approved twice', 400, 'POST', `/admin/api/v1/approvals/${approvalId}/approve`, undefined, A,
+    (r) => r.json.error.sqlstate === '22023');
+  const v2 = await req('POST', '/admin/api/v1/versions', { version: '12.1.0' }, M);
+  const asked2 = await req('POST', `/admin/api/v1/versions/${v2.json.data.id}/publish`, { at: '2031-01-01T00:00:00Z' }, M);
+  await expectStatus('an admin rejects with a comment', 200, 'POST', `/admin/api/v1/approvals/${asked2.json.data.approval.id}/reject`,
+    { comment: 'too early' }, A, (r) => r.json.data.approval.status === 'rejected' && r.json.data.version.status === 'draft');
+  await expectStatus('each step is audited', 200, 'GET', '/admin/api/v1/audit?project=default&object_type=approvals', undefined, A,
+    (r) => r.json.data.total === 4 && r.json.data.items.every((i) => i.object_type === 'approvals'));
+  await expectStatus('approval off again', 200, 'PUT', '/admin/api/v1/projects/default', { require_approval: false }, A);
+
+  // accounts
+  const admins = (await req('GET', '/admin/api/v1/admins', undefined, A)).json.data;
+  const adminId = admins.find((a) => a.username === 'admin').id;
+  const eveId = admins.find((a) => a.username === 'eve').id;
+  await expectStatus('the last admin cannot be demoted', 400, 'PUT', `/admin/api/v1/admins/${adminId}`, { role: 'viewer' }, A,
+    (r) => r.json.error.field === 'role' && r.json.error.sqlstate === '22023');
+  await expectStatus('the last admin cannot be disabled', 400, 'PUT', `/admin/api/v1/admins/${adminId}`, { is_active: false }, A,
+    (r) => r.json.error.field === 'is_active');
+  await expectStatus('update an account', 200, 'PUT', `/admin/api/v1/admins/${eveId}`, { role: 'maintainer', project: 'http-app' }, A,
+    (r) => r.json.data.role === 'maintainer' && r.json.data.project === 'http-app' && !('password_hash' in r.json.data));
+  const eveToken = await login('eve', 'eve-password-1');
+  await expectStatus('reset a password', 200, 'POST', `/admin/api/v1/admins/${eveId}/password`, { password: 'eve-password-2' }, A,
+    (r) => r.json.data.revoked_tokens >= 1);
+  await expectStatus('the reset ends the account\'s sessions', 401, 'GET', '/admin/api/v1/me', undefined, { token: eveToken });
+  const eve2 = await login('eve', 'eve-password-2');
+  await expectStatus('change one\'s password: the current one must be right', 401, 'POST', '/admin/api/v1/auth/password',
+    { current_password: 'wrong-one', new_password: 'eve-password-3' }, { token: eve2 }, (r) => r.json.error.sqlstate === '28P01');
+  await expectStatus('change one\'s password', 200, 'POST', '/admin/api/v1/auth/password',
+    { current_password: 'eve-password-2', new_password: 'eve-password-3' }, { token: eve2 }, (r) => r.json.data.changed === true);
+  check('the new password logs in', /^[0-9a-f]{64}$/.test(await login('eve', 'eve-password-3') || ''), {});
+
+  // mirrors and artifacts can be deleted
+  await req('PUT', '/admin/api/v1/mirrors/temp', { base_url: 'https://temp.example.com' }, A);
+  await expectStatus('delete a mirror', 200, 'DELETE', '/admin/api/v1/mirrors/temp?project=default', undefined, A, (r) => r.json.data === true);
+  const art = await req('POST', `/admin/api/v1/versions/${vid}/artifacts`, { os: 'linux', arch: 's390x', file_url: 'x.tgz' }, A);
+  await expectStatus('delete an artifact', 200, 'DELETE', `/admin/api/v1/artifacts/${art.json.data.id}`, undefined, M, (r) => r.json.data === true);
+  await expectStatus('delete it again', 404, 'DELETE', `/admin/api/v1/artifacts/${art.json.data.id}`, undefined, M);
+
+  // audit filters
+  await expectStatus('audit filters', 200, 'GET', '/admin/api/v1/audit?actor=admin&action=update&object_type=versions&limit=100',
+    undefined, A, (r) => r.json.data.total > 0
+      && r.json.data.items.every((i) => i.actor === 'admin' && i.action === 'update' && i.object_type === 'versions'));
+  await expectStatus('audit by time', 200, 'GET', `/admin/api/v1/audit?from=${encodeURIComponent(new Date(Date.now() + 3600e3).toISOString())}`,
+    undefined, A, (r) => r.json.data.total === 0);
+}
+
+// One GET or HEAD with exactly these headers (no decompression): status, headers, body bytes.
+function rawGet(pathname, headers = {}, method = 'GET') {
+  const http = require('http');
+  return new Promise((resolve) => {
+    const r = http.request({ host: '127.0.0.1', port, path: pathname, method, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    r.on('error', (e) => resolve({ status: 0, headers: {}, body: Buffer.from(String(e)) }));
+    r.end();
+  });
+}
+
+// The admin UI's files: the cache rules of Vite's output, the CSP and friends, pre-compressed copies.
+async function webFiles() {
+  const csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    + "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
+  const uiHeaders = (h) => h['content-security-policy'] === csp && h['x-content-type-options'] === 'nosniff'
+    && h['referrer-policy'] === 'no-referrer';
+  for (const p of ['/', '/index.html']) {
+    const r = await rawGet(p);
+    check(`web: ${p} is index.html, revalidated, with the CSP`, r.status === 200 && r.body.toString() === indexHtml
+      && r.headers['cache-control'] === 'no-cache' && /^text\/html/.test(r.headers['content-type']) && uiHeaders(r.headers),
+    { status: r.status, headers: r.headers });
+  }
+  const plain = await rawGet('/assets/x-abc123.js');
+  check('web: a hashed asset is cached for a year, immutable, with the CSP', plain.status === 200
+    && plain.body.toString() === assetJs && plain.headers['cache-control'] === 'public, max-age=31536000, immutable'
+    && /javascript/.test(plain.headers['content-type']) && !plain.headers['content-encoding'] && uiHeaders(plain.headers),
+  { status: plain.status, headers: plain.headers });
+  const gz = await rawGet('/assets/x-abc123.js', { 'Accept-Encoding': 'gzip, deflate, br' });
+  let unzipped = '';
+  try { unzipped = require('zlib').gunzipSync(gz.body).toString(); } catch (e) { /* not gzip */ }
+  check('web: a client accepting gzip gets the .gz copy', gz.status === 200 && gz.headers['content-encoding'] === 'gzip'
+    && unzipped === assetJs && /javascript/.test(gz.headers['content-type']) && gz.headers.vary === 'Accept-Encoding'
+    && Number(gz.headers['content-length']) === gz.body.length && uiHeaders(gz.headers), { status: gz.status, headers: gz.headers });
+  const refusing = await rawGet('/assets/x-abc123.js', { 'Accept-Encoding': 'gzip;q=0, identity' });
+  check('web: gzip;q=0 gets the plain file', refusing.status === 200 && !refusing.headers['content-encoding']
+    && refusing.body.toString() === assetJs, refusing.headers);
+  const again = await rawGet('/assets/x-abc123.js', { 'If-None-Match': plain.headers.etag });
+  check('web: a matching ETag is a 304', again.status === 304 && again.body.length === 0
+    && again.headers['cache-control'] === 'public, max-age=31536000, immutable', again.headers);
+  const head = await rawGet('/index.html', {}, 'HEAD');
+  check('web: HEAD has the headers and no body', head.status === 200 && head.body.length === 0
+    && Number(head.headers['content-length']) === Buffer.byteLength(indexHtml), head.headers);
+  for (const bad of ['/assets/missing.js', '/versions', '/../rollout-web-outside.txt', '/%2e%2e/rollout-web-outside.txt',
+    '/assets/..%2f..%2frollout-web-outside.txt', '/.hidden', '/assets/.x-abc123.js']) {
+    const r = await rawGet(bad);
+    check(`web: ${bad} is a 404 with the CSP`, r.status === 404 && !r.body.toString().includes('outside')
+      && uiHeaders(r.headers), { status: r.status, headers: r.headers });
+  }
+  const post = await rawGet('/index.html', {}, 'POST');
+  check('web: POST is not allowed', post.status === 405, post.status);
+  const api = await rawGet('/healthz');
+  check('web: the API still answers beside the UI', api.status === 200 && /"database":"ok"/.test(api.body.toString()), api.status);
+}
+
 async function upload(id, query, data, token) {
   const r = await fetch(`${base}/admin/api/v1/versions/${id}/artifacts?${query}`, {
     method: 'POST', body: data, headers: { 'Content-Type': 'application/octet-stream', Authorization: `Bearer ${token}` } });
@@ -662,6 +891,8 @@ async function artifacts() {
 async function operations() {
   const { execSync } = require('child_process');
   await live();
+  await adminUi();
+  await webFiles();
   await artifacts();
   // metrics: requests by route and status, latency histogram, connections
   const m = await fetch(base + '/metrics');
