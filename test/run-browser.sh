@@ -17,10 +17,14 @@ if [ ! -f web/package.json ]; then
 	echo "0 passed, 0 failed"
 	exit 0
 fi
+makelog=$(mktemp /tmp/rollout-browser-make.XXXXXX)
 # make builds web/dist when it is older than its sources (and the extension)
-make -s >/dev/null || fail "make (with the UI build) failed"
+make -s >"$makelog" 2>&1 ||
+	{ tail -n 40 "$makelog"; fail "make (with the UI build) failed"; }
 [ -f web/dist/index.html ] || fail "make did not build web/dist/index.html"
-make -s shim >/dev/null || fail "rollout-http did not build"
+make -s shim >"$makelog" 2>&1 ||
+	{ tail -n 40 "$makelog"; fail "rollout-http did not build"; }
+rm -f "$makelog"
 command -v /usr/bin/chromium >/dev/null || fail "/usr/bin/chromium is missing (scripts/deps.sh installs it)"
 if [ ! -d test/node_modules/playwright-core ] || [ ! -d test/node_modules/axe-core ]; then
 	(cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || fail "npm ci in test/ failed"
@@ -51,8 +55,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$work/uploads"
+# a copy of the build, so that a `make` running meanwhile cannot change it under the suite
+cp -r web/dist "$work/dist" || fail "could not copy web/dist"
 DATABASE_URL="postgresql://$PGUSER@$PGHOST:$PGPORT/$db" ROLLOUT_LISTEN="127.0.0.1:$port" \
-	ROLLOUT_WEB_ROOT="$top/web/dist" ROLLOUT_UPLOAD_DIR="$work/uploads" ROLLOUT_RATE_LIMIT=100000 \
+	ROLLOUT_WEB_ROOT="$work/dist" ROLLOUT_UPLOAD_DIR="$work/uploads" ROLLOUT_RATE_LIMIT=100000 \
 	shim/rollout-http >"$work/server.log" 2>&1 &
 server_pid=$!
 up=
