@@ -75,7 +75,9 @@ async function until(fn, ms = 10000, step = 100) {
 // ---------------------------------------------------------------------------
 /** Runs SQL in the suite's database and returns its unaligned output. */
 function sql(query) {
-  return execFileSync('psql', ['-d', db, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', query], { encoding: 'utf8' }).trim();
+  // rollout's operators (semver = semver) live in its schema
+  return execFileSync('psql', ['-d', db, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', 'SET search_path = public, rollout', '-c', query],
+    { encoding: 'utf8' }).trim();
 }
 /** One HTTP request to rollout-http; returns {status, json, text, headers}. */
 async function http(method, p, body, opts = {}) {
@@ -499,7 +501,7 @@ test('versions: publish; the page and the list show it published, and the databa
   await page.waitForSelector(T('status-published'), { state: 'visible' });
   assertEq(sql(`SELECT status FROM rollout.versions WHERE id = ${S.versionId}`), 'published', 'status in the database');
   await visit('/versions', PAGE_READY.versions);
-  const row = page.locator('tr', { has: page.locator(T('version-link-' + S.newVersion)) }).first();
+  const row = page.locator('tr', { has: page.locator(`[data-version="${S.newVersion}"]`) }).first();
   await row.waitFor({ state: 'visible' });
   assertEq(await row.locator(T('status-published')).count(), 1, 'the row of the version says published');
   await shot('en-versions');
@@ -661,9 +663,9 @@ async function everyPage(lang) {
   const problems = [];
   const list = NAV.map((name) => ({ name, hash: '/' + name, ready: PAGE_READY[name], label: cat[`ui.nav.${name}`] }));
   if (S.versionId) {
-    for (const tab of ['details', 'artifacts', 'rollout']) list.push({ name: 'version-' + tab, hash: '/versions/' + S.versionId, ready: 'version-form', tab });
+    for (const tab of ['details', 'artifacts', 'rollout']) list.push({ name: 'version-' + tab, hash: '/versions/' + S.versionId, ready: 'version-back', tab });
   }
-  list.push({ name: 'version-new', hash: '/versions/new', ready: 'version-form' });
+  list.push({ name: 'version-new', hash: '/versions/new', ready: 'version-back', tab: 'details' });
   list.push({ name: 'password', hash: '/password', ready: 'password-form' });
   for (const p of list) {
     await visit(p.hash, p.ready);
