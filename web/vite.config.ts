@@ -70,7 +70,7 @@ export default defineConfig({
   server: {
     fs: { allow: ['..'] },
     proxy: {
-      '/admin/api': { target: 'http://127.0.0.1:8080', ws: true },
+      '/admin/api': { target: process.env.ROLLOUT_API || 'http://127.0.0.1:8080', ws: true },
     },
   },
   // `vite preview` serves dist with rollout-http's Content-Security-Policy, to check the build under it
