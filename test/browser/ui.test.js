@@ -286,7 +286,8 @@ const S = {
   percentage: 37.5,
   artifact: null,	// {file, sha256, size, url}
 };
-const XSS_NOTES = '## Fixes\n\nThe **crash** on start is gone.\n\n<img src=x onerror=window.__xss=1>\n\n<script>window.__xss=2</script>\n';
+const XSS_NOTES = '## Fixes\n\nThe **crash** on start is gone.\n\n<img src=x onerror=window.__xss=1>\n\n<script>window.__xss=2</script>\n\n'
+  + 'Also <img src="x" onerror="window.__xss=3"> and [a link](javascript:window.__xss=4) and <a href="javascript:window.__xss=5">another</a>.\n';
 
 // ---------------------------------------------------------------------------
 // the tests
@@ -642,7 +643,7 @@ test('simulator: its answer equals check-update\'s for the same client, shows th
   assert(/<strong>crash<\/strong>/.test(notes), 'the answer renders the release notes as markdown', notes);
   assertEq(JSON.stringify(await executable(notesEl)), '[]', 'script elements and event handlers in the rendered notes');
   assertEq(await page.evaluate(() => window.__xss), undefined, 'window.__xss');
-  await shot('en-simulator');
+  await shot('en-simulator-answer');
   const real = await checkUpdate({ current_version: '1.0.0', client_id: client, channel: 'stable', region: 'cn', os: 'linux', arch: 'amd64' });
   assert(real.has_update === true, 'check-update offers the client an update', real);
   assertEq(offered, real.latest_version, 'the version the simulator offers vs check-update');
