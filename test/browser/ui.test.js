@@ -155,13 +155,9 @@ function visibleText(p) {
 }
 const RAW_KEY = /\b(?:ui\.[a-z_.]+|error\.[a-z_]+)/g;
 
-// the pages of the navigation, and what shows that each has loaded
-const PAGE_READY = {
-  dashboard: 'dashboard-cards', versions: 'versions-table', channels: 'channels-table', rules: 'rules-table',
-  mirrors: 'mirrors-table', stats: 'stats-period', approvals: 'approvals-table', simulator: 'sim-form',
-  audit: 'audit-table', accounts: 'accounts-table', tokens: 'tokens-table', projects: 'projects-table',
-};
-const NAV = Object.keys(PAGE_READY);
+// the pages of the navigation (an admin sees them all); each has a root element page-<name>
+const NAV = ['dashboard', 'versions', 'channels', 'rules', 'mirrors', 'stats', 'approvals', 'simulator', 'audit', 'accounts', 'tokens', 'projects'];
+const PAGE_READY = Object.fromEntries(NAV.map((n) => [n, 'page-' + n]));
 
 /** Goes to a page of the UI by its hash route and waits until its hook shows and the network is quiet. */
 async function visit(hash, ready, p = page) {
@@ -169,9 +165,9 @@ async function visit(hash, ready, p = page) {
   if (ready) await p.waitForSelector(T(ready), { state: 'visible' });
   await p.waitForLoadState('networkidle').catch(() => {});
 }
-/** Opens a tab of an Element Plus el-tabs by its name. */
+/** Opens a tab of the version editor (details, artifacts, rollout). */
 async function openTab(name) {
-  await page.click(`#tab-${name}`);
+  await page.click(T('version-tab-' + name));
 }
 
 /** The element of a hook, or its first input when the hook is on a wrapper (Element Plus inputs). */
@@ -242,14 +238,21 @@ async function chartInfo(hook) {
         if (d[i + 3] > 200 && max - min > 60) colored++;	// series colours, not grey axes or text
       }
     }
+    // a chart drawn in SVG instead: its series are paths with a stroke colour
+    const svg = el.tagName.toLowerCase() === 'svg' ? el : el.querySelector('svg');
+    const lines = svg ? [...svg.querySelectorAll('path, polyline')].filter((e) =>
+      (e.getAttribute('d') || e.getAttribute('points') || '').length > 10 && getComputedStyle(e).stroke !== 'none') : [];
     return { echarts: el.hasAttribute('_echarts_instance_'), canvas: !!canvas, width: canvas ? canvas.width : 0,
-      height: canvas ? canvas.height : 0, colored };
+      height: canvas ? canvas.height : 0, colored, svg: !!svg, svgSeries: new Set(lines.map((e) => getComputedStyle(e).stroke)).size };
   });
 }
-/** Waits until a chart is drawn with series on it; returns chartInfo or fails. */
-async function chartDrawn(hook) {
-  const info = await until(async () => { const c = await chartInfo(hook); return c.echarts && c.canvas && c.colored > 300 && c; }, 8000);
-  assert(info, `${hook} is an ECharts canvas with coloured series`, await chartInfo(hook).catch((e) => e.message));
+/** Waits until a chart is drawn with series on it (ECharts on a canvas, or plain SVG); returns chartInfo or fails. */
+async function chartDrawn(hook, svgSeries = 1) {
+  const info = await until(async () => {
+    const c = await chartInfo(hook);
+    return ((c.echarts && c.canvas && c.colored > 300) || (!c.canvas && c.svg && c.svgSeries >= svgSeries)) && c;
+  }, 8000);
+  assert(info, `${hook} is a chart drawn with its series`, await chartInfo(hook).catch((e) => e.message));
   return info;
 }
 /** Moves the mouse over a chart at points given as fractions of its box; returns the distinct tooltip texts seen. */
@@ -394,15 +397,16 @@ test('dashboard: stat cards equal GET /dashboard; the trend chart is drawn and i
   assertEq(num(await cardValue('stat-checks-today')), d.checks_today, 'checks today');
   const rate = await cardValue('stat-install-success-rate');
   assert(/%$/.test(rate) && Math.abs(num(rate) - Number(d.install_success_rate)) < 0.006, 'install success rate', { shown: rate, api: d.install_success_rate });
-  await chartDrawn('chart-dashboard-trend');
+  await chartDrawn('chart-dashboard-trend', 4);
   const today = d.trend[d.trend.length - 1];
   const label = await page.evaluate((day) => new Intl.DateTimeFormat('en', { month: 'short', day: 'numeric' }).format(new Date(day + 'T00:00:00')), today.day);
   const tips = await tooltips('chart-dashboard-trend', across());
-  const tip = tips.find((t) => t.includes(label));
-  assert(tip, `a tooltip for ${label}`, tips);
-  for (const [k, name] of [['checks', en['ui.trend.checks']], ['downloads', en['ui.trend.downloads']], ['successes', en['ui.trend.successes']], ['failures', en['ui.trend.failures']]]) {
-    assert(new RegExp(`${escapeRe(name)}\\s*${today[k]}\\b`).test(tip), `the tooltip shows ${k} = ${today[k]}`, tip);
-  }
+  // the tooltip of today: "Nov 30 Checks 160 Downloads 30 Installed 20 Failed 4"
+  const keys = ['checks', 'downloads', 'successes', 'failures'];
+  const tipRe = new RegExp(escapeRe(label) + keys.map((k) => `\\s*${escapeRe(en['ui.trend.' + k])}\\s*([0-9,]+)`).join(''));
+  const tip = tips.map((t) => t.match(tipRe)).find(Boolean);
+  assert(tip, `a tooltip for ${label} with the four series`, tips);
+  keys.forEach((k, i) => assertEq(num(tip[i + 1]), today[k], `the tooltip of ${label}: ${k}`));
   const channels = await text('dashboard-channels');
   assert(/Stable[\s\S]*1\.0\.0/.test(channels), 'the channel table shows 1.0.0 as the latest stable release', channels);
   await shot('en-dashboard');
@@ -536,7 +540,7 @@ async function cohortShown() {
 
 test('staged rollout: the cohort shown for a percentage equals the exact count from SQL; apply makes check-update follow', async () => {
   assert(S.versionId, 'needs the published version');
-  await visit('/versions/' + S.versionId, 'version-form');
+  await visit('/versions/' + S.versionId, 'page-version');
   await openTab('rollout');
   await page.waitForSelector(T('cohort-count'), { state: 'visible' });
   const audience = Number(sql(`SELECT count(*) FROM rollout.client_state WHERE current_version < '${S.newVersion}'::rollout.semver AND os = 'linux'`));
@@ -633,7 +637,9 @@ test('simulator: its answer equals check-update\'s for the same client, shows th
   await fill('sim-arch', 'amd64');
   await page.click(T('sim-run'));
   await page.waitForSelector(T('sim-result'), { state: 'visible' });
-  const offered = await page.locator(T('sim-offered')).first().innerText({ timeout: 5000 }).catch(() => null);
+  const answer = page.locator(T('sim-result')).first();
+  const sim = { has_update: await answer.getAttribute('data-has-update'), latest_version: await answer.getAttribute('data-latest-version'),
+    offered: await page.locator(T('sim-offered')).first().innerText({ timeout: 5000 }).catch(() => null) };
   assertEq(count(), before, 'client_state rows, checks counted, events: unchanged by the simulation');
   assertEq(sql(`SELECT count(*) FROM rollout.client_state WHERE client_id = '${client}'`), '0', 'no client_state row for the simulated client');
   const steps = await page.locator(`${T('sim-steps')} .el-timeline-item`).count();
@@ -646,7 +652,9 @@ test('simulator: its answer equals check-update\'s for the same client, shows th
   await shot('en-simulator-answer');
   const real = await checkUpdate({ current_version: '1.0.0', client_id: client, channel: 'stable', region: 'cn', os: 'linux', arch: 'amd64' });
   assert(real.has_update === true, 'check-update offers the client an update', real);
-  assertEq(offered, real.latest_version, 'the version the simulator offers vs check-update');
+  assertEq(sim.has_update, 'true', 'the simulator offers an update (data-has-update)');
+  assertEq(sim.latest_version, real.latest_version, 'the version the simulator offers (data-latest-version) vs check-update');
+  assertEq(sim.offered, real.latest_version, 'the version the simulator shows vs check-update');
   assertEq(sql(`SELECT count(*) FROM rollout.client_state WHERE client_id = '${client}'`), '1', 'the real check-update did record (the probe works)');
   // and a client outside the cohort: no update in both
   const outsider = sql(`SELECT client_id FROM rollout.client_state WHERE current_version = '1.0.0'::rollout.semver AND os = 'linux' AND channel = 'stable'
@@ -654,6 +662,7 @@ test('simulator: its answer equals check-update\'s for the same client, shows th
   await fill('sim-client', outsider);
   await page.click(T('sim-run'));
   await page.waitForSelector(T('sim-no-update'), { state: 'visible' });
+  assertEq(await answer.getAttribute('data-has-update'), 'false', 'the simulator offers the outsider nothing (data-has-update)');
   const realOut = await checkUpdate({ current_version: '1.0.0', client_id: outsider, channel: 'stable', region: 'cn', os: 'linux', arch: 'amd64' });
   assertEq(realOut.has_update, false, 'check-update agrees: no update for the outsider');
 });
@@ -664,10 +673,10 @@ async function everyPage(lang) {
   const problems = [];
   const list = NAV.map((name) => ({ name, hash: '/' + name, ready: PAGE_READY[name], label: cat[`ui.nav.${name}`] }));
   if (S.versionId) {
-    for (const tab of ['details', 'artifacts', 'rollout']) list.push({ name: 'version-' + tab, hash: '/versions/' + S.versionId, ready: 'version-back', tab });
+    for (const tab of ['details', 'artifacts', 'rollout']) list.push({ name: 'version-' + tab, hash: '/versions/' + S.versionId, ready: 'page-version', tab });
   }
-  list.push({ name: 'version-new', hash: '/versions/new', ready: 'version-back', tab: 'details' });
-  list.push({ name: 'password', hash: '/password', ready: 'password-form' });
+  list.push({ name: 'version-new', hash: '/versions/new', ready: 'page-version', tab: 'details' });
+  list.push({ name: 'password', hash: '/password', ready: 'page-password' });
   for (const p of list) {
     await visit(p.hash, p.ready);
     if (p.tab) await openTab(p.tab);
@@ -736,7 +745,7 @@ test('accessibility: axe-core finds no critical violation on any page (login inc
       target: v.nodes[0] && v.nodes[0].target.join(' '), html: v.nodes[0] && v.nodes[0].html.slice(0, 160) }));
   };
   const found = [];
-  await visit('/login', 'login-username', p);
+  await visit('/login', 'page-login', p);
   found.push(...await scan('login'));
   await fill('login-username', ADMIN.username, p);
   await fill('login-password', ADMIN.password, p);
@@ -747,7 +756,7 @@ test('accessibility: axe-core finds no critical violation on any page (login inc
     found.push(...await scan(name));
   }
   if (S.versionId) {
-    await visit('/versions/' + S.versionId, 'version-form', p);
+    await visit('/versions/' + S.versionId, 'page-version', p);
     found.push(...await scan('version-edit'));
   }
   const serious = found.filter((v) => v.impact === 'serious');
@@ -794,6 +803,35 @@ test('logout returns to the login page and ends the token on the server', async 
   await page.waitForSelector(T('login-username'), { state: 'visible' });
   assert(/#\/login/.test(page.url()), 'a protected page sends an anonymous visitor to the login page', page.url());
 });
+
+test('a viewer sees every page but can change nothing: no admin pages, no save, publish or apply', async () => {
+  const c = await newContext();
+  const p = await c.newPage();
+  watch(p, 'viewer');
+  try {
+    await visit('/login', 'page-login', p);
+    await fill('login-username', 'viewer', p);
+    await fill('login-password', 'viewer-password-1', p);
+    await p.click(T('login-submit'));
+    await p.waitForSelector(T('page-dashboard'), { state: 'visible' });
+    const names = await p.$$eval('[data-test^="nav-"]', (els) => els.map((e) => e.getAttribute('data-test').slice(4)));
+    assertEq(names.join(' '), NAV.filter((n) => n !== 'approvals' && n !== 'accounts').join(' '), 'the navigation of a viewer');
+    assert(S.versionId, 'needs the version');
+    await visit('/versions/' + S.versionId, 'page-version', p);
+    for (const hook of ['version-save', 'version-publish', 'version-pause', 'version-yank', 'version-delete']) {
+      assertEq(await p.locator(T(hook)).count(), 0, `a viewer has no ${hook}`);
+    }
+    await p.click(T('version-tab-rollout'));
+    await p.waitForSelector(T('cohort-count'), { state: 'visible' });
+    assertEq(await p.locator(T('rollout-apply')).count(), 0, 'a viewer has no rollout-apply');
+    assert(await p.locator(`${T('rollout-input')} input`).isDisabled(), 'the percentage input is disabled for a viewer');
+    await p.goto(base + '/#/accounts');
+    await sleep(1000);
+    assertEq(await p.locator(T('page-accounts')).count(), 0, 'a viewer cannot open the accounts page');
+  } finally {
+    await c.close();
+  }
+}, { httpErrors: true });
 
 test('no console error, uncaught exception or CSP violation on any page', async () => {
   const bad = consoleErrors.filter((e) => !e.httpError);
