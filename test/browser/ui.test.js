@@ -127,7 +127,14 @@ function watch(p, label) {
       httpError: /Failed to load resource: the server responded with a status of 40[13]/.test(text) && current && current.opts.httpErrors });
   });
   p.on('pageerror', (e) => consoleErrors.push({ test: current && current.name, page: label + ' ' + p.url(), text: 'uncaught ' + e.message }));
+  p.on('websocket', (ws) => {
+    const entry = { url: ws.url(), open: true, frames: 0 };
+    sockets.push(entry);
+    ws.on('framereceived', () => { entry.frames++; });
+    ws.on('close', () => { entry.open = false; });
+  });
 }
+const sockets = [];	// websockets the pages opened: {url, open, frames}
 
 // a script run before the page's own: records CSP violations (CDP runs it whatever the page's CSP says)
 function recordViolations() {
@@ -415,7 +422,13 @@ test('dashboard: stat cards equal GET /dashboard; the trend chart is drawn and i
 test('dashboard: an install result reported through the client API changes a number without a reload', async () => {
   await visit('/dashboard', PAGE_READY.dashboard);
   await page.evaluate(() => { window.__sameDocument = 'yes'; });
-  await sleep(1500);	// the live socket is open
+  // the page's live socket is open (with a ticket, never the token, in its URL)
+  const live = await until(() => sockets.find((w) => w.open && /\/admin\/api\/v1\/live\?ticket=/.test(w.url)), 10000);
+  assert(live, 'the dashboard opened the live websocket', sockets);
+  const pageToken = await page.evaluate(() => Object.values(sessionStorage).join(' ').match(/\b[0-9a-f]{64}\b/)?.[0]);
+  assert(pageToken && !live.url.includes(pageToken), 'no bearer token in the websocket URL', live.url);
+  await sleep(500);
+  const framesBefore = live.frames;
   const before = await cardValue('stat-install-success-rate');
   // a failure from a client that has not reported yet moves the success rate
   const c = S.clients.filter((x) => x.offered === '1.0.0')[40];
@@ -427,6 +440,7 @@ test('dashboard: an install result reported through the client API changes a num
     return t !== before && Math.abs(num(t) - Number(d.install_success_rate)) < 0.006 && t;
   }, 15000, 200);
   assert(changed, 'the success rate card follows the live event', { before, now: await cardValue('stat-install-success-rate'), api: d.install_success_rate });
+  assert(live.frames > framesBefore, 'an event arrived on the websocket', { framesBefore, frames: live.frames });
   assertEq(await page.evaluate(() => window.__sameDocument), 'yes', 'the page was not reloaded');
 });
 
