@@ -84,8 +84,30 @@ export async function request<T>(method: string, path: string, opts: { query?: Q
   return settle<T>(res.status, await res.text(), authenticated)
 }
 
+/*
+ * GETs started ahead of time (prefetch), taken once by the first matching
+ * api.get within a few seconds: the router asks for a page's data while the
+ * page's code is still loading, instead of after it has mounted.
+ */
+const early = new Map<string, { at: number; promise: Promise<unknown> }>()
+
+/** Starts GET path?query now, for the api.get that will ask for it. */
+export function prefetch(path: string, query?: Query): void {
+  const key = url(path, query)
+  const promise = request('GET', path, { query })
+  promise.catch(() => {}) // the taker sees the error; an untaken one is dropped
+  early.set(key, { at: Date.now(), promise })
+}
+
+function takeEarly<T>(path: string, query?: Query): Promise<T> | undefined {
+  const key = url(path, query)
+  const e = early.get(key)
+  early.delete(key)
+  return e && Date.now() - e.at < 5000 ? (e.promise as Promise<T>) : undefined
+}
+
 export const api = {
-  get: <T>(path: string, query?: Query, signal?: AbortSignal) => request<T>('GET', path, { query, signal }),
+  get: <T>(path: string, query?: Query, signal?: AbortSignal) => takeEarly<T>(path, query) ?? request<T>('GET', path, { query, signal }),
   post: <T>(path: string, body: unknown = {}, query?: Query) => request<T>('POST', path, { body, query }),
   put: <T>(path: string, body: unknown = {}, query?: Query) => request<T>('PUT', path, { body, query }),
   del: <T>(path: string, query?: Query) => request<T>('DELETE', path, { query }),

@@ -4,13 +4,16 @@
  */
 import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-router'
 import { session, onSessionEnd, hasRole } from './session'
-import type { Role } from './api'
+import { prefetch, type Role } from './api'
+import { useProject } from './composables/useProject'
 
 declare module 'vue-router' {
   interface RouteMeta {
     public?: boolean
     title?: string
     role?: Role
+    /** GETs the page will make first: started while its code loads */
+    prefetch?: (project: string) => void
   }
 }
 
@@ -21,7 +24,7 @@ const routes: RouteRecordRaw[] = [
     component: () => import('./components/AppLayout.vue'),
     children: [
       { path: '', redirect: '/dashboard' },
-      { path: 'dashboard', name: 'dashboard', component: () => import('./pages/dashboard/DashboardPage.vue'), meta: { title: 'ui.nav.dashboard' } },
+      { path: 'dashboard', name: 'dashboard', component: () => import('./pages/dashboard/DashboardPage.vue'), meta: { title: 'ui.nav.dashboard', prefetch: (project) => prefetch('/dashboard', { project }) } },
       { path: 'versions', name: 'versions', component: () => import('./pages/versions/VersionsPage.vue'), meta: { title: 'ui.nav.versions' } },
       { path: 'versions/new', name: 'version-new', component: () => import('./pages/versions/VersionEditPage.vue'), meta: { title: 'ui.versions.create', role: 'maintainer' } },
       { path: 'versions/:id(\\d+)', name: 'version-edit', component: () => import('./pages/versions/VersionEditPage.vue'), props: true, meta: { title: 'ui.versions.edit' } },
@@ -49,6 +52,7 @@ router.beforeEach((to) => {
   }
   if (to.name === 'login' && session.token) return { name: 'dashboard' }
   if (to.meta.role && !hasRole(to.meta.role)) return { name: 'dashboard' }
+  to.meta.prefetch?.(useProject().project.value)
   return true
 })
 

@@ -29,11 +29,14 @@ export function useLive(onEvent: (e: LiveEvent) => void) {
         retry = 1000
       }
       ws.onmessage = (m) => {
+        let e: LiveEvent
         try {
-          onEvent(JSON.parse(String(m.data)) as LiveEvent)
+          e = JSON.parse(String(m.data)) as LiveEvent
         } catch {
-          /* not JSON: ignore */
+          return /* not JSON: ignore */
         }
+        // the greeting says the socket is open, not that anything changed
+        if (e.type !== 'hello') onEvent(e)
       }
       ws.onclose = () => {
         connected.value = false

@@ -17,7 +17,12 @@ watch(current, (slug) => localStorage.setItem(STORAGE_KEY, slug))
 async function loadProjects(): Promise<void> {
   projects.value = await api.get<Project[]>('/projects')
   loaded.value = true
-  // an account scoped to one project works on that one
+  applyScope()
+}
+
+/** An account scoped to one project works on that one; others keep a project that exists. */
+function applyScope(): void {
+  if (!loaded.value) return
   const own = session.user?.project
   if (own && session.user?.role !== 'admin') current.value = own
   else if (projects.value.length && !projects.value.some((p) => p.slug === current.value)) {
@@ -26,5 +31,5 @@ async function loadProjects(): Promise<void> {
 }
 
 export function useProject() {
-  return { project: current, projects, loaded, loadProjects }
+  return { project: current, projects, loaded, loadProjects, applyScope }
 }
