@@ -2607,7 +2607,10 @@ BEGIN
 	RETURN jsonb_build_object(
 		'project', p.slug,
 		'total_clients', o.total_clients,
-		'active_24h', o.active_clients_today,
+		-- clients seen in the last 24 hours, each once: exact, from client_state (the daily
+		-- rollup counts a client once per version it ran that day, so its sum can exceed
+		-- the number of clients); a scan of the project's clients, fine for a person's page
+		'active_24h', (SELECT count(*) FROM client_state cs WHERE cs.project_id = p.id AND cs.last_seen > now() - interval '24 hours'),
 		'checks_today', o.checks_today,
 		'install_success_rate', o.success_rate_7d,
 		'channels', (

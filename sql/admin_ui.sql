@@ -162,10 +162,18 @@ SELECT pg_temp.err(q) FROM unnest(ARRAY[
   $$SELECT rollout.cohort_count(999999, 10)$$]) q;
 
 -- 7. dashboard
+SELECT d ->> 'active_24h' AS active_before, d ->> 'total_clients' AS total_before FROM dashboard() d \gset
 SELECT d - 'channels' - 'trend' AS dashboard, jsonb_array_length(d -> 'trend') AS days,
        (d -> 'channels' -> 0) - 'version_id' - 'publish_time' AS stable, d -> 'trend' -> 6 ->> 'checks' AS checks_today
 FROM dashboard() d;
 SELECT pg_temp.err($$SELECT rollout.dashboard('nope')$$);
+-- a client that upgrades during the day is still one active client (the daily rollup has a row per version)
+BEGIN;
+SELECT check_update('{"current_version": "0.1.0", "client_id": "upgrader", "os": "linux", "arch": "amd64"}') IS NOT NULL AS checked;
+SELECT check_update('{"current_version": "0.2.0", "client_id": "upgrader", "os": "linux", "arch": "amd64"}') IS NOT NULL AS checked;
+SELECT (d ->> 'active_24h')::int - :'active_before'::int AS new_active, (d ->> 'total_clients')::int - :'total_before'::int AS new_total
+FROM dashboard() d;
+ROLLBACK;
 
 -- 8. approvals: a maintainer's publish becomes a request; an admin approves or rejects; each step audited
 SELECT update_project(require_approval => true) ->> 'require_approval' AS require_approval;
