@@ -139,7 +139,8 @@ cat <<EOF
 
 rollout $version is running.
 
-  HTTP API    http://$listen   (access log: $data/http.log)
+  Admin UI    http://$listen/   (中文 / English)
+  HTTP API    http://$listen/api/v1/ and /admin/api/v1/   (access log: $data/http.log)
   Admin       user: admin   $admin_note
   PostgreSQL  127.0.0.1:$port, database "$dbname" (data in $data/pg)
   Connect:    psql "$url"
