@@ -9,7 +9,14 @@ cd "$(dirname "$0")/.."
 top=$PWD
 . scripts/lib.sh
 
-fail() { echo "not ok - $*"; echo "0 passed, 1 failed"; exit 1; }
+makelog=
+fail() {
+	[ -n "$makelog" ] && rm -f "$makelog"
+makelog=
+	echo "not ok - $*"
+	echo "0 passed, 1 failed"
+	exit 1
+}
 
 if [ ! -f web/package.json ]; then
 	# the UI is not part of the tree yet: nothing to test
@@ -25,6 +32,7 @@ make -s >"$makelog" 2>&1 ||
 make -s shim >"$makelog" 2>&1 ||
 	{ tail -n 40 "$makelog"; fail "rollout-http did not build"; }
 rm -f "$makelog"
+makelog=
 command -v /usr/bin/chromium >/dev/null || fail "/usr/bin/chromium is missing (scripts/deps.sh installs it)"
 if [ ! -d test/node_modules/playwright-core ] || [ ! -d test/node_modules/axe-core ]; then
 	(cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || fail "npm ci in test/ failed"
@@ -69,6 +77,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$up" ] || { tail -n 30 "$work/server.log"; fail "rollout-http did not start"; }
 
+rm -rf test/screenshots
 mkdir -p test/screenshots
 # in a process group of its own, so that Chromium goes with it even if node dies
 ROLLOUT_URL="http://127.0.0.1:$port" ROLLOUT_DB="$db" ROLLOUT_SERVER_LOG="$work/server.log" \

@@ -219,6 +219,7 @@ function parseMessage(template, s) {
 
 /** Saves a screenshot of the tab as ROLLOUT_SCREENSHOTS/NAME.png. */
 async function shot(name, p = page) {
+  await p.mouse.move(0, 0);	// no hover effect left from the last click
   // the layout scrolls inside the page: grow the window to the content for the picture
   const size = p.viewportSize();
   const extra = await p.evaluate(() => Math.max(0, ...[...document.querySelectorAll('*')]
@@ -886,6 +887,13 @@ async function main() {
   }
   current = null;
   await browser.close().catch(() => {});
+  // what the server said, for a failed run
+  if (failed && process.env.ROLLOUT_SERVER_LOG) {
+    const log = fs.readFileSync(process.env.ROLLOUT_SERVER_LOG, 'utf8').split('\n');
+    const notable = log.filter((l) => l && !/"status":\s*[23]\d\d/.test(l)).slice(-25);
+    console.log('# rollout-http, its last lines other than 2xx/3xx access lines:');
+    for (const l of notable) console.log('#   ' + l.slice(0, 300));
+  }
 }
 
 if (!base || !db) {
