@@ -297,6 +297,7 @@ const S = {
   percentage: 37.5,
   artifact: null,	// {file, sha256, size, url}
 };
+const ZH_NOTES = '## 修复\n\n启动时的**崩溃**已修复。\n';
 const XSS_NOTES = '## Fixes\n\nThe **crash** on start is gone.\n\n<img src=x onerror=window.__xss=1>\n\n<script>window.__xss=2</script>\n\n'
   + 'Also <img src="x" onerror="window.__xss=3"> and [a link](javascript:window.__xss=4) and <a href="javascript:window.__xss=5">another</a>.\n';
 
@@ -460,12 +461,19 @@ test('versions: a new version is saved as a draft; the notes preview renders mar
   await sleep(300);
   assertEq(await page.evaluate(() => window.__xss), undefined, 'window.__xss after the preview');
   await shot('en-version-new');
+  // the Chinese variant of the notes, in its own tab
+  await page.click(`${T('notes-tabs')} #tab-zh-CN`);
+  await fill('version-notes-zh-CN', ZH_NOTES);
+  const zhPreview = page.locator(T('version-notes-preview-zh-CN')).first();
+  assert(await until(async () => (await zhPreview.innerHTML()).includes('<strong>崩溃</strong>'), 5000), 'the Chinese preview renders',
+    await zhPreview.innerHTML());
   await page.click(T('version-save'));
   await page.waitForURL(/#\/versions\/\d+/);
   const row = sql(`SELECT id, status, title, release_notes FROM rollout.versions WHERE version = '${S.newVersion}'::rollout.semver`).split('|');
   assertEq(row[1], 'draft', 'the version is a draft in the database');
   assertEq(row[2], 'Faster sync', 'its title');
   assert(row.slice(3).join('|').includes('<img src=x onerror'), 'the notes are stored as typed (sanitized when shown)', row[3]);
+  assertEq(sql(`SELECT release_notes_i18n ->> 'zh-CN' FROM rollout.versions WHERE id = ${row[0]}`), ZH_NOTES.trim(), 'the Chinese notes in the database');
   S.versionId = Number(row[0]);
   assert(page.url().endsWith('/versions/' + S.versionId), 'the page moved to the new version', page.url());
   await page.waitForSelector(T('status-draft'), { state: 'visible' });
@@ -601,6 +609,8 @@ test('staged rollout: the cohort shown for a percentage equals the exact count f
     assert(a.has_update === true && a.latest_version === S.newVersion, `${id} (inside the cohort) is offered the new version`, a);
     assertEq(a.file_checksum, 'sha256:' + S.artifact.sha256, 'with the uploaded file\'s checksum');
   }
+  const zhAnswer = await checkUpdate({ current_version: '1.0.0', client_id: inside[0][0], os: 'linux', arch: 'amd64', region: 'cn', locale: 'zh-CN' });
+  assertEq(zhAnswer.release_notes.trim(), ZH_NOTES.trim(), 'a Chinese client gets the Chinese notes typed in the UI');
   for (const [id] of [outside[0], outside[outside.length - 1]]) {
     const a = await checkUpdate({ current_version: '1.0.0', client_id: id, os: 'linux', arch: 'amd64', region: 'cn' });
     assert(a.has_update === false, `${id} (outside the cohort) is offered nothing`, a);
