@@ -924,7 +924,7 @@ COMMENT ON FUNCTION rollout.flush_checks(integer) IS
 CREATE FUNCTION rollout.check_queue() RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'rollout_check_queue' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION rollout.check_queue() IS
-	'the background recording of checks: enabled, database, worker_pid, queued_bytes, queued, recorded (recorded_in_place of them by the fast path), skipped, recorded_directly (in the checking transaction: the queue was full)';
+	'the background recording of checks: enabled (this session''s checks are queued), expected (they would be if the worker ran: degraded when expected and not enabled), running, database, worker_pid, queued_bytes, queued, recorded (recorded_in_place of them by the fast path), skipped, recorded_directly (in the checking transaction: the queue was full), depth (queued, not yet recorded), lag_seconds (age of the oldest queued check), restarts (of the worker since the server started), started_at, last_batch_at';
 
 -- The decision caches each project's configuration in every backend; these
 -- triggers drop the caches when a configuration table changes (at commit).

@@ -20,6 +20,13 @@
  * are lost (a clean shutdown records them first), and statistics trail the
  * checks by the flush interval (rollout.flush_checks() waits for them).
  * Install results never take this path.
+ *
+ * The worker is restarted whenever it stops and the server is not shutting
+ * down (pg_terminate_backend, DROP DATABASE ... WITH (FORCE) of its
+ * database, an error, a crash): without it every check is recorded in the
+ * checking transaction again, which costs about two thirds of the
+ * throughput, so its absence must be short and visible.  rollout.check_queue()
+ * reports its state for /healthz and /metrics.
  */
 #include "postgres.h"
 
@@ -50,12 +57,14 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/pidfile.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -82,6 +91,15 @@ static int	recorder_nice = 10;
  */
 #define BATCH_MAX 50000
 
+/*
+ * Seconds before the postmaster starts the worker again after it stopped.
+ * Short: until it is back, each check is recorded by the transaction that
+ * makes it, at a third of the throughput.  A worker that cannot connect does
+ * not spin at this pace: its next start waits for the database instead
+ * (wait_for_database).
+ */
+#define RECORDER_RESTART_SECONDS 1
+
 typedef struct CheckQueue
 {
 	LWLock	   *lock;
@@ -96,11 +114,22 @@ typedef struct CheckQueue
 	uint64		recorded_in_place;	/* of which by rollout_record.c */
 	uint64		skipped;		/* queued checks that failed to record */
 	uint64		direct;			/* checks recorded directly: ring full */
+	bool		started;		/* a worker has attached since the server started */
+	uint64		restarts;		/* attachments after the first (a crash counts one) */
+	TimestampTz started_at;		/* of the current or last worker; 0: never */
+	TimestampTz last_batch_at;	/* when a batch was last recorded; 0: never */
 	uint64		size;			/* of data */
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } CheckQueue;
 
 static CheckQueue *queue = NULL;
+
+/*
+ * In the postmaster: shared memory was set up before, so this is a crash
+ * restart, whose new worker counts as a restart (the counters start over
+ * with the new shared memory).
+ */
+static bool queue_set_up_before = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -507,6 +536,56 @@ worker_detach(int code, Datum arg)
 }
 
 /*
+ * Is the server shutting down?  A SIGTERM does not say who sent it: the
+ * postmaster at shutdown, pg_terminate_backend, DROP DATABASE ... WITH
+ * (FORCE).  The postmaster writes "stopping" into postmaster.pid before it
+ * signals any child (pg_ctl reads the same line), so that is the one place
+ * a child can tell.  If the file cannot be read we say no: a needless
+ * restart request is harmless, as the postmaster starts no worker once it
+ * is shutting down.
+ */
+static bool
+server_stopping(void)
+{
+	char		path[MAXPGPATH];
+	char		line[2 * MAXPGPATH];
+	FILE	   *f;
+	int			lineno = 0;
+	bool		stopping = false;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", DataDir);
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (++lineno == LOCK_FILE_LINE_PM_STATUS)
+		{
+			stopping = strncmp(line, PM_STATUS_STOPPING, strlen(PM_STATUS_STOPPING)) == 0;
+			break;
+		}
+	FreeFile(f);
+	return stopping;
+}
+
+/*
+ * The worker was asked to stop (SIGTERM) and has recorded what was queued:
+ * exit so that the postmaster starts it again, unless the server is shutting
+ * down.  A background worker that exits with 0 is unregistered for good,
+ * with 1 it is restarted after bgw_restart_time.
+ */
+static void
+worker_exit_on_sigterm(void)
+{
+	if (server_stopping())
+		proc_exit(0);
+	ereport(LOG,
+			(errmsg("rollout: the check recorder was terminated; it restarts in %d s",
+					RECORDER_RESTART_SECONDS),
+			 errdetail("Until then each check is recorded by the transaction that makes it.")));
+	proc_exit(1);
+}
+
+/*
  * Announce on rollout_events, when the transaction commits, that the
  * statistics of the projects of checks[0..n) changed: {"type": "stats",
  * "project_id": N} once per project and batch, so live pages refresh about
@@ -661,6 +740,7 @@ record_batch(MemoryContext cxt)
 
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
 	queue->tail = pos;
+	queue->last_batch_at = GetCurrentTimestamp();
 	queue->recorded += n - skipped;
 	queue->recorded_in_place += in_place;
 	queue->skipped += skipped;
@@ -718,9 +798,10 @@ database_exists(const char *name)
 /*
  * rollout.database does not exist (the last start of the worker could not
  * connect to it): connected to no database, look for it in pg_database every
- * second, saying so once, rather than fail and be restarted every five
- * seconds with an error each time.  Once it exists, exit to be restarted,
- * connected to it.  Meanwhile checks are recorded by their transactions.
+ * second, saying so once, rather than fail and be restarted every
+ * RECORDER_RESTART_SECONDS with an error each time.  Once it exists, exit to
+ * be restarted, connected to it.  Meanwhile checks are recorded by their
+ * transactions.
  */
 static void
 wait_for_database(void)
@@ -753,7 +834,7 @@ wait_for_database(void)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	proc_exit(0);
+	worker_exit_on_sigterm();
 }
 
 void
@@ -761,6 +842,7 @@ rollout_queue_worker_main(Datum arg)
 {
 	MemoryContext cxt;
 	bool		look;
+	uint64		restarts;
 
 	pqsignal(SIGTERM, worker_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -782,9 +864,20 @@ rollout_queue_worker_main(Datum arg)
 	queue->dboid = MyDatabaseId;
 	queue->worker_pid = MyProcPid;
 	queue->worker_latch = MyLatch;
+	if (queue->started)
+		queue->restarts++;
+	queue->started = true;
+	queue->started_at = GetCurrentTimestamp();
+	restarts = queue->restarts;
 	LWLockRelease(queue->lock);
 	before_shmem_exit(worker_detach, (Datum) 0);
-	ereport(LOG, (errmsg("rollout: recording checks of database \"%s\" in the background", queue_database)));
+	if (restarts == 0)
+		ereport(LOG, (errmsg("rollout: recording checks of database \"%s\" in the background", queue_database)));
+	else
+		ereport(LOG,
+				(errmsg("rollout: the check recorder is back, recording checks of database \"%s\" in the background",
+						queue_database),
+				 errdetail("It has been restarted " UINT64_FORMAT " times.", restarts)));
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "rollout check batch", ALLOCSET_DEFAULT_SIZES);
 	while (!got_sigterm)
@@ -814,7 +907,7 @@ rollout_queue_worker_main(Datum arg)
 	while (record_batch(cxt))
 		;
 	pgstat_report_stat(true);
-	proc_exit(0);
+	worker_exit_on_sigterm();
 }
 
 /* ---------------------------------------------------------------------
@@ -866,7 +959,32 @@ rollout_flush_checks(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64((int64) waiting);
 }
 
-/* rollout.check_queue() returns jsonb: the state of the background recording */
+/* Append "key": the timestamp as JSON, or null for 0 (never). */
+static void
+append_json_time(StringInfo buf, const char *key, TimestampTz t)
+{
+	appendStringInfo(buf, ", \"%s\": ", key);
+	if (t == 0)
+		appendStringInfoString(buf, "null");
+	else
+	{
+		char		iso[MAXDATELEN + 1];
+
+		JsonEncodeDateTime(iso, TimestampTzGetDatum(t), TIMESTAMPTZOID, NULL);
+		escape_json(buf, iso);
+	}
+}
+
+/*
+ * rollout.check_queue() returns jsonb: the state of the background recording,
+ * for operators and the shim's /healthz and /metrics.  "enabled": this
+ * session's checks go through the queue; "expected": they would if the worker
+ * ran (preloaded, rollout.database is this database, rollout.async_checks
+ * on), so expected and not enabled means degraded; "running": a worker is
+ * attached (to rollout.database); "depth": checks queued and not yet
+ * recorded; "lag_seconds": the age of the oldest of them; "restarts": worker
+ * starts after the first since the server started.
+ */
 Datum
 rollout_check_queue(PG_FUNCTION_ARGS)
 {
@@ -874,24 +992,42 @@ rollout_check_queue(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	if (queue == NULL)
-		appendStringInfoString(&buf, "{\"enabled\": false, \"reason\": \"rollout is not in shared_preload_libraries\"}");
+		appendStringInfoString(&buf, "{\"enabled\": false, \"expected\": false, \"running\": false, "
+							   "\"reason\": \"rollout is not in shared_preload_libraries\"}");
 	else
 	{
 		CheckQueue	q;
+		TimestampTz oldest = 0;
+		TimestampTz now = GetCurrentTimestamp();
+		char	   *dbname = get_database_name(MyDatabaseId);
+		bool		expected = async_checks && dbname != NULL && strcmp(dbname, queue_database) == 0;
+		double		lag = 0;
 
 		LWLockAcquire(queue->lock, LW_SHARED);
 		memcpy(&q, queue, offsetof(CheckQueue, data));
+		/* the record at the tail stays put until the worker moves the tail, under the lock */
+		if (q.head != q.tail)
+			ring_read(q.tail + sizeof(uint32) + sizeof(int64), &oldest, sizeof(TimestampTz));
 		LWLockRelease(queue->lock);
-		appendStringInfo(&buf, "{\"enabled\": %s, \"database\": ",
-						 q.worker_pid != 0 && async_checks && q.dboid == MyDatabaseId ? "true" : "false");
+		if (oldest != 0 && now > oldest)
+			lag = (double) (now - oldest) / USECS_PER_SEC;
+
+		appendStringInfo(&buf, "{\"enabled\": %s, \"expected\": %s, \"running\": %s, \"database\": ",
+						 q.worker_pid != 0 && async_checks && q.dboid == MyDatabaseId ? "true" : "false",
+						 expected ? "true" : "false", q.worker_pid != 0 ? "true" : "false");
 		escape_json(&buf, queue_database);
 		appendStringInfo(&buf,
 						 ", \"worker_pid\": %d, \"queued_bytes\": " UINT64_FORMAT ", \"size_bytes\": " UINT64_FORMAT ","
 						 " \"queued\": " UINT64_FORMAT ", \"recorded\": " UINT64_FORMAT ","
 						 " \"recorded_in_place\": " UINT64_FORMAT ","
-						 " \"skipped\": " UINT64_FORMAT ", \"recorded_directly\": " UINT64_FORMAT "}",
+						 " \"skipped\": " UINT64_FORMAT ", \"recorded_directly\": " UINT64_FORMAT ","
+						 " \"depth\": " UINT64_FORMAT ", \"lag_seconds\": %.3f, \"restarts\": " UINT64_FORMAT,
 						 (int) q.worker_pid, q.head - q.tail, q.size,
-						 q.enqueued, q.recorded, q.recorded_in_place, q.skipped, q.direct);
+						 q.enqueued, q.recorded, q.recorded_in_place, q.skipped, q.direct,
+						 q.enqueued - q.recorded - q.skipped, lag, q.restarts);
+		append_json_time(&buf, "started_at", q.started_at);
+		append_json_time(&buf, "last_batch_at", q.last_batch_at);
+		appendStringInfoChar(&buf, '}');
 	}
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
@@ -930,6 +1066,8 @@ queue_shmem_startup(void)
 		memset(queue, 0, offsetof(CheckQueue, data));
 		queue->lock = &(GetNamedLWLockTranche("rollout check queue"))->lock;
 		queue->size = (uint64) queue_size_kb * 1024;
+		queue->started = queue_set_up_before;
+		queue_set_up_before = true;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -978,7 +1116,7 @@ rollout_queue_init(void)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
+	worker.bgw_restart_time = RECORDER_RESTART_SECONDS;
 	strlcpy(worker.bgw_library_name, "rollout", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "rollout_queue_worker_main", BGW_MAXLEN);
 	strlcpy(worker.bgw_name, "rollout check recorder", BGW_MAXLEN);
