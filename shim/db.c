@@ -174,6 +174,37 @@ db_ensure(PGconn **pc, const char *conninfo)
 	return 0;
 }
 
+/*
+ * The check recorder's state, rollout.check_queue(), read on the calling
+ * thread's own connection *pc: /healthz and /metrics never wait behind
+ * client requests on a lane.  Returns the object (the caller frees it), or
+ * NULL if it could not be read; *db_ok says whether the database answered
+ * at all (a missing privilege or extension is the recorder's "unknown", not
+ * the database's outage).
+ */
+json_t *
+db_check_queue(PGconn **pc, const char *conninfo, bool *db_ok)
+{
+	PGresult   *r;
+	json_t	   *state = NULL;
+
+	*db_ok = db_ensure(pc, conninfo) == 0;
+	if (!*db_ok)
+		return NULL;
+	r = PQexec(*pc, "SELECT rollout.check_queue()");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		state = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	else if (PQstatus(*pc) != CONNECTION_OK)
+		*db_ok = false;
+	PQclear(r);
+	if (state != NULL && !json_is_object(state))
+	{
+		json_decref(state);
+		state = NULL;
+	}
+	return state;
+}
+
 /* PostgREST's mapping of SQLSTATE to HTTP status, plus our own classes (a cancelled statement: 503). */
 int
 db_status_for_sqlstate(const char *s)

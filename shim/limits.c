@@ -1,7 +1,8 @@
 /*
  * limits.c
- *		Per-IP rate limiting of the client routes, and the counters behind
- *		GET /metrics (Prometheus text format).
+ *		Per-IP rate limiting of the client routes, and GET /metrics
+ *		(Prometheus text format): the shim's own counters, and the check
+ *		recorder's state, which lives in the server and is read at scrape time.
  *
  * The rate limit is a token bucket per client address: ROLLOUT_RATE_LIMIT
  * requests per second with bursts of twice that.  Buckets live in a fixed
@@ -160,9 +161,37 @@ metrics_connection(int delta)
 	pthread_mutex_unlock(&metrics_lock);
 }
 
-/* The Prometheus text exposition; malloc'd. */
+/* The check recorder's numbers: a field of rollout.check_queue() each. */
+static const struct
+{
+	const char *field;
+	const char *name;
+	const char *type;
+	const char *help;
+}			recorder_metrics[] = {
+	{"depth", "rollout_recorder_queue_depth", "gauge",
+	"Checks queued for the check recorder and not recorded yet."},
+	{"lag_seconds", "rollout_recorder_lag_seconds", "gauge",
+	"Age of the oldest queued check (0: the queue is empty)."},
+	{"recorded", "rollout_recorder_recorded_total", "counter",
+	"Queued checks the recorder recorded."},
+	{"recorded_directly", "rollout_recorder_recorded_directly_total", "counter",
+	"Checks recorded by their own transaction because the queue was full."},
+	{"skipped", "rollout_recorder_skipped_total", "counter",
+	"Queued checks that could not be recorded."},
+	{"restarts", "rollout_recorder_restarts_total", "counter",
+	"Restarts of the check recorder (a crash restart of the server counts one)."},
+};
+
+/*
+ * The Prometheus text exposition, with the check recorder's state (the
+ * object of rollout.check_queue(); NULL when the database did not answer,
+ * and then no rollout_recorder_ series at all); malloc'd.  The recorder's
+ * counters live in the server's shared memory: they start over when the
+ * server restarts.
+ */
 char *
-metrics_text(void)
+metrics_text(const json_t *recorder)
 {
 	size_t		cap = 65536,
 				len = 0;
@@ -211,6 +240,30 @@ metrics_text(void)
 		 "# TYPE rollout_http_db_lanes gauge\n"
 		 "rollout_http_db_lanes %d\n", lanes_total);
 	pthread_mutex_unlock(&metrics_lock);
+	if (recorder != NULL)
+	{
+		EMIT("# HELP rollout_recorder_up 1 when the background worker records this database's checks; "
+			 "0 when each check is recorded by the transaction that makes it.\n"
+			 "# TYPE rollout_recorder_up gauge\n"
+			 "rollout_recorder_up %d\n", json_is_true(json_object_get(recorder, "enabled")) ? 1 : 0);
+		EMIT("# HELP rollout_recorder_expected 1 when the recorder is configured for this database "
+			 "(shared_preload_libraries, rollout.database, rollout.async_checks): up 0 then means degraded.\n"
+			 "# TYPE rollout_recorder_expected gauge\n"
+			 "rollout_recorder_expected %d\n", json_is_true(json_object_get(recorder, "expected")) ? 1 : 0);
+		for (size_t i = 0; i < sizeof(recorder_metrics) / sizeof(recorder_metrics[0]); i++)
+		{
+			json_t	   *v = json_object_get(recorder, recorder_metrics[i].field);
+
+			if (!json_is_number(v))
+				continue;		/* not preloaded: no queue to count */
+			EMIT("# HELP %s %s\n# TYPE %s %s\n", recorder_metrics[i].name, recorder_metrics[i].help,
+				 recorder_metrics[i].name, recorder_metrics[i].type);
+			if (json_is_integer(v))
+				EMIT("%s %lld\n", recorder_metrics[i].name, (long long) json_integer_value(v));
+			else
+				EMIT("%s %.3f\n", recorder_metrics[i].name, json_real_value(v));
+		}
+	}
 #undef EMIT
 	return out;
 }

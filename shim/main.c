@@ -752,39 +752,63 @@ exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
 	db_thread_end();
 }
 
-/* /healthz: the process answers and the database does too. */
+/*
+ * The recorder's health from rollout.check_queue(): "ok" (it records this
+ * database's checks), "unavailable" (it should and does not: each check is
+ * recorded by its own transaction, at a third of the throughput), "off"
+ * (not configured for this database), "unknown" (state not readable).
+ */
+static const char *
+recorder_health(const json_t *state)
+{
+	if (state == NULL)
+		return "unknown";
+	if (json_is_true(json_object_get(state, "enabled")))
+		return "ok";
+	if (json_is_true(json_object_get(state, "expected")))
+		return "unavailable";
+	return "off";
+}
+
+/*
+ * /healthz: the process answers, the database does too, and the check
+ * recorder runs.  A missing recorder is "degraded" with 200: requests are
+ * still served correctly, only slower, so a load balancer must not take the
+ * server out; 503 is for the database alone.
+ */
 static int
 healthz(struct mg_connection *conn, void *cbdata)
 {
-	PGconn	  **pc = mg_get_thread_pointer(conn);
 	double		started = now_ms();
-	int			ok;
+	bool		ok;
+	json_t	   *state;
+	const char *recorder;
+	const char *message;
 	json_t	   *body;
 
 	(void) cbdata;
-	ok = db_ensure(pc, conninfo) == 0;
-	if (ok)
-	{
-		PGresult   *r = PQexec(*pc, "SELECT 1");
-
-		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-		PQclear(r);
-	}
-	body = json_pack("{s:i, s:s, s:{s:s, s:s}}", "code", ok ? 200 : 503, "message", ok ? "ok" : "unavailable",
-					 "data", "process", "ok", "database", ok ? "ok" : "unavailable");
+	state = db_check_queue(mg_get_thread_pointer(conn), conninfo, &ok);
+	recorder = recorder_health(state);
+	message = !ok ? "unavailable" : strcmp(recorder, "unavailable") == 0 ? "degraded" : "ok";
+	body = json_pack("{s:i, s:s, s:{s:s, s:s, s:s}}", "code", ok ? 200 : 503, "message", message,
+					 "data", "process", "ok", "database", ok ? "ok" : "unavailable", "recorder", recorder);
 	respond(conn, -1, ok ? 200 : 503, body, started, NULL);
 	json_decref(body);
+	json_decref(state);
 	return 1;
 }
 
-/* /metrics: Prometheus text format. */
+/* /metrics: Prometheus text format, the recorder's state read at scrape time. */
 static int
 metrics(struct mg_connection *conn, void *cbdata)
 {
-	char	   *text = metrics_text();
+	bool		db_ok;
+	json_t	   *state = db_check_queue(mg_get_thread_pointer(conn), conninfo, &db_ok);
+	char	   *text = metrics_text(state);
 	char		hdr[96];
 
 	(void) cbdata;
+	json_decref(state);
 	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			  "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n", strlen(text),
 			  connection_header(conn, 200, hdr, sizeof(hdr)));

@@ -71,6 +71,7 @@ extern PGconn *db_connect(const char *conninfo);
 extern bool db_alive(PGconn *conn);
 extern int	db_ensure(PGconn **pc, const char *conninfo);
 extern void db_thread_end(void);
+extern json_t *db_check_queue(PGconn **pc, const char *conninfo, bool *db_ok);
 extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
 					json_t *args, const char *token, DbResult *res);
 extern void db_result_free(DbResult *res);
@@ -145,7 +146,7 @@ extern int	limits_allow(const char *ip);
 extern void metrics_init(int nthreads, int nlanes);
 extern void metrics_record(int route, int status, double seconds);
 extern void metrics_connection(int delta);
-extern char *metrics_text(void);
+extern char *metrics_text(const json_t *recorder);
 
 /* files.c */
 struct mg_connection;

@@ -112,7 +112,8 @@ async function login(username, password) {
 }
 
 async function run() {
-  await expectStatus('healthz', 200, 'GET', '/healthz', undefined, {}, (r) => r.json.data.database === 'ok');
+  await expectStatus('healthz', 200, 'GET', '/healthz', undefined, {},
+    (r) => r.json.message === 'ok' && r.json.data.process === 'ok' && r.json.data.database === 'ok' && r.json.data.recorder === 'ok');
   await expectStatus('responses keep the connection and say for how long', 200, 'GET', '/healthz', undefined, {},
     (r) => r.headers.get('connection') === 'keep-alive' && /^timeout=\d+$/.test(r.headers.get('keep-alive')));
   const admin = await login('admin', 'admin-password-1');
@@ -888,6 +889,36 @@ async function artifacts() {
     { status: tooBig.status, leftovers });
 }
 
+// the check recorder terminated: /healthz says "degraded" (still 200) and
+// /metrics rollout_recorder_up 0 until it is back, then ok with one more restart
+async function recorderRestart() {
+  const { execFileSync } = require('child_process');
+  const restarts = async () => Number(((await (await fetch(base + '/metrics')).text())
+    .match(/^rollout_recorder_restarts_total (\d+)$/m) || [])[1]);
+  const before = await restarts();
+  execFileSync('psql', [dbUrl, '-Atc', "SELECT pg_terminate_backend((rollout.check_queue() ->> 'worker_pid')::int)"]);
+  let degraded = null;
+  let down = false;
+  for (let i = 0; i < 100 && !(degraded && down); i++) {
+    const hz = await req('GET', '/healthz');
+    if (hz.json && hz.json.message === 'degraded') degraded = degraded || hz;
+    if (/^rollout_recorder_up 0$/m.test(await (await fetch(base + '/metrics')).text())) down = true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  check('healthz: recorder terminated -> 200 "degraded", the database ok', degraded && degraded.status === 200
+    && degraded.json.code === 200 && degraded.json.data.recorder === 'unavailable' && degraded.json.data.database === 'ok',
+    degraded && degraded.text);
+  check('metrics: rollout_recorder_up 0 while it is gone', down, {});
+  let back = null;
+  for (let i = 0; i < 100; i++) {
+    const hz = await req('GET', '/healthz');
+    if (hz.json && hz.json.message === 'ok' && hz.json.data.recorder === 'ok') { back = hz; break; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  check('healthz: the recorder is back within seconds', back && back.status === 200, back && back.text);
+  check('metrics: the restart is counted', await restarts() === before + 1, { before });
+}
+
 async function operations() {
   const { execSync } = require('child_process');
   await live();
@@ -904,6 +935,11 @@ async function operations() {
   check('metrics have a latency histogram', /rollout_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/.test(text)
     && /rollout_http_request_duration_seconds_count \d+/.test(text), {});
   check('metrics show the connection pool', /rollout_http_db_connections [1-9]/.test(text) && /rollout_http_worker_threads 16/.test(text) && /rollout_http_db_lanes 1/.test(text), {});
+  check('metrics show the check recorder', /^rollout_recorder_up 1$/m.test(text) && /^rollout_recorder_expected 1$/m.test(text)
+    && /^rollout_recorder_queue_depth \d+$/m.test(text) && /^rollout_recorder_recorded_total [1-9]\d*$/m.test(text)
+    && /^rollout_recorder_lag_seconds \d+(\.\d+)?$/m.test(text) && /^rollout_recorder_restarts_total \d+$/m.test(text)
+    && /# TYPE rollout_recorder_recorded_total counter/.test(text), text.split('\n').filter((l) => l.includes('recorder')));
+  await recorderRestart();
 
   await frontDoor();
 
