@@ -229,6 +229,7 @@ async function shot(name, p = page) {
     await p.setViewportSize({ width: size.width, height: Math.min(size.height + extra, 4000) });
     await sleep(300);
   }
+  fs.mkdirSync(shots, { recursive: true });	// (another run in this tree may have emptied it)
   await p.screenshot({ path: path.join(shots, name + '.png'), fullPage: true });
   if (extra) await p.setViewportSize(size);
 }
