@@ -693,6 +693,50 @@ test('simulator: its answer equals check-update\'s for the same client, shows th
   assertEq(realOut.has_update, false, 'check-update agrees: no update for the outsider');
 });
 
+test('pause and resume in the editor: check-update stops offering the version and offers it again', async () => {
+  assert(S.versionId, 'needs the published version');
+  const inside = sql(`SELECT client_id FROM rollout.client_state WHERE current_version = '1.0.0'::rollout.semver AND os = 'linux'
+    AND channel = 'stable' AND rollout.rollout_bucket(client_id, 'default@${S.newVersion}') < ${Math.round(S.percentage * 100)}
+    ORDER BY client_id LIMIT 1`);
+  const ask = () => checkUpdate({ current_version: '1.0.0', client_id: inside, os: 'linux', arch: 'amd64', region: 'cn' });
+  assertEq((await ask()).latest_version, S.newVersion, 'offered before the pause');
+  await visit('/versions/' + S.versionId, 'page-version');
+  await page.click(T('version-pause'));
+  await page.waitForSelector(T('status-paused'), { state: 'visible' });
+  assertEq(sql(`SELECT status FROM rollout.versions WHERE id = ${S.versionId}`), 'paused', 'paused in the database');
+  assertEq((await ask()).has_update, false, 'a paused version is offered to nobody');
+  await page.click(T('version-resume'));
+  await page.waitForSelector(T('status-published'), { state: 'visible' });
+  assertEq(sql(`SELECT status FROM rollout.versions WHERE id = ${S.versionId}`), 'published', 'published again in the database');
+  assertEq((await ask()).latest_version, S.newVersion, 'offered again after the resume');
+});
+
+test('channels: a percentage saved in the UI is the channel\'s in the database', async () => {
+  await visit('/channels', PAGE_READY.channels);
+  await fill('channel-pct-beta', 40);
+  await (await inputOf('channel-pct-beta')).press('Tab');
+  await page.click(T('channel-save-beta'));
+  const ok = await until(() => Number(sql(`SELECT c.rollout_percentage FROM rollout.channels c JOIN rollout.projects p ON p.id = c.project_id
+    WHERE p.slug = 'default' AND c.name = 'beta'`)) === 40, 8000);
+  assert(ok, 'beta is at 40 % in the database');
+  const listed = (await call('GET', API + '/channels?project=default', undefined, S.token)).find((c) => c.name === 'beta');
+  assertEq(Number(listed.rollout_percentage), 40, 'GET /channels agrees');
+});
+
+test('audit log: the newest rows are GET /audit\'s (actor, action, object), the UI\'s own changes among them', async () => {
+  await visit('/audit', PAGE_READY.audit);
+  const api = await call('GET', API + '/audit?project=default&page=1&limit=20', undefined, S.token);
+  const items = Array.isArray(api) ? api : api.items;
+  assert(items && items.length >= 3, 'the API lists audit entries', api);
+  assert(items.some((r) => r.actor === 'admin' && r.object_type === 'channels'), 'the channel change is audited', items.slice(0, 3));
+  const rows = await page.locator(`${T('audit-table')} tbody tr.el-table__row`).allInnerTexts();
+  for (let i = 0; i < 3; i++) {
+    const r = items[i];
+    const want = [r.actor, r.action, r.object_type + (r.object_id ? ` #${r.object_id}` : '')];
+    assert(rows[i] && want.every((w) => rows[i].includes(w)), `audit row ${i + 1} shows ${want.join(' / ')}`, rows[i]);
+  }
+});
+
 /** Every page, its screenshot as LANG-NAME.png, and what is wrong on it: raw keys, CSP violations, html lang, missing translation. */
 async function everyPage(lang) {
   const cat = lang === 'en' ? en : zh;
