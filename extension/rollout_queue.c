@@ -877,7 +877,8 @@ rollout_queue_worker_main(Datum arg)
 		ereport(LOG,
 				(errmsg("rollout: the check recorder is back, recording checks of database \"%s\" in the background",
 						queue_database),
-				 errdetail("It has been restarted " UINT64_FORMAT " times.", restarts)));
+				 errdetail_plural("It has been restarted %lu time.", "It has been restarted %lu times.",
+								  (unsigned long) restarts, (unsigned long) restarts)));
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "rollout check batch", ALLOCSET_DEFAULT_SIZES);
 	while (!got_sigterm)
