@@ -17,6 +17,7 @@ OBJS = \
 	extension/semver_range.o \
 	extension/rollout_hash.o \
 	extension/rollout_crypto.o \
+	extension/rollout_cache.o \
 	extension/rollout_decide.o \
 	extension/rollout_queue.o \
 	extension/rollout_record.o \

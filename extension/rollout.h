@@ -25,8 +25,8 @@ extern char *rollout_request_text(Jsonb *req, const char *field, bool required);
 extern struct varlena *rollout_request_version(Jsonb *req, const char *field, bool required);
 extern char *rollout_ascii_lower(char *s);
 
-/* rollout_decide.c: the decision cache's invalidation hook */
-extern void rollout_decide_init(void);
+/* rollout_cache.c: the decision cache's invalidation hook */
+extern void rollout_cache_init(void);
 
 /* What one check records (SPEC §7.8): the fields of rollout.check_record. */
 typedef struct RolloutCheck

@@ -15,6 +15,6 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	rollout_decide_init();
+	rollout_cache_init();
 	rollout_queue_init();
 }
