@@ -25,9 +25,26 @@ OBJS = \
 	extension/rollout_module.o
 
 MODULEDIR = extension
-DATA = $(wildcard extension/rollout--*.sql)
-DATA_built = extension/rollout.control
-EXTRA_CLEAN = extension/rollout.control shim/rollout-http shim/rollout-http-asan web/dist
+# The install script of the current version is built from section files kept
+# by concern, concatenated in this order (a later section may use what an
+# earlier one made: a LANGUAGE sql body or a plpgsql variable's type must find
+# its tables and types). Older versions keep their own install script
+# (rollout--0.1.0.sql) and every release adds an upgrade script
+# rollout--A--B.sql; test/t/009_install_equals_upgrade.pl checks that an
+# install of this version and an upgraded one have the same catalog.
+SQL_SECTIONS = \
+	extension/sql/00_header.sql \
+	extension/sql/10_types.sql \
+	extension/sql/20_data_model.sql \
+	extension/sql/30_requests.sql \
+	extension/sql/40_decision.sql \
+	extension/sql/50_events_stats.sql \
+	extension/sql/60_admin_api.sql \
+	extension/sql/70_accounts.sql \
+	extension/sql/80_roles.sql
+DATA = extension/rollout--0.1.0.sql $(wildcard extension/rollout--*--*.sql)
+DATA_built = extension/rollout--$(EXTVERSION).sql extension/rollout.control
+EXTRA_CLEAN = shim/rollout-http shim/rollout-http-asan web/dist
 
 PG_CPPFLAGS = -Iextension
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
@@ -65,9 +82,13 @@ web: web/dist/index.html
 # PGXS does not track headers: every object depends on all of them.
 $(OBJS): $(wildcard extension/*.h)
 
+extension/rollout--$(EXTVERSION).sql: $(SQL_SECTIONS) Makefile
+	cat $(SQL_SECTIONS) > $@
+
+# an installation of the previous version must be able to reach this one
 extension/rollout.control: extension/rollout.control.in META.json
-	@[ -n "$$(ls extension/rollout--$(EXTVERSION).sql extension/rollout--*--$(EXTVERSION).sql 2>/dev/null)" ] || \
-		{ echo "no install or upgrade script for $(EXTVERSION) (version from META.json)" >&2; exit 1; }
+	@[ -n "$$(ls extension/rollout--*--$(EXTVERSION).sql 2>/dev/null)" ] || \
+		{ echo "no upgrade script to $(EXTVERSION) (version from META.json): add extension/rollout--A--$(EXTVERSION).sql" >&2; exit 1; }
 	sed 's/@VERSION@/$(EXTVERSION)/' $< > $@
 
 .PHONY: run test bench stop deps shim

@@ -2,7 +2,7 @@
 -- schema: the data model of SPEC §5 — the seeded default project and its
 -- channels, constraints that make bad data impossible, configuration tables
 -- registered for pg_dump, roles, the partitioned event table, the upgrade
--- path from 0.1.0.
+-- paths from 0.1.0 and 0.2.0.
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS rollout CASCADE;
@@ -82,6 +82,11 @@ RESET client_min_messages;
 CREATE TABLE keep.v (v rollout.semver);
 INSERT INTO keep.v VALUES ('1.2.3-rc.1+b');
 ALTER EXTENSION rollout UPDATE TO '0.2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'rollout';
+SELECT v, v < '1.2.3' AS lt FROM keep.v;
+SELECT count(*) AS projects FROM projects;
+-- and on to the current version
+ALTER EXTENSION rollout UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'rollout';
 SELECT v, v < '1.2.3' AS lt FROM keep.v;
 SELECT count(*) AS projects FROM projects;
