@@ -46,6 +46,13 @@ DATA = extension/rollout--0.1.0.sql $(wildcard extension/rollout--*--*.sql)
 DATA_built = extension/rollout--$(EXTVERSION).sql extension/rollout.control
 EXTRA_CLEAN = shim/rollout-http shim/rollout-http-asan web/dist
 
+# pg_regress, one file per feature: sql/NAME.sql against expected/NAME.out
+# (PGXS passes --inputdir=.). `make installcheck` runs them against the
+# server of PGHOST/PGPORT/PGUSER, in a database contrib_regression; each test
+# creates the extension itself. EXTRA_REGRESS_OPTS=--outputdir=DIR keeps the
+# results out of the tree.
+REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+
 PG_CPPFLAGS = -Iextension
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
 

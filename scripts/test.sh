@@ -43,14 +43,11 @@ record() {
 	total_fail=$((total_fail + $3))
 }
 
-# Suite 1: pg_regress, one file per feature in sql/ with expected/.
+# Suite 1: pg_regress, one file per feature in sql/ with expected/, the PGXS
+# way (make installcheck, against the cluster of PGHOST/PGPORT/PGUSER).
 run_regress() {
-	local tests
-	tests=$(ls sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort | tr '\n' ' ')
-	echo "==> pg_regress: $tests"
-	"$PG_REGRESS" --inputdir="$top" --outputdir="$out/regress" \
-		--bindir="$PG_BINDIR" --host="$PGHOST" --port="$PGPORT" --user="$PGUSER" \
-		--dbname=rollout_regress $tests >"$out/regress.log" 2>&1
+	echo "==> pg_regress (make installcheck)"
+	make -s installcheck EXTRA_REGRESS_OPTS="--outputdir=$out/regress" >"$out/regress.log" 2>&1
 	cat "$out/regress.log"
 	local pass fail
 	# PG15 prints "test NAME ... ok|FAILED"; newer ones print TAP "ok N - NAME"
