@@ -20,6 +20,7 @@ OBJS = \
 	extension/rollout_cache.o \
 	extension/rollout_decide.o \
 	extension/rollout_queue.o \
+	extension/rollout_worker.o \
 	extension/rollout_record.o \
 	extension/rollout_request.o \
 	extension/rollout_module.o

@@ -48,6 +48,8 @@ typedef struct RolloutCheck
 /* rollout_queue.c: record a check, now or through the background worker */
 extern void rollout_record_check(const RolloutCheck *c);
 extern void rollout_queue_init(void);
+
+/* rollout_worker.c: the background worker that records queued checks */
 extern PGDLLEXPORT void rollout_queue_worker_main(Datum arg);
 
 /* rollout_record.c: the worker's fast path, checks of known clients recorded in place */
