@@ -15,7 +15,10 @@
  * Everything else is left to rollout.record_checks in the same transaction:
  * new clients, projects storing raw check events, rows changed or deleted
  * since the snapshot (and the later checks of those clients in the batch),
- * and any client_state that has user triggers.  The SQL stays
+ * and every check while client_state has anything the executor's UPDATE
+ * would honour and this file would not: CHECK constraints, generated
+ * columns, row-level security, triggers, indexes besides the primary key
+ * (client_state_not_plain; TAP test 010 shows each).  The SQL stays
  * the reference: TAP test 004 compares both paths with checks recorded in the
  * checking transaction.
  */
@@ -26,6 +29,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -40,6 +44,7 @@
 #include "utils/rel.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "rollout.h"
 #include "semver.h"
@@ -156,9 +161,94 @@ cmp_client_then_queue(const void *a, const void *b)
 }
 
 /*
+ * Why the SQL must record into client_state rather than this file, or NULL if
+ * nothing stops the fast path.  The fast path writes the row and the primary
+ * key's entries and nothing else, so anything on the table that an UPDATE
+ * through the executor would honour sends every check to the SQL:
+ * rollout.record_checks runs as its owner (SECURITY DEFINER), so whatever
+ * applies to that owner applies there.  Read from the relcache entry when the
+ * table is opened, once per batch, never per check.
+ */
+static const char *
+client_state_not_plain(Relation rel, Oid nsp, const AttrNumber *attno)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleConstr *constr = desc->constr;
+	Oid			semver = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("semver"),
+										 ObjectIdGetDatum(nsp));
+	List	   *indexes;
+	int			nindexes;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		return "not a plain table";
+	/* the types written (a domain's constraints are the executor's to check) */
+	for (int i = 0; i < NCOLS; i++)
+	{
+		Oid			want = (i == COL_PROJECT) ? INT8OID :
+			(i == COL_VERSION || i == COL_OFFERED) ? semver :
+			(i == COL_SEEN) ? TIMESTAMPTZOID : TEXTOID;
+
+		if (TupleDescAttr(desc, attno[i] - 1)->atttypid != want)
+			return "a column of another type";
+	}
+	/* the fast path checks no CHECK constraint (the table comes with none) */
+	if (constr != NULL && constr->num_check > 0)
+		return "CHECK constraints";
+	/* stored generated columns are computed by the executor */
+	if (constr != NULL && constr->has_generated_stored)
+		return "generated columns";
+	/* os and arch may become NULL; the other columns written never do */
+	if (TupleDescAttr(desc, attno[COL_OS] - 1)->attnotnull ||
+		TupleDescAttr(desc, attno[COL_ARCH] - 1)->attnotnull)
+		return "NOT NULL on os or arch";
+	/* row security: the policies (FORCE ROW LEVEL SECURITY) may apply to the owner */
+	if (rel->rd_rel->relrowsecurity)
+		return "row-level security";
+	/*
+	 * Triggers: user triggers, and internal ones but for the foreign keys'
+	 * checks on columns the fast path never changes (project_id's own
+	 * REFERENCES rollout.projects).
+	 */
+	if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			const Trigger *t = &rel->trigdesc->triggers[i];
+			bool		key_only = false;
+			ListCell   *lc;
+
+			if (!t->tgisinternal)
+				return "triggers";
+			if (t->tgfoid != F_RI_FKEY_CHECK_INS && t->tgfoid != F_RI_FKEY_CHECK_UPD)
+				return "internal triggers";
+			foreach(lc, RelationGetFKeyList(rel))
+			{
+				ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
+
+				if (fk->conoid != t->tgconstraint)
+					continue;
+				key_only = true;
+				for (int k = 0; k < fk->nkeys; k++)
+					key_only &= fk->conkey[k] == attno[COL_PROJECT] || fk->conkey[k] == attno[COL_CLIENT];
+			}
+			if (!key_only)
+				return "foreign keys";
+		}
+	}
+	/* indexes: the primary key alone (the fast path probes it and adds its entries) */
+	indexes = RelationGetIndexList(rel);
+	nindexes = list_length(indexes);
+	list_free(indexes);
+	if (nindexes != 1)
+		return "indexes besides the primary key";
+	return NULL;
+}
+
+/*
  * client_state with its primary key on (project_id, client_id), the column
- * numbers of what a check writes, and no user triggers; NULL otherwise (the
- * table was altered: leave it all to the SQL).
+ * numbers of what a check writes, and nothing an UPDATE through the executor
+ * would honour that the fast path would not (client_state_not_plain); NULL
+ * otherwise (the table was altered: leave it all to the SQL).
  */
 static Relation
 open_client_state(AttrNumber *attno, Relation *index)
@@ -168,6 +258,7 @@ open_client_state(AttrNumber *attno, Relation *index)
 	Relation	rel;
 	Oid			pk;
 	Relation	idx;
+	const char *why;
 
 	if (!OidIsValid(relid))
 		return NULL;
@@ -181,14 +272,11 @@ open_client_state(AttrNumber *attno, Relation *index)
 			return NULL;
 		}
 	}
-	if (rel->trigdesc != NULL)
+	if ((why = client_state_not_plain(rel, nsp, attno)) != NULL)
 	{
-		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
-			if (!rel->trigdesc->triggers[i].tgisinternal)
-			{
-				table_close(rel, RowExclusiveLock);
-				return NULL;
-			}
+		elog(DEBUG1, "rollout: rollout.client_state has %s: checks are recorded with rollout.record_checks", why);
+		table_close(rel, RowExclusiveLock);
+		return NULL;
 	}
 	pk = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(pk))
@@ -199,9 +287,7 @@ open_client_state(AttrNumber *attno, Relation *index)
 	idx = index_open(pk, RowExclusiveLock);
 	if (IndexRelationGetNumberOfKeyAttributes(idx) != 2 ||
 		idx->rd_index->indkey.values[0] != attno[COL_PROJECT] ||
-		idx->rd_index->indkey.values[1] != attno[COL_CLIENT] ||
-		TupleDescAttr(RelationGetDescr(rel), attno[COL_PROJECT] - 1)->atttypid != INT8OID ||
-		TupleDescAttr(RelationGetDescr(rel), attno[COL_CLIENT] - 1)->atttypid != TEXTOID)
+		idx->rd_index->indkey.values[1] != attno[COL_CLIENT])
 	{
 		index_close(idx, RowExclusiveLock);
 		table_close(rel, RowExclusiveLock);
