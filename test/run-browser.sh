@@ -45,6 +45,7 @@ psql -qd "$db" -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || fail "could not set up d
 CREATE EXTENSION rollout;
 SELECT rollout.create_admin('admin', 'admin-password-1', 'admin');
 SELECT rollout.create_admin('viewer', 'viewer-password-1', 'viewer');
+SELECT rollout.create_admin('maint', 'maint-password-1', 'maintainer', 'default');
 SQL
 
 work=$(mktemp -d /tmp/rollout-browser.XXXXXX)
