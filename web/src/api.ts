@@ -61,7 +61,9 @@ function settle<T>(status: number, text: string, authenticated: boolean): T {
   }
   if (status >= 200 && status < 300 && env) return env.data
   const message = env?.message || i18n.global.t('ui.error.http', { status })
-  if (status === 401 && authenticated) endSession(message)
+  // the token is no good (28000: missing, expired, revoked, account disabled); a wrong
+  // password given to change it (28P01) is the caller's error, not the end of the session
+  if (status === 401 && authenticated && env?.error?.sqlstate !== '28P01') endSession(message)
   throw new ApiError(status, message, env?.error)
 }
 
