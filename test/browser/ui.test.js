@@ -434,7 +434,8 @@ test('dashboard: an install result reported through the client API changes a num
   await visit('/dashboard', PAGE_READY.dashboard);
   await page.evaluate(() => { window.__sameDocument = 'yes'; });
   // the page's live socket is open (with a ticket, never the token, in its URL)
-  const live = await until(() => sockets.find((w) => w.open && /\/admin\/api\/v1\/live\?ticket=/.test(w.url)), 10000);
+  // the newest one: a socket of the document before a reload may never report its close
+  const live = await until(() => sockets.filter((w) => w.open && /\/admin\/api\/v1\/live\?ticket=/.test(w.url)).pop(), 10000);
   assert(live, 'the dashboard opened the live websocket', sockets);
   const pageToken = await page.evaluate(() => Object.values(sessionStorage).join(' ').match(/\b[0-9a-f]{64}\b/)?.[0]);
   assert(pageToken && !live.url.includes(pageToken), 'no bearer token in the websocket URL', live.url);
