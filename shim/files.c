@@ -70,6 +70,35 @@ safe_segment(const char *s)
 	return 1;
 }
 
+/*
+ * A relative path made of safe segments (above) separated by single slashes:
+ * how many, or 0 if it is empty, too long or has an unsafe or empty segment.
+ * Downloads and the UI's files accept only such paths.
+ */
+static int
+safe_segments(const char *rel)
+{
+	char		copy[1024];
+	char	   *seg = copy;
+	int			n = 0;
+
+	if (snprintf(copy, sizeof(copy), "%s", rel) >= (int) sizeof(copy))
+		return 0;
+	for (;;)
+	{
+		char	   *slash = strchr(seg, '/');
+
+		if (slash)
+			*slash = '\0';
+		if (!safe_segment(seg))
+			return 0;
+		n++;
+		if (!slash)
+			return n;
+		seg = slash + 1;
+	}
+}
+
 /* mkdir -p for a path under the upload directory. */
 static int
 make_dirs(const char *path)
@@ -212,30 +241,19 @@ files_download(struct mg_connection *conn, void *cbdata)
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	PGconn	  **pc = mg_get_thread_pointer(conn);
 	const char *rel = ri->local_uri + strlen("/download/");
-	char		copy[1024],
-				path[4096],
+	char		path[4096],
 				url[1100];
-	char	   *save = NULL;
-	int			segments = 0;
+	int			segments;
 	struct stat st;
 
 	(void) cbdata;
-	if (!upload_dir || strlen(rel) >= sizeof(copy) ||
+	if (!upload_dir || strlen(rel) >= 1024 ||
 		(strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0))
 	{
 		mg_send_http_error(conn, upload_dir ? 404 : 503, "%s", "Not found");
 		return 404;
 	}
-	snprintf(copy, sizeof(copy), "%s", rel);
-	for (char *seg = strtok_r(copy, "/", &save); seg; seg = strtok_r(NULL, "/", &save))
-	{
-		if (!safe_segment(seg))
-		{
-			mg_send_http_error(conn, 404, "%s", "Not found");
-			return 404;
-		}
-		segments++;
-	}
+	segments = safe_segments(rel);
 	snprintf(path, sizeof(path), "%s/%s", upload_dir, rel);
 	if (segments != 4 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 	{
@@ -270,7 +288,7 @@ files_download(struct mg_connection *conn, void *cbdata)
  * gzip (civetweb 1.15's document_root handler does the same for files of
  * 1 KB or more, but not for a request handler unless built with zlib, which
  * Debian's is not).  Paths are made of safe segments only: nothing outside
- * the web root is reachable.
+ * the web root is reachable (safe_segments, as for downloads).
  */
 static const char *web_root;
 
@@ -288,40 +306,6 @@ void
 files_configure_web(const char *dir)
 {
 	web_root = dir;
-}
-
-/*
- * A path below the web root made of safe segments: 1 to 128 of
- * [A-Za-z0-9._~@+-], none starting with a dot (no "..", no hidden files),
- * separated by single slashes.
- */
-static bool
-safe_path(const char *p)
-{
-	size_t		seg = 0;
-
-	if (*p == '\0' || strlen(p) > 1024)
-		return false;
-	for (; *p; p++)
-	{
-		char		c = *p;
-
-		if (c == '/')
-		{
-			if (seg == 0)
-				return false;
-			seg = 0;
-			continue;
-		}
-		if (seg == 0 && c == '.')
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '~' || c == '@' || c == '+' || c == '-'))
-			return false;
-		if (++seg > 128)
-			return false;
-	}
-	return seg > 0;
 }
 
 /*
@@ -409,7 +393,7 @@ files_web(struct mg_connection *conn, void *cbdata)
 	if (!head && strcmp(ri->request_method, "GET") != 0)
 		return web_error(conn, 405, "Method Not Allowed\n");
 	rel = (uri == NULL || strcmp(uri, "/") == 0) ? "index.html" : uri + 1;
-	if (web_root == NULL || !safe_path(rel) ||
+	if (web_root == NULL || safe_segments(rel) == 0 ||
 		snprintf(path, sizeof(path), "%s/%s", web_root, rel) >= (int) sizeof(path) ||
 		stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return web_error(conn, 404, "Not Found\n");
