@@ -741,7 +741,9 @@ test('audit log: the newest rows are GET /audit\'s (actor, action, object), the 
   const rows = await page.locator(`${T('audit-table')} tbody tr.el-table__row`).allInnerTexts();
   for (let i = 0; i < 3; i++) {
     const r = items[i];
-    const want = [r.actor, r.action, r.object_type + (r.object_id ? ` #${r.object_id}` : '')];
+    // the page names actions and object types in the UI language
+    const want = [r.actor, en['ui.audit.a.' + r.action] || r.action,
+      (en['ui.audit.o.' + r.object_type] || r.object_type) + (r.object_id ? ` #${r.object_id}` : '')];
     assert(rows[i] && want.every((w) => rows[i].includes(w)), `audit row ${i + 1} shows ${want.join(' / ')}`, rows[i]);
   }
 });
@@ -1137,7 +1139,7 @@ test('every page in English: no raw message keys, no CSP violation, html lang="e
   assertEq(JSON.stringify(problems), '[]', 'problems');
 }, { timeout: 150000 });
 
-test('switching to 中文: html lang and Element Plus follow, the choice survives a reload, every page is in Chinese', async () => {
+test('switching to Chinese: html lang and Element Plus follow, the choice survives a reload, every page is in Chinese', async () => {
   await visit('/versions', PAGE_READY.versions);
   const totalEn = await page.locator(`${T('versions-pagination')} .el-pagination__total`).first().innerText();
   await page.click(T('lang-zh-CN'));

@@ -10,9 +10,10 @@ import en from '@i18n/en.json'
 import zhCN from '@i18n/zh-CN.json'
 
 export type Lang = 'en' | 'zh-CN'
+// each language is offered under its own name, from its own catalog ("ui.lang.self"), whatever the UI language
 export const LANGS: { value: Lang; label: string }[] = [
-  { value: 'zh-CN', label: '中文' },
-  { value: 'en', label: 'English' },
+  { value: 'zh-CN', label: zhCN['ui.lang.self'] },
+  { value: 'en', label: en['ui.lang.self'] },
 ]
 const STORAGE_KEY = 'rollout.lang'
 
