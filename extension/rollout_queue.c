@@ -388,7 +388,8 @@ pending_flush(bool prepare)
  * report does not notify: when the worker records this database's checks,
  * the projects go to it when the transaction commits, and it announces
  * them together at most once a flush interval, as it does for checks.
- * Without the worker, the report notifies itself.
+ * Without the worker (or with rollout.async_checks off), the report
+ * notifies itself.
  */
 static int64 stats_pending[8];
 static int	nstats_pending;
@@ -410,8 +411,7 @@ rollout_announce_stats(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nstats_pending; i++)
 		if (stats_pending[i] == project_id)
 			PG_RETURN_VOID();
-	if (rollout_queue != NULL && rollout_queue->dboid == MyDatabaseId && rollout_queue->worker_pid != 0 &&
-		nstats_pending < (int) lengthof(stats_pending))
+	if (queue_usable() && nstats_pending < (int) lengthof(stats_pending))
 		stats_pending[nstats_pending++] = project_id;
 	else
 		notify_stats_now(project_id);

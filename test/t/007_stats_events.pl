@@ -60,13 +60,24 @@ cmp_ok(scalar(@stats), '<=', 20, 'once per batch and project, not once per check
 	SELECT rollout.check_update('{"current_version": "0.9.0", "client_id": "direct"}');}, 3);
 is(scalar(@stats), 0, 'a check recorded in its own transaction notifies nothing');
 
-# downloads and install results: once per call
+# downloads and install results: announced by the recorder for each project,
+# at most once a flush interval (never by the report's own transaction, whose
+# NOTIFY would serialize the commits of every report)
+my $reports = join "\n", map {
+	qq{SELECT rollout.install_result('{"version": "1.0.0", "client_id": "r$_", "success": true}');}
+} 1 .. 50;
 @stats = stats_during(q{
 	SELECT rollout.download_started('{"version": "1.0.0", "client_id": "c1"}');
-	SELECT rollout.install_result('{"version": "1.0.0", "client_id": "c1", "success": true}');
-	SELECT rollout.install_result('{"project": "second", "version": "1.0.0", "client_id": "c2", "success": true}');}, 3);
-is(scalar(@stats), 3, 'a download and two install results: three stats events');
-is(scalar(grep { /"project_id" ?: ?$second_id\b/ } @stats), 1, 'each for its project');
+	SELECT rollout.install_result('{"project": "second", "version": "1.0.0", "client_id": "c2", "success": true}');}
+	. "\n" . $reports, 3);
+$for_default = grep { /"project_id" ?: ?$default_id\b/ } @stats;
+$for_second = grep { /"project_id" ?: ?$second_id\b/ } @stats;
+ok($for_default >= 1 && $for_second >= 1, "reports are announced for each project ($for_default, $for_second)");
+cmp_ok($for_default, '<', 25, "51 reports of one project: a few events, not one per report ($for_default)");
+@stats = stats_during(q{SET rollout.async_checks = off;
+	SELECT rollout.install_result('{"project": "second", "version": "1.0.0", "client_id": "alone", "success": true}');}, 3);
+is(scalar(@stats), 1, 'without the recorder (async_checks off) a report announces itself');
+is(scalar(grep { /"project_id" ?: ?$second_id\b/ } @stats), 1, 'for its project');
 
 # a simulated check records nothing, so announces nothing
 @stats = stats_during(q{
