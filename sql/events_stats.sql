@@ -79,6 +79,9 @@ FROM generate_series(1, 10) i;
 SELECT pg_temp.res('1.2.0', 'f1', false) ->> 'version_paused' AS paused_by_repeat;
 SELECT pg_temp.res('1.2.0', 'f11', false) ->> 'version_paused' AS paused_at_11_of_51;
 SELECT tag, status, paused_reason FROM versions WHERE tag = '1.2.0';
+-- the reporting view shows the rate next to the threshold, and that the pause was automatic
+SELECT tag, status, succeeded, failed, results, failure_rate, failure_threshold, failure_min_samples, auto_paused
+FROM stats_release_health WHERE project = 'app' AND tag = '1.2.0';
 SELECT actor, action, object_type, before ->> 'status' AS was, after ->> 'status' AS now
 FROM audit_log WHERE object_type = 'versions' AND after ->> 'tag' = '1.2.0' ORDER BY id DESC LIMIT 1;
 SELECT pg_temp.chk('1.1.0', 'e1', 'us') ->> 'latest_version' AS paused_not_offered;

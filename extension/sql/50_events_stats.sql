@@ -383,6 +383,22 @@ LEFT JOIN LATERAL (
 COMMENT ON VIEW rollout.stats_channel_status IS
 	'per channel: latest published version, its publish time, and the share of the channel''s clients on it (percent)';
 
+CREATE VIEW rollout.stats_release_health AS
+SELECT p.slug AS project, v.version, v.tag, v.status, v.publish_time,
+	   coalesce(f.succeeded, 0)::bigint AS succeeded, coalesce(f.failed, 0)::bigint AS failed,
+	   coalesce(f.succeeded + f.failed, 0)::bigint AS results,
+	   round(100.0 * f.failed / nullif(f.succeeded + f.failed, 0), 2) AS failure_rate,
+	   p.failure_threshold, p.failure_min_samples,
+	   (v.status = 'paused' AND v.paused_reason LIKE 'automatic:%') AS auto_paused
+FROM rollout.versions v
+JOIN rollout.projects p ON p.id = v.project_id
+LEFT JOIN (SELECT project_id, version, sum(succeeded) AS succeeded, sum(failed) AS failed
+		   FROM rollout.rollup_funnel GROUP BY project_id, version) f
+	   ON f.project_id = v.project_id AND f.version = v.version
+WHERE v.status <> 'draft';
+COMMENT ON VIEW rollout.stats_release_health IS
+	'per released version: install results (distinct clients), failure rate (percent) and the project''s auto-pause threshold and minimum results';
+
 -- ---------------------------------------------------------------------
 -- Statistics with period and action filters (for the API)
 -- ---------------------------------------------------------------------

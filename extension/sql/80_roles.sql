@@ -51,7 +51,8 @@ END
 $$;
 
 GRANT SELECT ON rollout.stats_overview, rollout.stats_version_distribution, rollout.stats_region_distribution,
-	rollout.stats_daily, rollout.stats_version_funnel, rollout.stats_channel_status TO rollout_reader;
+	rollout.stats_daily, rollout.stats_version_funnel, rollout.stats_channel_status,
+	rollout.stats_release_health TO rollout_reader;
 GRANT EXECUTE ON FUNCTION
 	rollout.stats(text, text, text, date, date), rollout.stats_trend(text, text, text, date, date),
 	rollout.stats_distribution(text), rollout.stats_regions(text), rollout.stats_funnel(text),
