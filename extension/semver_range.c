@@ -121,6 +121,13 @@ range_deserialize(const bytea *d, SvRange *r)
 	}
 }
 
+/* Decode range datum d into r (semver.h); r's strings point into d's detoasted copy. */
+void
+semver_range_decode(Datum d, SvRange *r)
+{
+	range_deserialize((bytea *) PG_DETOAST_DATUM_PACKED(d), r);
+}
+
 /* Parse range text, raising 22P02/22003/54000 on bad input. */
 static void
 range_parse_or_error(const char *str, size_t len, SvRange *r)
