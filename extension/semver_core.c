@@ -1325,15 +1325,20 @@ sv_range_match_key(const SvRange *r, const uint8_t *const *ckey,
 		bool		ok = true;
 
 		idx += n;
-		for (int i = first; i < first + n && ok; i++)
-			ok = op_holds(r->comps[i].op, key_cmp(vkey, vlen, ckey[i], cklen[i]));
-		if (!ok)
-			continue;
 		if (vpre)
 		{
-			/* a pre-release needs a comparator naming a pre-release of its M.m.p */
+			/*
+			 * A pre-release needs a comparator naming a pre-release of its
+			 * M.m.p.  Tested before the comparisons: most sets name none, and
+			 * then a pre-release costs no comparison at all.
+			 */
 			bool		allowed = false;
+			bool		names_pre = false;
 
+			for (int i = first; i < first + n && !names_pre; i++)
+				names_pre = r->comps[i].pre_len > 0;
+			if (!names_pre)
+				continue;
 			if (!have_nums)
 			{
 				const uint8_t *p = vkey;
@@ -1350,6 +1355,10 @@ sv_range_match_key(const SvRange *r, const uint8_t *const *ckey,
 			if (!allowed)
 				continue;
 		}
+		for (int i = first; i < first + n && ok; i++)
+			ok = op_holds(r->comps[i].op, key_cmp(vkey, vlen, ckey[i], cklen[i]));
+		if (!ok)
+			continue;
 		return true;
 	}
 	return false;

@@ -50,6 +50,8 @@ typedef struct Bound
 	bool		set;
 	bool		incl;
 	SvVersion	v;
+	uint8	   *key;			/* v's precedence key, once bound_key() ran */
+	int			keylen;
 } Bound;
 
 /* An interval of versions (a comparator set, or several merged). */
@@ -139,7 +141,7 @@ set_interval(const SvRange *r, int first, int n, VerSpan *iv)
 
 			cmp = iv->lo.set ? sv_version_cmp(&v, &iv->lo.v) : 1;
 			if (cmp > 0)
-				iv->lo = (Bound) {true, incl, v};
+				iv->lo = (Bound) {true, incl, v, NULL, 0};
 			else if (cmp == 0 && !incl)
 				iv->lo.incl = false;
 		}
@@ -149,7 +151,7 @@ set_interval(const SvRange *r, int first, int n, VerSpan *iv)
 
 			cmp = iv->hi.set ? sv_version_cmp(&v, &iv->hi.v) : -1;
 			if (cmp < 0)
-				iv->hi = (Bound) {true, incl, v};
+				iv->hi = (Bound) {true, incl, v, NULL, 0};
 			else if (cmp == 0 && !incl)
 				iv->hi.incl = false;
 		}
@@ -401,14 +403,13 @@ static double
 histogram_cdf(const Radix *radix, const HistEntry *h, int n, const Bound *b,
 			  bool upper)
 {
-	uint8		key[SV_MAX_KEY];
-	int			keylen,
+	const uint8 *key = b->key;
+	int			keylen = b->keylen,
 				lo = 0,
 				hi = n - 1;
 
 	if (!b->set)
 		return upper ? 1.0 : 0.0;
-	keylen = (int) sv_key_encode(&b->v, key);
 	if (key_cmp(key, keylen, h[0].view.key, h[0].view.keylen) < 0)
 		return 0.0;
 	if (key_cmp(key, keylen, h[n - 1].view.key, h[n - 1].view.keylen) >= 0)
@@ -426,25 +427,34 @@ histogram_cdf(const Radix *radix, const HistEntry *h, int n, const Bound *b,
 	return (lo + bucket_position(radix, &h[lo], &h[hi], &b->v)) / (n - 1);
 }
 
-/* Whether version v (key vkey) lies inside interval iv. */
+/* Fill in b's precedence key. */
+static void
+bound_key(Bound *b)
+{
+	uint8		key[SV_MAX_KEY];
+
+	if (!b->set)
+		return;
+	b->keylen = (int) sv_key_encode(&b->v, key);
+	b->key = palloc(b->keylen);
+	memcpy(b->key, key, b->keylen);
+}
+
+/* Whether version v lies inside interval iv (whose bounds have keys). */
 static bool
 in_interval(const VerSpan *iv, const SemVerView *v)
 {
-	uint8		key[SV_MAX_KEY];
-	int			keylen,
-				c;
+	int			c;
 
 	if (iv->lo.set)
 	{
-		keylen = (int) sv_key_encode(&iv->lo.v, key);
-		c = key_cmp(v->key, v->keylen, key, keylen);
+		c = key_cmp(v->key, v->keylen, iv->lo.key, iv->lo.keylen);
 		if (c < 0 || (c == 0 && !iv->lo.incl))
 			return false;
 	}
 	if (iv->hi.set)
 	{
-		keylen = (int) sv_key_encode(&iv->hi.v, key);
-		c = key_cmp(v->key, v->keylen, key, keylen);
+		c = key_cmp(v->key, v->keylen, iv->hi.key, iv->hi.keylen);
 		if (c > 0 || (c == 0 && !iv->hi.incl))
 			return false;
 	}
@@ -481,6 +491,11 @@ histogram_part(const SvRange *r, const Datum *values, int n, double ndistinct)
 				matched = 0.0,
 				releases = 0.0;
 
+	for (int k = 0; k < niv; k++)
+	{
+		bound_key(&iv[k].lo);
+		bound_key(&iv[k].hi);
+	}
 	for (int i = 0; i < n; i++)
 	{
 		SvVersion	v;
