@@ -14,6 +14,7 @@
 #include "fmgr.h"
 #include "common/hashfn.h"
 #include "libpq/pqformat.h"
+#include "nodes/primnodes.h"
 #include "utils/builtins.h"
 
 #include "semver.h"
@@ -238,10 +239,34 @@ semver_range_cache(MemoryContext cxt, Datum d, RangeCache *c)
 }
 
 /*
+ * Whether argument argno of the call is a constant in the expression, so it
+ * is the same on every call through this FmgrInfo.  (Not a Param, which
+ * get_fn_expr_arg_stable() also accepts: PL/pgSQL keeps the state of a
+ * simple expression across evaluations while its variables, external
+ * Params, change.)
+ */
+static bool
+arg_is_const(FmgrInfo *flinfo, int argno)
+{
+	Node	   *expr = flinfo->fn_expr;
+	List	   *args;
+
+	if (expr == NULL)
+		return false;
+	if (IsA(expr, FuncExpr))
+		args = ((FuncExpr *) expr)->args;
+	else if (IsA(expr, OpExpr))
+		args = ((OpExpr *) expr)->args;
+	else
+		return false;
+	return argno < list_length(args) && IsA(list_nth(args, argno), Const);
+}
+
+/*
  * Range argument argno decoded, with each comparator's precedence key, cached
  * in fn_extra: queries such as "WHERE v <@ '^1.2'" call us once per row with
- * the same range, and each row then costs a few memcmp calls.  A constant
- * range (or a query parameter) is not even compared with the cached one.
+ * the same range, and each row then costs a few byte comparisons.  A
+ * constant range is not even compared with the cached one.
  */
 static const RangeCache *
 cached_range(FunctionCallInfo fcinfo, int argno)
@@ -251,7 +276,7 @@ cached_range(FunctionCallInfo fcinfo, int argno)
 	if (c != NULL && c->stable)
 		return c;
 	c = semver_range_cache(fcinfo->flinfo->fn_mcxt, PG_GETARG_DATUM(argno), c);
-	c->stable = get_fn_expr_arg_stable(fcinfo->flinfo, argno);
+	c->stable = arg_is_const(fcinfo->flinfo, argno);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
 }
@@ -380,7 +405,7 @@ semver_satisfies(PG_FUNCTION_ARGS)
 		c->text = MemoryContextAlloc(cxt, Max(len, 1));
 		memcpy(c->text, str, len);
 		c->len = len;
-		c->stable = get_fn_expr_arg_stable(fcinfo->flinfo, 1);
+		c->stable = arg_is_const(fcinfo->flinfo, 1);
 		pfree(r);
 	}
 	PG_RETURN_BOOL(semver_range_cache_match(c->range, PG_GETARG_DATUM(0)));

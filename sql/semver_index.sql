@@ -221,3 +221,20 @@ FROM (SELECT r, (SELECT count(*) FROM rv WHERE v <@ r::semver_range) AS rows,
 ORDER BY r;
 -- closer for a narrow range: ^1.2 holds 3,445 rows, 11 % of the table
 SELECT pg_temp.est($$SELECT i FROM rv WHERE v <@ '^1.2'$$) BETWEEN 3445 / 1.25 AND 3445 * 1.25 AS narrow_ok;
+
+-- a range that changes between calls through one expression (PL/pgSQL keeps
+-- a simple expression's state while its variables change) is not answered
+-- from the previous range's cache
+CREATE FUNCTION pg_temp.changing() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text;
+        rr semver_range;
+        got text := '';
+BEGIN
+  FOREACH r IN ARRAY ARRAY['^1.0', '^2.0', '^1.0', '2.x', '1.5.0'] LOOP
+    rr := r;
+    got := got || satisfies('1.5.0', r)::text || ('1.5.0'::semver <@ rr)::text
+               || (rr @> '1.5.0'::semver)::text || ' ';
+  END LOOP;
+  RETURN got;
+END $$;
+SELECT pg_temp.changing();
