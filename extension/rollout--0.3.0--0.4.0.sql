@@ -286,3 +286,178 @@ CREATE EVENT TRIGGER rollout_schema_changed ON ddl_command_end
 
 -- this very update: the event trigger above is new, so say it here too (sent at commit)
 SELECT pg_catalog.pg_notify('rollout_schema', '0.4.0');
+
+-- ---------------------------------------------------------------------
+-- Reports no longer NOTIFY: the check recorder announces their projects'
+-- statistics changes (a NOTIFY serializes the commits of its transactions).
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.announce_stats(project_id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'rollout_announce_stats' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rollout.announce_stats(bigint) IS
+	'announces on rollout_events that a project''s statistics changed, through the check recorder when it runs';
+REVOKE ALL ON FUNCTION rollout.announce_stats(bigint) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION rollout.download_started(request jsonb) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects;
+	v versions;
+	cid text;
+	prev client_results;
+	cs client_state;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	p := request_project(request);
+	v := reported_version(p.id, request_version(request, 'version', true));
+	cid := request_text(request, 'client_id', true);
+	SELECT * INTO cs FROM client_state WHERE project_id = p.id AND client_id = cid;
+
+	SELECT * INTO prev FROM client_results
+	WHERE project_id = p.id AND version = v.version AND client_id = cid FOR UPDATE;
+	IF NOT FOUND THEN
+		INSERT INTO client_results (project_id, client_id, version, downloaded_at)
+		VALUES (p.id, cid, v.version, now()) ON CONFLICT DO NOTHING;
+		PERFORM count_funnel(p.id, v.version, 0, 1, 0, 0);
+		PERFORM count_daily(p.id, 'download', v.version, true);
+	ELSE
+		IF prev.downloaded_at IS NULL THEN
+			PERFORM count_funnel(p.id, v.version, 0, 1, 0, 0);
+		END IF;
+		PERFORM count_daily(p.id, 'download', v.version,
+							prev.downloaded_at IS NULL OR (prev.downloaded_at AT TIME ZONE 'UTC')::date < utc_today());
+		UPDATE client_results SET downloaded_at = now()
+		WHERE project_id = p.id AND version = v.version AND client_id = cid;
+	END IF;
+	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)
+	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
+			request_text(request, 'ip')::inet, request_text(request, 'user_agent'), 'download');
+	-- statistics pages refresh (announced by the check recorder, so this commit waits for no other)
+	PERFORM announce_stats(p.id);
+	RETURN jsonb_build_object('recorded', true, 'version', v.tag);
+END
+$$;
+COMMENT ON FUNCTION rollout.download_started(jsonb) IS
+	'records that a client started downloading a version: {version, client_id, project?}';
+
+CREATE OR REPLACE FUNCTION rollout.install_result(request jsonb) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects;
+	v versions;
+	cid text;
+	ok boolean;
+	err text;
+	res text;
+	prev client_results;
+	cs client_state;
+	f_succeeded bigint;
+	f_failed bigint;
+	paused boolean := false;
+	saved_actor text;
+BEGIN
+	-- results must survive a crash even if the session relaxed durability
+	PERFORM set_config('synchronous_commit', 'on', true);
+	p := request_project(request);
+	v := reported_version(p.id, request_version(request, 'version', true));
+	cid := request_text(request, 'client_id', true);
+	IF jsonb_typeof(request -> 'success') IS DISTINCT FROM 'boolean' THEN
+		RAISE EXCEPTION 'success must be true or false'
+			USING ERRCODE = '22023', COLUMN = 'success', CONSTRAINT = CASE WHEN request ? 'success' THEN 'type' ELSE 'required' END;
+	END IF;
+	ok := (request ->> 'success')::boolean;
+	err := request_text(request, 'error_message');
+	res := CASE WHEN ok THEN 'success' ELSE 'failed' END;
+
+	-- a client unknown so far may have its first check still queued for the
+	-- background worker: wait for it (before taking any lock the worker may need)
+	IF ok AND NOT EXISTS (SELECT 1 FROM client_state WHERE project_id = p.id AND client_id = cid) THEN
+		BEGIN
+			PERFORM flush_checks(5000);
+		EXCEPTION WHEN object_not_in_prerequisite_state THEN
+			NULL;	-- the worker is slow: record the result anyway
+		END;
+	END IF;
+
+	-- the latest result of a client for a version counts, once
+	SELECT * INTO prev FROM client_results
+	WHERE project_id = p.id AND version = v.version AND client_id = cid FOR UPDATE;
+	IF NOT FOUND THEN
+		INSERT INTO client_results (project_id, client_id, version, result, result_at)
+		VALUES (p.id, cid, v.version, res, now());
+	ELSE
+		UPDATE client_results SET result = res, result_at = now()
+		WHERE project_id = p.id AND version = v.version AND client_id = cid;
+	END IF;
+	IF prev.result IS DISTINCT FROM res THEN
+		PERFORM count_funnel(p.id, v.version, 0, 0,
+							 ok::int - (prev.result IS NOT DISTINCT FROM 'success')::int,
+							 (NOT ok)::int - (prev.result IS NOT DISTINCT FROM 'failed')::int);
+	END IF;
+	SELECT coalesce(sum(x.succeeded), 0), coalesce(sum(x.failed), 0) INTO f_succeeded, f_failed
+	FROM rollup_funnel x WHERE x.project_id = p.id AND x.version = v.version;
+	PERFORM count_daily(p.id, res, v.version,
+						prev.result IS DISTINCT FROM res OR (prev.result_at AT TIME ZONE 'UTC')::date < utc_today());
+
+	SELECT * INTO cs FROM client_state WHERE project_id = p.id AND client_id = cid FOR UPDATE;
+	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action, error_message)
+	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
+			request_text(request, 'ip')::inet, request_text(request, 'user_agent'), res, err);
+
+	-- a successful install moves the client to the new version at once
+	IF ok AND cs.client_id IS NOT NULL AND cs.current_version <> v.version THEN
+		PERFORM count_client(p.id, cs.channel, cs.current_version, cs.region, -1);
+		PERFORM count_client(p.id, cs.channel, v.version, cs.region, 1);
+		UPDATE client_state SET current_version = v.version, last_seen = now()
+		WHERE project_id = p.id AND client_id = cid;
+	END IF;
+
+	-- 5. automatic safety: pause a version whose failure rate passes the threshold
+	IF NOT ok AND v.status = 'published' AND f_succeeded + f_failed >= p.failure_min_samples
+	   AND f_failed * 100.0 / (f_succeeded + f_failed) > p.failure_threshold THEN
+		saved_actor := current_setting('rollout.actor', true);
+		PERFORM set_config('rollout.actor', 'system:auto-pause', true);
+		UPDATE versions
+		SET status = 'paused',
+			paused_reason = format('automatic: %s of %s installs failed (%s%%), above the %s%% threshold',
+								   f_failed, f_succeeded + f_failed,
+								   round(f_failed * 100.0 / (f_succeeded + f_failed), 1), p.failure_threshold)
+		WHERE id = v.id;
+		PERFORM set_config('rollout.actor', coalesce(saved_actor, ''), true);
+		PERFORM pg_notify('rollout_events', json_build_object(
+			'type', 'version.auto_paused', 'id', v.id, 'project_id', p.id, 'version', v.tag,
+			'failed', f_failed, 'results', f_succeeded + f_failed)::text);
+		paused := true;
+	END IF;
+	PERFORM announce_stats(p.id);
+	RETURN jsonb_build_object('recorded', true, 'version', v.tag, 'result', res, 'version_paused', paused);
+END
+$$;
+COMMENT ON FUNCTION rollout.install_result(jsonb) IS
+	'records an install result {version, client_id, success, error_message, project?}, durably; may pause the version automatically';
+
+CREATE OR REPLACE FUNCTION rollout.count_download(file_url text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	pid bigint;
+	ver semver;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	SELECT v.project_id, v.version INTO pid, ver
+	FROM artifacts a JOIN versions v ON v.id = a.version_id WHERE a.file_url = count_download.file_url
+	LIMIT 1;
+	IF NOT FOUND THEN
+		SELECT v.project_id, v.version INTO pid, ver FROM versions v WHERE v.file_url = count_download.file_url LIMIT 1;
+	END IF;
+	IF pid IS NULL THEN
+		RETURN false;
+	END IF;
+	PERFORM count_daily(pid, 'download', ver, false);
+	PERFORM announce_stats(pid);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION rollout.count_download(text) IS 'counts one download of a stored file (events only: no client id)';
+

@@ -1091,7 +1091,7 @@ BEGIN
 		RETURN false;
 	END IF;
 	PERFORM count_daily(pid, 'download', ver, false);
-	PERFORM pg_notify('rollout_events', json_build_object('type', 'stats', 'project_id', pid)::text);
+	PERFORM announce_stats(pid);
 	RETURN true;
 END
 $$;
