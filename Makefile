@@ -15,6 +15,7 @@ OBJS = \
 	extension/semver.o \
 	extension/semver_ops.o \
 	extension/semver_range.o \
+	extension/semver_support.o \
 	extension/rollout_hash.o \
 	extension/rollout_crypto.o \
 	extension/rollout_cache.o \

@@ -89,4 +89,7 @@ typedef struct RangeCache RangeCache;
 extern RangeCache *semver_range_cache(MemoryContext cxt, Datum d, RangeCache *c);
 extern bool semver_range_cache_match(const RangeCache *c, Datum version);
 
+/* Decode a semver_range datum (semver_range.c); strings point into the datum. */
+extern void semver_range_decode(Datum d, SvRange *r);
+
 #endif							/* ROLLOUT_SEMVER_H */

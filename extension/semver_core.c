@@ -1279,14 +1279,20 @@ sv_range_match(const SvRange *r, const SvVersion *v)
 	return false;
 }
 
-/* memcmp order of two keys: -1, 0 or 1 */
-static int
+/*
+ * memcmp order of two keys: -1, 0 or 1.  A byte loop: keys are a few bytes
+ * and usually differ in the first ones (the major or the minor), where a
+ * call to memcmp costs more than the comparison; this runs once per
+ * comparator for each row a range is matched against.
+ */
+static inline int
 key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	int			c = memcmp(a, b, alen < blen ? alen : blen);
+	size_t		n = alen < blen ? alen : blen;
 
-	if (c != 0)
-		return c < 0 ? -1 : 1;
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
 	return (alen > blen) - (alen < blen);
 }
 
@@ -1325,15 +1331,20 @@ sv_range_match_key(const SvRange *r, const uint8_t *const *ckey,
 		bool		ok = true;
 
 		idx += n;
-		for (int i = first; i < first + n && ok; i++)
-			ok = op_holds(r->comps[i].op, key_cmp(vkey, vlen, ckey[i], cklen[i]));
-		if (!ok)
-			continue;
 		if (vpre)
 		{
-			/* a pre-release needs a comparator naming a pre-release of its M.m.p */
+			/*
+			 * A pre-release needs a comparator naming a pre-release of its
+			 * M.m.p.  Tested before the comparisons: most sets name none, and
+			 * then a pre-release costs no comparison at all.
+			 */
 			bool		allowed = false;
+			bool		names_pre = false;
 
+			for (int i = first; i < first + n && !names_pre; i++)
+				names_pre = r->comps[i].pre_len > 0;
+			if (!names_pre)
+				continue;
 			if (!have_nums)
 			{
 				const uint8_t *p = vkey;
@@ -1350,6 +1361,10 @@ sv_range_match_key(const SvRange *r, const uint8_t *const *ckey,
 			if (!allowed)
 				continue;
 		}
+		for (int i = first; i < first + n && ok; i++)
+			ok = op_holds(r->comps[i].op, key_cmp(vkey, vlen, ckey[i], cklen[i]));
+		if (!ok)
+			continue;
 		return true;
 	}
 	return false;

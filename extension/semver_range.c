@@ -14,6 +14,7 @@
 #include "fmgr.h"
 #include "common/hashfn.h"
 #include "libpq/pqformat.h"
+#include "nodes/primnodes.h"
 #include "utils/builtins.h"
 
 #include "semver.h"
@@ -121,6 +122,13 @@ range_deserialize(const bytea *d, SvRange *r)
 	}
 }
 
+/* Decode range datum d into r (semver.h); r's strings point into d's detoasted copy. */
+void
+semver_range_decode(Datum d, SvRange *r)
+{
+	range_deserialize((bytea *) PG_DETOAST_DATUM_PACKED(d), r);
+}
+
 /* Parse range text, raising 22P02/22003/54000 on bad input. */
 static void
 range_parse_or_error(const char *str, size_t len, SvRange *r)
@@ -163,6 +171,7 @@ range_to_cstring(const bytea *d)
 
 struct RangeCache
 {
+	bool		stable;			/* the argument is the same on every call */
 	Size		len;
 	char	   *bytes;			/* copy of the datum, backing r's strings */
 	uint8	   *keys;			/* the comparators' keys, back to back */
@@ -230,16 +239,46 @@ semver_range_cache(MemoryContext cxt, Datum d, RangeCache *c)
 }
 
 /*
- * The range argument decoded, with each comparator's precedence key, cached
+ * Whether argument argno of the call is a constant in the expression, so it
+ * is the same on every call through this FmgrInfo.  (Not a Param, which
+ * get_fn_expr_arg_stable() also accepts: PL/pgSQL keeps the state of a
+ * simple expression across evaluations while its variables, external
+ * Params, change.)
+ */
+static bool
+arg_is_const(FmgrInfo *flinfo, int argno)
+{
+	Node	   *expr = flinfo->fn_expr;
+	List	   *args;
+
+	if (expr == NULL)
+		return false;
+	if (IsA(expr, FuncExpr))
+		args = ((FuncExpr *) expr)->args;
+	else if (IsA(expr, OpExpr))
+		args = ((OpExpr *) expr)->args;
+	else
+		return false;
+	return argno < list_length(args) && IsA(list_nth(args, argno), Const);
+}
+
+/*
+ * Range argument argno decoded, with each comparator's precedence key, cached
  * in fn_extra: queries such as "WHERE v <@ '^1.2'" call us once per row with
- * the same range, and each row then costs a few memcmp calls.
+ * the same range, and each row then costs a few byte comparisons.  A
+ * constant range is not even compared with the cached one.
  */
 static const RangeCache *
-cached_range(FunctionCallInfo fcinfo, Datum d)
+cached_range(FunctionCallInfo fcinfo, int argno)
 {
-	fcinfo->flinfo->fn_extra = semver_range_cache(fcinfo->flinfo->fn_mcxt, d,
-												  (RangeCache *) fcinfo->flinfo->fn_extra);
-	return fcinfo->flinfo->fn_extra;
+	RangeCache *c = fcinfo->flinfo->fn_extra;
+
+	if (c != NULL && c->stable)
+		return c;
+	c = semver_range_cache(fcinfo->flinfo->fn_mcxt, PG_GETARG_DATUM(argno), c);
+	c->stable = arg_is_const(fcinfo->flinfo, argno);
+	fcinfo->flinfo->fn_extra = c;
+	return c;
 }
 
 /* Does the semver datum satisfy the decoded range? Compares keys only. */
@@ -318,7 +357,7 @@ semver_range_to_text(PG_FUNCTION_ARGS)
 Datum
 semver_range_contains(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(semver_range_cache_match(cached_range(fcinfo, PG_GETARG_DATUM(0)),
+	PG_RETURN_BOOL(semver_range_cache_match(cached_range(fcinfo, 0),
 									  PG_GETARG_DATUM(1)));
 }
 
@@ -326,25 +365,50 @@ semver_range_contains(PG_FUNCTION_ARGS)
 Datum
 semver_range_contained(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(semver_range_cache_match(cached_range(fcinfo, PG_GETARG_DATUM(1)),
+	PG_RETURN_BOOL(semver_range_cache_match(cached_range(fcinfo, 1),
 									  PG_GETARG_DATUM(0)));
 }
 
-/* satisfies(semver, text) returns boolean: parses the range text each call */
+/* The range text satisfies() last parsed, and the range decoded. */
+typedef struct SatisfiesCache
+{
+	bool		stable;			/* the text is the same on every call */
+	Size		len;
+	char	   *text;
+	RangeCache *range;
+} SatisfiesCache;
+
+/*
+ * satisfies(semver, text) returns boolean.  The text is parsed when it
+ * differs from the previous call's (kept in fn_extra), so a query such as
+ * "WHERE satisfies(v, '^1.2')" parses it once, not once per row.
+ */
 Datum
 semver_satisfies(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(1);
-	SvRange    *r = palloc(sizeof(SvRange));
-	SvVersion	v;
-	char		prebuf[SV_MAX_TEXT];
-	bool		res;
+	const char *str = VARDATA_ANY(t);
+	Size		len = VARSIZE_ANY_EXHDR(t);
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	SatisfiesCache *c = fcinfo->flinfo->fn_extra;
 
-	range_parse_or_error(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), r);
-	semver_decode(PG_GETARG_SEMVER_P(0), &v, prebuf);
-	res = sv_range_match(r, &v);
-	pfree(r);
-	PG_RETURN_BOOL(res);
+	if (c == NULL)
+		fcinfo->flinfo->fn_extra = c = MemoryContextAllocZero(cxt, sizeof(SatisfiesCache));
+	if (c->text == NULL ||
+		(!c->stable && (c->len != len || memcmp(c->text, str, len) != 0)))
+	{
+		bytea	   *r = range_from_text(str, len);
+
+		c->range = semver_range_cache(cxt, PointerGetDatum(r), c->range);
+		if (c->text)
+			pfree(c->text);
+		c->text = MemoryContextAlloc(cxt, Max(len, 1));
+		memcpy(c->text, str, len);
+		c->len = len;
+		c->stable = arg_is_const(fcinfo->flinfo, 1);
+		pfree(r);
+	}
+	PG_RETURN_BOOL(semver_range_cache_match(c->range, PG_GETARG_DATUM(0)));
 }
 
 /*

@@ -224,28 +224,44 @@ CREATE CAST (text AS rollout.semver_range) WITH FUNCTION rollout.semver_range(te
 CREATE CAST (varchar AS rollout.semver_range) WITH FUNCTION rollout.semver_range(text) AS ASSIGNMENT;
 CREATE CAST (rollout.semver_range AS text) WITH FUNCTION rollout.semver_range_text(rollout.semver_range) AS ASSIGNMENT;
 
-CREATE FUNCTION rollout.semver_range_contains(rollout.semver_range, rollout.semver) RETURNS boolean
+-- Planner support for <@, @> and satisfies (extension/semver_support.c): a
+-- range on an indexed version becomes B-tree index conditions (its bounds,
+-- the clause rechecked), and its row estimate comes from the column's
+-- statistics.
+CREATE FUNCTION rollout.semver_range_support(internal) RETURNS internal
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.semver_range_support(internal) IS
+	'planner support for <@, @> and satisfies: B-tree index conditions from the range''s bounds, row estimates';
+CREATE FUNCTION rollout.semver_range_sel(internal, oid, internal, integer) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.semver_range_sel(internal, oid, internal, integer) IS
+	'restriction selectivity of <@ and @> from the version column''s statistics';
+
+CREATE FUNCTION rollout.semver_range_contains(rollout.semver_range, rollout.semver) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+	SUPPORT rollout.semver_range_support;
 COMMENT ON FUNCTION rollout.semver_range_contains(rollout.semver_range, rollout.semver) IS 'implementation of @>: the range matches the version';
 CREATE FUNCTION rollout.semver_range_contained(rollout.semver, rollout.semver_range) RETURNS boolean
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+	SUPPORT rollout.semver_range_support;
 COMMENT ON FUNCTION rollout.semver_range_contained(rollout.semver, rollout.semver_range) IS 'implementation of <@: the version satisfies the range';
 
 CREATE OPERATOR rollout.@> (
 	LEFTARG = rollout.semver_range, RIGHTARG = rollout.semver,
 	FUNCTION = rollout.semver_range_contains,
 	COMMUTATOR = OPERATOR(rollout.<@),
-	RESTRICT = contsel, JOIN = contjoinsel
+	RESTRICT = rollout.semver_range_sel, JOIN = contjoinsel
 );
 CREATE OPERATOR rollout.<@ (
 	LEFTARG = rollout.semver, RIGHTARG = rollout.semver_range,
 	FUNCTION = rollout.semver_range_contained,
 	COMMUTATOR = OPERATOR(rollout.@>),
-	RESTRICT = contsel, JOIN = contjoinsel
+	RESTRICT = rollout.semver_range_sel, JOIN = contjoinsel
 );
 
 CREATE FUNCTION rollout.satisfies(version rollout.semver, range text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'semver_satisfies' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'semver_satisfies' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+	SUPPORT rollout.semver_range_support;
 COMMENT ON FUNCTION rollout.satisfies(rollout.semver, text) IS
 	'whether the version satisfies the node-semver range text (node-semver pre-release rule)';
 
