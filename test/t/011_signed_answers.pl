@@ -18,9 +18,10 @@ $node->init;
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION rollout;
-	SELECT rollout.publish_version(rollout.create_version('default', 'v1.1.0', title => 'Faster', title_i18n => '{"zh-CN": "更快"}',
+	SELECT rollout.create_version('default', 'v1.1.0', title => 'Faster', title_i18n => '{"zh-CN": "更快"}',
 		file_url => 'https://downloads.example.com/app-1.1.0.tgz', file_size => 1048576,
-		file_checksum => 'sha256:' || repeat('ab', 32)));
+		file_checksum => 'sha256:' || repeat('ab', 32));
+	SELECT rollout.publish_version(id) FROM rollout.versions WHERE tag = 'v1.1.0';
 });
 my $dir = PostgreSQL::Test::Utils::tempdir;
 
