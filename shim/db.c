@@ -428,9 +428,20 @@ build_call(const Route *route, json_t *args, DbResult *res)
 
 /* The statement of a client route (ROUTE_CLIENT): its one argument is the body. */
 char *
-db_client_sql(const Route *route)
+db_client_sql(const Route *route, const char *lang, bool signed_answers)
 {
-	return build_call(route, NULL, NULL);
+	size_t		size;
+	char	   *sql;
+
+	if (!(route->flags & ROUTE_SIGNED) || !signed_answers)
+		return build_call(route, NULL, NULL);
+	/* <function>_signed(request, lang): the whole body and its signature (names from the table) */
+	size = strlen(route->function) + 96;
+	if ((sql = malloc(size)) == NULL)
+		return NULL;
+	snprintf(sql, size, "SELECT body, signature FROM rollout.%s_signed($1::jsonb, '%s')", route->function,
+			 strcmp(lang, "zh-CN") == 0 ? "zh-CN" : "en");
+	return sql;
 }
 
 /*
