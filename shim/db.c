@@ -57,6 +57,18 @@ find_signature(const char *name)
 	return NULL;
 }
 
+/* Does the database have rollout.<name>? (An older extension may lack a function.) */
+bool
+db_has_function(const char *name)
+{
+	bool		found;
+
+	pthread_rwlock_rdlock(&sig_lock);
+	found = find_signature(name) != NULL;
+	pthread_rwlock_unlock(&sig_lock);
+	return found;
+}
+
 /* Split a PostgreSQL text array literal {a,b,"c d"} of identifiers. */
 static int
 split_array(const char *lit, char ***out)

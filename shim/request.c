@@ -31,13 +31,26 @@
 static volatile sig_atomic_t draining;	/* stopping: new requests get 503 */
 static int	in_flight;			/* requests being handled (atomic) */
 
-/* The statement of each client route, by route index and language (set up by request_init). */
+/*
+ * The statements of each client route, by route index: unsigned, then signed
+ * in English and in Chinese (set up by request_init).  A database whose
+ * extension lacks <function>_signed (not updated yet) gets unsigned answers.
+ */
 static char **client_sql;
+static bool signed_answers;
 
 const char *
 client_statement(int route, const char *lang)
 {
-	return client_sql[2 * route + (strcmp(lang, "zh-CN") == 0)];
+	char		name[128];
+
+	if (signed_answers && (routes[route].flags & ROUTE_SIGNED))
+	{
+		snprintf(name, sizeof(name), "%s_signed", routes[route].function);
+		if (db_has_function(name))
+			return client_sql[3 * route + 1 + (strcmp(lang, "zh-CN") == 0)];
+	}
+	return client_sql[3 * route];
 }
 
 /* After the signatures are loaded.  -1 if out of memory. */
@@ -45,15 +58,15 @@ int
 request_init(void)
 {
 	/* unsigned check-update answers: for bench/http's comparison only */
-	bool		signed_answers = getenv("ROLLOUT_BENCH_UNSIGNED") == NULL;
-
-	client_sql = calloc(2 * nroutes, sizeof(char *));
+	signed_answers = getenv("ROLLOUT_BENCH_UNSIGNED") == NULL;
+	client_sql = calloc(3 * nroutes, sizeof(char *));
 	if (client_sql == NULL)
 		return -1;
 	for (int i = 0; i < nroutes; i++)
 		if ((routes[i].flags & ROUTE_CLIENT) &&
-			((client_sql[2 * i] = db_client_sql(&routes[i], "en", signed_answers)) == NULL ||
-			 (client_sql[2 * i + 1] = db_client_sql(&routes[i], "zh-CN", signed_answers)) == NULL))
+			((client_sql[3 * i] = db_client_sql(&routes[i], "en", false)) == NULL ||
+			 (client_sql[3 * i + 1] = db_client_sql(&routes[i], "en", true)) == NULL ||
+			 (client_sql[3 * i + 2] = db_client_sql(&routes[i], "zh-CN", true)) == NULL))
 			return -1;
 	return 0;
 }
@@ -61,7 +74,7 @@ request_init(void)
 void
 request_cleanup(void)
 {
-	for (int i = 0; client_sql && i < 2 * nroutes; i++)
+	for (int i = 0; client_sql && i < 3 * nroutes; i++)
 		free(client_sql[i]);
 	free(client_sql);
 	client_sql = NULL;
