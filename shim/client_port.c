@@ -336,7 +336,7 @@ refuse(Conn *c, int status, const char *key, const char *lang)
 	}
 	result_set_request_error(&res, status, key, NULL);
 	body = respond_body(lang, &res, &blen);
-	resp = body ? respond_bytes(status, body, blen, false, &len, &closes) : NULL;
+	resp = body ? respond_bytes(status, body, blen, false, NULL, &len, &closes) : NULL;
 	respond_done(-1, status, now_ms(), method, target, c->peer);
 	free(body);
 	result_free(&res);
@@ -433,7 +433,7 @@ serve(Conn *c)
 		return;
 	}
 	memset(&c->call, 0, sizeof(c->call));
-	c->call.sql = client_statement(route);
+	c->call.sql = client_statement(route, c->q.lang);
 	c->call.arg = c->q.arg;
 	c->call.res = &c->q.res;
 	c->call.shared = (routes[route].flags & ROUTE_SHARE_TX) != 0;

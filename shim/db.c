@@ -57,6 +57,18 @@ find_signature(const char *name)
 	return NULL;
 }
 
+/* Does the database have rollout.<name>? (An older extension may lack a function.) */
+bool
+db_has_function(const char *name)
+{
+	bool		found;
+
+	pthread_rwlock_rdlock(&sig_lock);
+	found = find_signature(name) != NULL;
+	pthread_rwlock_unlock(&sig_lock);
+	return found;
+}
+
 /* Split a PostgreSQL text array literal {a,b,"c d"} of identifiers. */
 static int
 split_array(const char *lit, char ***out)
@@ -428,9 +440,20 @@ build_call(const Route *route, json_t *args, DbResult *res)
 
 /* The statement of a client route (ROUTE_CLIENT): its one argument is the body. */
 char *
-db_client_sql(const Route *route)
+db_client_sql(const Route *route, const char *lang, bool signed_answers)
 {
-	return build_call(route, NULL, NULL);
+	size_t		size;
+	char	   *sql;
+
+	if (!(route->flags & ROUTE_SIGNED) || !signed_answers)
+		return build_call(route, NULL, NULL);
+	/* <function>_signed(request, lang): the whole body and its signature (names from the table) */
+	size = strlen(route->function) + 96;
+	if ((sql = malloc(size)) == NULL)
+		return NULL;
+	snprintf(sql, size, "SELECT body, signature FROM rollout.%s_signed($1::jsonb, '%s')", route->function,
+			 strcmp(lang, "zh-CN") == 0 ? "zh-CN" : "en");
+	return sql;
 }
 
 /*

@@ -31,24 +31,42 @@
 static volatile sig_atomic_t draining;	/* stopping: new requests get 503 */
 static int	in_flight;			/* requests being handled (atomic) */
 
-/* The statement of each client route, by route index (set up by request_init). */
+/*
+ * The statements of each client route, by route index: unsigned, then signed
+ * in English and in Chinese (set up by request_init).  A database whose
+ * extension lacks <function>_signed (not updated yet) gets unsigned answers.
+ */
 static char **client_sql;
+static bool signed_answers;
 
 const char *
-client_statement(int route)
+client_statement(int route, const char *lang)
 {
-	return client_sql[route];
+	char		name[128];
+
+	if (signed_answers && (routes[route].flags & ROUTE_SIGNED))
+	{
+		snprintf(name, sizeof(name), "%s_signed", routes[route].function);
+		if (db_has_function(name))
+			return client_sql[3 * route + 1 + (strcmp(lang, "zh-CN") == 0)];
+	}
+	return client_sql[3 * route];
 }
 
 /* After the signatures are loaded.  -1 if out of memory. */
 int
 request_init(void)
 {
-	client_sql = calloc(nroutes, sizeof(char *));
+	/* unsigned check-update answers: for bench/http's comparison only */
+	signed_answers = getenv("ROLLOUT_BENCH_UNSIGNED") == NULL;
+	client_sql = calloc(3 * nroutes, sizeof(char *));
 	if (client_sql == NULL)
 		return -1;
 	for (int i = 0; i < nroutes; i++)
-		if ((routes[i].flags & ROUTE_CLIENT) && (client_sql[i] = db_client_sql(&routes[i])) == NULL)
+		if ((routes[i].flags & ROUTE_CLIENT) &&
+			((client_sql[3 * i] = db_client_sql(&routes[i], "en", false)) == NULL ||
+			 (client_sql[3 * i + 1] = db_client_sql(&routes[i], "en", true)) == NULL ||
+			 (client_sql[3 * i + 2] = db_client_sql(&routes[i], "zh-CN", true)) == NULL))
 			return -1;
 	return 0;
 }
@@ -56,7 +74,7 @@ request_init(void)
 void
 request_cleanup(void)
 {
-	for (int i = 0; client_sql && i < nroutes; i++)
+	for (int i = 0; client_sql && i < 3 * nroutes; i++)
 		free(client_sql[i]);
 	free(client_sql);
 	client_sql = NULL;
@@ -153,7 +171,7 @@ client_answer(ClientRequest *q, size_t *len)
 {
 	size_t		blen = 0;
 	char	   *body = respond_body(q->lang, &q->res, &blen);
-	char	   *out = body ? respond_bytes(q->res.status, body, blen, q->keep, len, &q->close) : NULL;
+	char	   *out = body ? respond_bytes(q->res.status, body, blen, q->keep, q->res.signature, len, &q->close) : NULL;
 
 	respond_done(q->route, q->res.status, q->started, q->method, q->path, q->ip);
 	free(body);
@@ -195,6 +213,9 @@ client_end(ClientRequest *q, PGresult *r, size_t *len)
 	{
 		/* jsonb text is JSON: passed on without parsing it again */
 		q->res.raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
+		/* a signed answer: (body, signature) */
+		if (PQnfields(r) == 2 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
+			q->res.signature = strdup(PQgetvalue(r, 0, 1));
 		q->res.status = 200;
 		PQclear(r);
 	}
@@ -333,7 +354,7 @@ client_request(struct mg_connection *conn, int route, const char *lang, double s
 		free(body);
 	if (out == NULL && q.arg != NULL)
 	{
-		PGresult   *r = lanes_call(client_statement(route), q.arg, (routes[route].flags & ROUTE_SHARE_TX) != 0,
+		PGresult   *r = lanes_call(client_statement(route, lang), q.arg, (routes[route].flags & ROUTE_SHARE_TX) != 0,
 								   &q.res);
 
 		out = client_end(&q, r, &len);
@@ -437,7 +458,17 @@ api_handler(struct mg_connection *conn, void *cbdata)
 		json_object_set_new(args, "token", json_string(token));
 	db_call(mg_get_thread_pointer(conn), route, args, token, &res);
 answer:
-	send_result(conn, index, lang, &res, started, ip);
+	if ((routes[index].flags & ROUTE_PEM) && res.status == 200 && json_is_string(res.data))
+	{
+		/* the function's text as a PEM file */
+		const struct mg_request_info *ri = mg_get_request_info(conn);
+		const char *text = json_string_value(res.data);
+
+		respond_civet(conn, 200, "application/x-pem-file", text, strlen(text));
+		respond_done(index, 200, started, ri->request_method, ri->local_uri, ip);
+	}
+	else
+		send_result(conn, index, lang, &res, started, ip);
 	result_free(&res);
 	json_decref(args);
 	return 1;

@@ -110,6 +110,12 @@ respond_body(const char *lang, const DbResult *res, size_t *len)
 	json_t	   *body;
 	char	   *text;
 
+	if (res->status == 200 && res->raw && res->signature)
+	{
+		/* a signed answer: the database wrote the whole body, sent as it is */
+		*len = strlen(res->raw);
+		return strdup(res->raw);
+	}
 	if (res->status == 200 && res->raw)
 	{
 		const char *env = ok_envelope[strcmp(lang, "zh-CN") == 0];
@@ -150,14 +156,18 @@ respond_body(const char *lang, const DbResult *res, size_t *len)
  * errors, HTTP/1.0 and clients that ask for it close (*closes).
  */
 char *
-respond_bytes(int status, const char *body, size_t blen, bool keep, size_t *len, bool *closes)
+respond_bytes(int status, const char *body, size_t blen, bool keep, const char *signature, size_t *len,
+			  bool *closes)
 {
-	char		hdr[512];
+	char		hdr[640];
+	char		sig_hdr[160] = "";
 	char		conn_hdr[96];
 	int			n;
 	char	   *out;
 
 	*closes = status >= 400 || config.keep_alive_ms == 0 || !keep;
+	if (signature && status == 200)
+		snprintf(sig_hdr, sizeof(sig_hdr), "X-Rollout-Signature: %s\r\n", signature);
 	if (*closes)
 		snprintf(conn_hdr, sizeof(conn_hdr), "Connection: close\r\n");
 	else
@@ -165,9 +175,9 @@ respond_bytes(int status, const char *body, size_t blen, bool keep, size_t *len,
 				 config.keep_alive_ms < 1000 ? 1 : config.keep_alive_ms / 1000);
 	n = snprintf(hdr, sizeof(hdr),
 				 "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-				 "Content-Length: %zu\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
+				 "Content-Length: %zu\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s%s\r\n",
 				 status, mg_get_response_code_text(NULL, status), blen, conn_hdr,
-				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "");
+				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "", sig_hdr);
 	if (n <= 0 || (size_t) n >= sizeof(hdr) || (out = malloc(n + blen)) == NULL)
 		return NULL;
 	memcpy(out, hdr, n);

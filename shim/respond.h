@@ -18,7 +18,8 @@ extern int	respond_init(void);
 extern void respond_cleanup(void);
 extern double now_ms(void);
 extern char *respond_body(const char *lang, const DbResult *res, size_t *len);
-extern char *respond_bytes(int status, const char *body, size_t blen, bool keep, size_t *len, bool *closes);
+extern char *respond_bytes(int status, const char *body, size_t blen, bool keep, const char *signature, size_t *len,
+						   bool *closes);
 extern void respond_civet(struct mg_connection *conn, int status, const char *content_type,
 						  const char *body, size_t blen);
 extern void respond_done(int route, int status, double started, const char *method, const char *path,

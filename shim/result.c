@@ -98,6 +98,7 @@ result_free(DbResult *res)
 	if (res->data)
 		json_decref(res->data);
 	free(res->raw);
+	free(res->signature);
 	free(res->message);
 	free(res->detail);
 	free(res->hint);

@@ -14,6 +14,7 @@ typedef struct DbResult
 	int			status;			/* HTTP status; 0 while unknown */
 	json_t	   *data;			/* result on success */
 	char	   *raw;			/* or its JSON text, as the database wrote it */
+	char	   *signature;		/* with it: raw is the whole signed body, this its X-Rollout-Signature */
 	char		sqlstate[6];	/* "" for an error decided by the shim */
 	char	   *message;		/* database message (English) */
 	char	   *detail;

@@ -15,9 +15,12 @@
 
 const Route routes[] = {
 	/* clients: no login, validated by the database */
-	{"POST", "/api/v1/check-update", "check_update", AUTH_NONE, ROUTE_CLIENT | ROUTE_SHARE_TX},
+	{"POST", "/api/v1/check-update", "check_update", AUTH_NONE, ROUTE_CLIENT | ROUTE_SHARE_TX | ROUTE_SIGNED},
 	{"POST", "/api/v1/download-started", "download_started", AUTH_NONE, ROUTE_CLIENT},
 	{"POST", "/api/v1/install-result", "install_result", AUTH_NONE, ROUTE_CLIENT},
+	/* signed answers: the keys clients pin */
+	{"GET", "/api/v1/projects/{project}/keys", "public_keys", AUTH_NONE, 0},
+	{"GET", "/api/v1/projects/{project}/public-key", "public_key_pem", AUTH_NONE, ROUTE_PEM},
 	/* accounts */
 	{"POST", "/admin/api/v1/auth/login", "login", AUTH_NONE, 0},
 	{"POST", "/admin/api/v1/auth/logout", "revoke_token", AUTH_TOKEN, ROUTE_TOKEN_ARG},
@@ -35,6 +38,10 @@ const Route routes[] = {
 	{"POST", "/admin/api/v1/projects", "create_project", AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/projects/{project}", "get_project", AUTH_TOKEN, 0},
 	{"PUT", "/admin/api/v1/projects/{project}", "update_project", AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/projects/{project}/signing", "get_signing", AUTH_TOKEN, 0},
+	{"PUT", "/admin/api/v1/projects/{project}/signing", "set_answer_lifetime", AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/projects/{project}/keys/rotate", "rotate_signing_key", AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/projects/{project}/keys/{keyid}/retire", "retire_signing_key", AUTH_TOKEN, 0},
 	/* versions */
 	{"GET", "/admin/api/v1/versions", "list_versions", AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/versions", "create_version", AUTH_TOKEN, 0},
@@ -246,6 +253,10 @@ routes_print(FILE *out)
 			json_array_append_new(flags, json_string("share_tx"));
 		if (r->flags & ROUTE_UPLOAD)
 			json_array_append_new(flags, json_string("upload"));
+		if (r->flags & ROUTE_SIGNED)
+			json_array_append_new(flags, json_string("signed"));
+		if (r->flags & ROUTE_PEM)
+			json_array_append_new(flags, json_string("pem"));
 		if (r->flags & ROUTE_TOKEN_ARG)
 			json_array_append_new(flags, json_string("token_arg"));
 		json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s, s:o}", "method", r->method,

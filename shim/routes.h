@@ -27,6 +27,9 @@ typedef enum Auth
 								 * run again */
 #define ROUTE_UPLOAD	4		/* a body that is not JSON is a file, streamed to disk */
 #define ROUTE_TOKEN_ARG	8		/* the bearer token itself is the argument "token" */
+#define ROUTE_SIGNED	16		/* a client route answered by <function>_signed($1, lang): the
+								 * exact body and its X-Rollout-Signature (signed answers) */
+#define ROUTE_PEM		32		/* the function's text is sent as application/x-pem-file */
 
 /* One line of the route table. */
 typedef struct Route

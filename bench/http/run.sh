@@ -30,14 +30,24 @@ DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/postgres" ROLLOUT_LISTEN="
 	ROLLOUT_CLIENT_LISTEN="127.0.0.1:$client_port" \
 	ROLLOUT_THREADS=${BENCH_THREADS:-32} ROLLOUT_DB_LANES=${BENCH_LANES:-} ROLLOUT_RATE_LIMIT=0 shim/rollout-http >"$BENCH_WORK/http.log" 2>&1 &
 http_pid=$!
+# the same server answering unsigned (ROLLOUT_BENCH_UNSIGNED=1, for this comparison only)
+unsigned_port=$(free_port $((before_port + 10)))
+DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/postgres" ROLLOUT_LISTEN="127.0.0.1:$(free_port $((unsigned_port + 1)))" \
+	ROLLOUT_CLIENT_LISTEN="127.0.0.1:$unsigned_port" ROLLOUT_BENCH_UNSIGNED=1 \
+	ROLLOUT_THREADS=${BENCH_THREADS:-32} ROLLOUT_DB_LANES=${BENCH_LANES:-} ROLLOUT_RATE_LIMIT=0 shim/rollout-http >"$BENCH_WORK/unsigned.log" 2>&1 &
+unsigned_pid=$!
 before_pid=
 if [ -n "${BENCH_BEFORE:-}" ]; then
 	DATABASE_URL="postgresql://postgres@127.0.0.1:$PGPORT/postgres" ROLLOUT_LISTEN="127.0.0.1:$before_port" \
 		ROLLOUT_THREADS=${BENCH_THREADS:-32} ROLLOUT_DB_LANES=${BENCH_LANES:-} ROLLOUT_RATE_LIMIT=0 "$BENCH_BEFORE" >"$BENCH_WORK/before.log" 2>&1 &
 	before_pid=$!
 fi
-trap 'kill $http_pid $before_pid 2>/dev/null; [ -f "$BENCH_WORK/nginx.pid" ] && kill $(cat "$BENCH_WORK/nginx.pid") 2>/dev/null; pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
+trap 'kill $http_pid $unsigned_pid $before_pid 2>/dev/null; [ -f "$BENCH_WORK/nginx.pid" ] && kill $(cat "$BENCH_WORK/nginx.pid") 2>/dev/null; pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$http_port/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 50); do
+	curl -fs -X POST "http://127.0.0.1:$unsigned_port/api/v1/check-update" -d '{"project":"p1","current_version":"1.5.0","client_id":"client-1-5"}' >/dev/null && break
+	sleep 0.1
+done
 if [ -n "$before_pid" ]; then
 	for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$before_port/healthz" >/dev/null && break; sleep 0.1; done
 fi
@@ -77,7 +87,7 @@ summary() { # name, wrk output
 }
 rounds=${BENCH_ROUNDS:-3}
 # the ways to answer a check: name and port
-variants=("client address:$client_port" "main address:$http_port")
+variants=("client address:$client_port" "main address:$http_port" "unsigned client address:$unsigned_port")
 [ -n "$before_pid" ] && variants+=("before ($BENCH_BEFORE):$before_port")
 echo "==> wrk, 2 threads, $conns connections, $rounds rounds of ${secs}s each (the order rotating) after a 3s warm-up; response size $size bytes" | tee -a "$out"
 # warm-up: the servers open their database sessions, which load their caches
@@ -116,6 +126,9 @@ for round in $(seq 1 "$rounds"); do
 		ratios_of[$v]="${ratios_of[$v]:-} $r"
 		echo "  ${v%:*} / nginx: $r" | tee -a "$out"
 	done
+	r=$(echo "scale=3; ${rps_of[client address:$client_port]} / ${rps_of[unsigned client address:$unsigned_port]}" | bc)
+	signed_ratios="${signed_ratios:-} $r"
+	echo "  signed / unsigned (client address): $r" | tee -a "$out"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo "$(psql -Atc "SELECT rollout.check_queue()::text")" | tee -a "$out"
@@ -124,6 +137,8 @@ for v in "${variants[@]}"; do
 	# shellcheck disable=SC2086
 	echo "ratio ${v%:*} / nginx, per round:${ratios_of[$v]}; median $(median ${ratios_of[$v]})   (target >= 0.35)" | tee -a "$out"
 done
+# shellcheck disable=SC2086
+echo "ratio signed / unsigned (client address), per round:$signed_ratios; median $(median $signed_ratios)   (target >= 0.90)" | tee -a "$out"
 echo "rollout-http peak RSS: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$http_pid/status)" | tee -a "$out"
 [ -n "$before_pid" ] && echo "before: peak RSS $(awk '/VmHWM/ {print $2 " " $3}' /proc/$before_pid/status)" | tee -a "$out"
 exit 0
