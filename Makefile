@@ -24,6 +24,7 @@ OBJS = \
 	extension/rollout_worker.o \
 	extension/rollout_record.o \
 	extension/rollout_request.o \
+	extension/rollout_sign.o \
 	extension/rollout_module.o
 
 MODULEDIR = extension
@@ -43,7 +44,8 @@ SQL_SECTIONS = \
 	extension/sql/50_events_stats.sql \
 	extension/sql/60_admin_api.sql \
 	extension/sql/70_accounts.sql \
-	extension/sql/80_roles.sql
+	extension/sql/80_roles.sql \
+	extension/sql/85_signing.sql
 DATA = extension/rollout--0.1.0.sql $(wildcard extension/rollout--*--*.sql)
 DATA_built = extension/rollout--$(EXTVERSION).sql extension/rollout.control
 EXTRA_CLEAN = shim/rollout-http shim/rollout-http-asan web/dist \
@@ -57,6 +59,8 @@ EXTRA_CLEAN = shim/rollout-http shim/rollout-http-asan web/dist \
 REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 
 PG_CPPFLAGS = -Iextension
+# Ed25519 signatures through OpenSSL (rollout_sign.c)
+SHLIB_LINK += -lcrypto
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

@@ -28,6 +28,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -50,9 +51,10 @@ static int	projects_size = 0;
 static bool cache_valid = false;
 static uint64 cache_generation = 0;
 
-#define NCONFIG_RELS 6
+#define NCONFIG_RELS 9
 static const char *const config_rel_names[NCONFIG_RELS] = {
-	"projects", "channels", "versions", "artifacts", "mirrors", "update_rules"
+	"projects", "channels", "versions", "artifacts", "mirrors", "update_rules",
+	"project_signing", "signing_keys", "signing_secrets"
 };
 static Oid	config_rels[NCONFIG_RELS];
 
@@ -452,6 +454,76 @@ rollout_load_texts(CachedProject *p, CachedVersion *v, Oid fn_oid)
 	}
 	/* else deleted meanwhile: the invalidation drops the cache on the next check */
 	v->has_texts = true;
+	MemoryContextSwitchTo(p->cxt);
+	loader_end(&l);
+}
+
+/* Free a project's Ed25519 signer with its memory context. */
+static void
+free_signer(void *arg)
+{
+	rollout_signer_free(arg);
+}
+
+/*
+ * What signed answers need (rollout_sign.c): the metadata version, the
+ * publish times still ahead when it was stored, the answer lifetime and the
+ * active key, whose private bytes become an EVP_PKEY here and are not kept.
+ * Read by the first signed check of a project, as the owner of fn_oid (only
+ * the owner may read rollout.signing_secrets).
+ */
+void
+rollout_load_signing(CachedProject *p, Oid fn_oid)
+{
+	Loader		l;
+
+	loader_begin(&l, fn_oid);
+	load_query(p->cxt, "SELECT s.metadata_version, s.scheduled, s.answer_lifetime, k.keyid, x.private_key"
+			   " FROM rollout.project_signing s"
+			   " LEFT JOIN rollout.signing_keys k ON k.project_id = s.project_id AND k.status = 'active'"
+			   " LEFT JOIN rollout.signing_secrets x ON x.key_id = k.id"
+			   " WHERE s.project_id = $1", INT8OID, Int64GetDatum(p->id));
+	if (SPI_processed > 0)
+	{
+		HeapTuple	r = SPI_tuptable->vals[0];
+		bool		isnull;
+		Datum		d;
+
+		p->metadata_version = col_int8(r, 1);
+		d = col(r, 2, &isnull);
+		if (!isnull)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			int			n;
+
+			deconstruct_array(a, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+							  &elems, NULL, &n);
+			p->scheduled = palloc(sizeof(TimestampTz) * Max(n, 1));
+			for (int i = 0; i < n; i++)
+				p->scheduled[i] = DatumGetTimestampTz(elems[i]);
+			p->nscheduled = n;
+		}
+		p->answer_lifetime = *DatumGetIntervalP(col(r, 3, &isnull));
+		d = col(r, 5, &isnull);
+		if (!isnull)
+		{
+			bytea	   *priv = DatumGetByteaPP(d);
+
+			if (VARSIZE_ANY_EXHDR(priv) == 32)
+			{
+				MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+				strlcpy(p->keyid, col_text(r, 4), sizeof(p->keyid));
+				p->signer = rollout_signer_new((const uint8 *) VARDATA_ANY(priv));
+				cb->func = free_signer;
+				cb->arg = p->signer;
+				MemoryContextRegisterResetCallback(p->cxt, cb);
+			}
+		}
+	}
+	/* else no row: no key, and check_update_signed says so */
+	p->has_signing = true;
 	MemoryContextSwitchTo(p->cxt);
 	loader_end(&l);
 }

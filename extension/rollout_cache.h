@@ -8,8 +8,10 @@
 #define ROLLOUT_CACHE_H
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "semver.h"
 
@@ -106,6 +108,14 @@ typedef struct CachedProject
 	CachedRule *rules;			/* enabled, by priority desc, id */
 	int			nmirrors;
 	CachedMirror *mirrors;
+	/* signed answers (rollout_sign.c), read by the first signed check */
+	bool		has_signing;
+	int64		metadata_version;	/* as stored; plus the scheduled publishes passed */
+	int			nscheduled;
+	TimestampTz *scheduled;		/* the publish times still ahead when it was stored */
+	Interval	answer_lifetime;	/* expires_at - issued_at */
+	char		keyid[17];		/* the active signing key's id ("": none) */
+	void	   *signer;			/* its EVP_PKEY (NULL: none), freed with cxt */
 } CachedProject;
 
 /*
@@ -116,5 +126,17 @@ extern CachedProject *rollout_project_by_slug(const char *slug, Oid fn_oid);
 
 /* Read a version's titles and notes into the cache (they are loaded when first offered). */
 extern void rollout_load_texts(CachedProject *p, CachedVersion *v, Oid fn_oid);
+
+/* Read a project's signing key and metadata version into the cache (rollout_load_texts' way). */
+extern void rollout_load_signing(CachedProject *p, Oid fn_oid);
+
+/* rollout_decide.c: check_update's answer with the signed answer's fields, and its project */
+extern Jsonb *rollout_decide_signed(FunctionCallInfo fcinfo, CachedProject **project);
+
+/* rollout_sign.c: Ed25519 signers (EVP_PKEY) and the signed answer's fields */
+extern void *rollout_signer_new(const uint8 *private_key);
+extern void rollout_signer_free(void *signer);
+extern void rollout_signed_fields(const CachedProject *p, TimestampTz now, char *issued, char *expires,
+								  int64 *metadata_version);
 
 #endif							/* ROLLOUT_CACHE_H */

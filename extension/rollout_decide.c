@@ -685,7 +685,7 @@ parse_request(Jsonb *req, Oid fn_oid, Request *r)
  * simulator can never disagree with check_update.
  */
 static Datum
-decide(FunctionCallInfo fcinfo, bool simulate)
+decide(FunctionCallInfo fcinfo, bool simulate, CachedProject **signed_for)
 {
 	Jsonb	   *req = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	CachedProject *p;
@@ -818,6 +818,23 @@ decide(FunctionCallInfo fcinfo, bool simulate)
 	}
 	(void) pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 
+	if (signed_for != NULL)
+	{
+		/* a signed answer says when it was issued, until when it holds, and of what */
+		char		issued[32];
+		char		expires[32];
+		int64		mv;
+
+		if (!p->has_signing)
+			rollout_load_signing(p, fcinfo->flinfo->fn_oid);
+		rollout_signed_fields(p, r.now, issued, expires, &mv);
+		put_str(&st, "issued_at", issued);
+		put_str(&st, "expires_at", expires);
+		put_int(&st, "metadata_version", mv);
+		put_str(&st, "project", p->slug);
+		*signed_for = p;
+	}
+
 	if (trace)
 	{
 		/* the steps, then the answer's "steps"; a simulation records nothing */
@@ -866,7 +883,19 @@ decide(FunctionCallInfo fcinfo, bool simulate)
 Datum
 rollout_check_update(PG_FUNCTION_ARGS)
 {
-	return decide(fcinfo, false);
+	return decide(fcinfo, false, NULL);
+}
+
+/*
+ * check_update's answer (recorded) for the request in argument 0, with the
+ * fields of a signed answer (issued_at, expires_at, metadata_version,
+ * project); its project, with the signing key loaded, into *project.  For
+ * rollout.check_update_signed (rollout_sign.c).
+ */
+Jsonb *
+rollout_decide_signed(FunctionCallInfo fcinfo, CachedProject **project)
+{
+	return DatumGetJsonbP(decide(fcinfo, false, project));
 }
 
 /*
@@ -876,5 +905,5 @@ rollout_check_update(PG_FUNCTION_ARGS)
 Datum
 rollout_simulate_decision(PG_FUNCTION_ARGS)
 {
-	return decide(fcinfo, true);
+	return decide(fcinfo, true, NULL);
 }

@@ -482,11 +482,25 @@ run(PGconn *conn, const char *sql, int nparams, const char *const *params, DbRes
 	return NULL;
 }
 
-/* The statement of a client route (ROUTE_BODY): its one argument is the body. */
+/*
+ * The statement of a client route (ROUTE_BODY): its one argument is the
+ * body.  A ROUTE_SIGNED route with signed_answers calls <function>_signed
+ * with the language of the envelope's message: the whole body and its
+ * signature.
+ */
 char *
-db_client_sql(const Route *route)
+db_client_sql(const Route *route, const char *lang, bool signed_answers)
 {
-	return build_call(route, NULL, NULL);
+	Buf			b = {0};
+	char		name[128];
+
+	if (!(route->flags & ROUTE_SIGNED) || !signed_answers)
+		return build_call(route, NULL, NULL);
+	snprintf(name, sizeof(name), "%s_signed", route->function);
+	buf_add(&b, "SELECT body, signature FROM rollout.");
+	buf_ident(&b, name);
+	buf_add(&b, strcmp(lang, "zh-CN") == 0 ? "($1::jsonb, 'zh-CN')" : "($1::jsonb, 'en')");
+	return b.data;
 }
 
 /* A client call's result r (NULL if it failed: res is filled) into res; frees r. */
@@ -497,6 +511,9 @@ db_client_result(PGresult *r, DbResult *res)
 		return;
 	/* jsonb text is JSON: passed on without parsing it again */
 	res->raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
+	/* a signed answer: (body, signature) */
+	if (PQnfields(r) == 2 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
+		res->signature = strdup(PQgetvalue(r, 0, 1));
 	PQclear(r);
 	res->status = 200;
 }
@@ -640,6 +657,7 @@ db_result_free(DbResult *res)
 	if (res->data)
 		json_decref(res->data);
 	free(res->raw);
+	free(res->signature);
 	free(res->message);
 	free(res->detail);
 	free(res->hint);

@@ -27,9 +27,12 @@
 
 const Route routes[] = {
 	/* clients: no login, validated by the database */
-	{"POST", "/api/v1/check-update", "check_update", NULL, AUTH_NONE, ROUTE_BODY | ROUTE_SHARE_TX},
+	{"POST", "/api/v1/check-update", "check_update", NULL, AUTH_NONE, ROUTE_BODY | ROUTE_SHARE_TX | ROUTE_SIGNED},
 	{"POST", "/api/v1/download-started", "download_started", NULL, AUTH_NONE, ROUTE_BODY},
 	{"POST", "/api/v1/install-result", "install_result", NULL, AUTH_NONE, ROUTE_BODY},
+	/* signed answers: the keys clients pin */
+	{"GET", "/api/v1/projects/{project}/keys", "public_keys", NULL, AUTH_NONE, 0},
+	{"GET", "/api/v1/projects/{project}/public-key", "public_key_pem", NULL, AUTH_NONE, ROUTE_PEM},
 	/* accounts */
 	{"POST", "/admin/api/v1/auth/login", "login", NULL, AUTH_NONE, 0},
 	{"POST", "/admin/api/v1/auth/logout", "revoke_token", NULL, AUTH_TOKEN, 0},
@@ -47,6 +50,10 @@ const Route routes[] = {
 	{"POST", "/admin/api/v1/projects", "create_project", "get_project_by_id", AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/projects/{project}", "get_project", NULL, AUTH_TOKEN, 0},
 	{"PUT", "/admin/api/v1/projects/{project}", "update_project", NULL, AUTH_TOKEN, 0},
+	{"GET", "/admin/api/v1/projects/{project}/signing", "get_signing", NULL, AUTH_TOKEN, 0},
+	{"PUT", "/admin/api/v1/projects/{project}/signing", "set_answer_lifetime", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/projects/{project}/keys/rotate", "rotate_signing_key", NULL, AUTH_TOKEN, 0},
+	{"POST", "/admin/api/v1/projects/{project}/keys/{keyid}/retire", "retire_signing_key", NULL, AUTH_TOKEN, 0},
 	/* versions */
 	{"GET", "/admin/api/v1/versions", "list_versions", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/versions", "create_version", "get_version", AUTH_TOKEN, 0},
@@ -348,7 +355,7 @@ access_log(const char *method, const char *path, const char *ip, int status, dou
  * delayed ACK.
  */
 static char *
-http_response(int status, const char *const *parts, bool keep, size_t *len)
+http_response_with(int status, const char *const *parts, bool keep, const char *ctype, const char *extra, size_t *len)
 {
 	size_t		blen = 0;
 	size_t		plen[8];
@@ -361,11 +368,12 @@ http_response(int status, const char *const *parts, bool keep, size_t *len)
 	for (i = 0; parts[i]; i++)
 		blen += plen[i] = strlen(parts[i]);
 	n = snprintf(hdr, sizeof(hdr),
-				 "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-				 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-				 status, mg_get_response_code_text(NULL, status), blen,
+				 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+				 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s%s\r\n",
+				 status, mg_get_response_code_text(NULL, status), ctype ? ctype : "application/json; charset=utf-8", blen,
 				 connection_header_for(keep, status, conn_hdr, sizeof(conn_hdr)),
-				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "");
+				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "",
+				 extra ? extra : "");
 	if (n <= 0 || (size_t) n >= sizeof(hdr) || (out = malloc(n + blen)) == NULL)
 		return NULL;
 	memcpy(out, hdr, n);
@@ -376,6 +384,12 @@ http_response(int status, const char *const *parts, bool keep, size_t *len)
 		*len += plen[i];
 	}
 	return out;
+}
+
+static char *
+http_response(int status, const char *const *parts, bool keep, size_t *len)
+{
+	return http_response_with(status, parts, keep, NULL, NULL, len);
 }
 
 /* A request was answered: count it and write its access-log line. */
@@ -422,13 +436,13 @@ respond_text(struct mg_connection *conn, int route, int status, const char *text
 /* The start of a successful envelope up to "data": in en and zh-CN (set up by main). */
 static char *ok_envelope[2];
 
-/* The statement of each client route (ROUTE_BODY), by route (set up by main). */
-static char *client_sql[sizeof(routes) / sizeof(routes[0])];
+/* The statement of each client route (ROUTE_BODY), by route and language (set up by main). */
+static char *client_sql[sizeof(routes) / sizeof(routes[0])][2];
 
 const char *
-client_statement(int route)
+client_statement(int route, const char *lang)
 {
-	return client_sql[route];
+	return client_sql[route][strcmp(lang, "zh-CN") == 0];
 }
 
 static char *
@@ -533,6 +547,15 @@ answer_response(const char *lang, const DbResult *res, bool keep, size_t *len, i
 			   *out;
 
 	*status = res->status;
+	if (res->status == 200 && res->raw && res->signature)
+	{
+		/* a signed answer: the database wrote the whole body, sent as it is */
+		const char *parts[2] = {res->raw, NULL};
+		char		hdr[192];
+
+		snprintf(hdr, sizeof(hdr), "X-Rollout-Signature: %s\r\n", res->signature);
+		return http_response_with(200, parts, keep, NULL, hdr, len);
+	}
 	if (res->status == 200 && res->raw)
 	{
 		/* the database's JSON text goes into the envelope as it is */
@@ -904,7 +927,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 			if (text != stack)
 				free(text);
 			if (arg)
-				db_client_call(client_sql[ri_index], arg, (route->flags & ROUTE_SHARE_TX) != 0, &res);
+				db_client_call(client_statement(ri_index, lang), arg, (route->flags & ROUTE_SHARE_TX) != 0, &res);
 			free(arg);
 			goto answer;
 		}
@@ -944,8 +967,20 @@ answer:
 	{
 		size_t		len;
 		int			status;
-		char	   *out = answer_response(lang, &res, client_keeps(conn), &len, &status);
+		char	   *out = NULL;
 
+		if ((route->flags & ROUTE_PEM) && res.status == 200 && res.raw)
+		{
+			/* the function's text (a JSON string) as a PEM file */
+			json_t	   *pem = json_loads(res.raw, JSON_DECODE_ANY, NULL);
+			const char *parts[2] = {json_is_string(pem) ? json_string_value(pem) : "", NULL};
+
+			status = 200;
+			out = http_response_with(200, parts, client_keeps(conn), "application/x-pem-file", NULL, &len);
+			json_decref(pem);
+		}
+		else
+			out = answer_response(lang, &res, client_keeps(conn), &len, &status);
 		if (out)
 			mg_write(conn, out, len);
 		free(out);
@@ -1161,7 +1196,13 @@ main(int argc, char **argv)
 		return 1;
 	for (int i = 0; i < nroutes; i++)
 		if (routes[i].flags & ROUTE_BODY)
-			client_sql[i] = db_client_sql(&routes[i]);
+		{
+			/* unsigned check-update answers: for bench/http's comparison only */
+			bool		signed_answers = getenv("ROLLOUT_BENCH_UNSIGNED") == NULL;
+
+			client_sql[i][0] = db_client_sql(&routes[i], "en", signed_answers);
+			client_sql[i][1] = db_client_sql(&routes[i], "zh-CN", signed_answers);
+		}
 	ok_envelope[0] = make_ok_envelope("en");
 	ok_envelope[1] = make_ok_envelope("zh-CN");
 	if (ok_envelope[0] == NULL || ok_envelope[1] == NULL)

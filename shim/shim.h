@@ -33,6 +33,9 @@ typedef struct Route
 #define ROUTE_SHARE_TX	2		/* a client route whose calls may share a transaction on a lane:
 								 * they write nothing (a check is queued when its transaction
 								 * commits), so one undone by another's error is run again */
+#define ROUTE_SIGNED	4		/* a client route answered by <function>_signed($1, lang): the
+								 * exact body and its X-Rollout-Signature (signed answers) */
+#define ROUTE_PEM		8		/* the function's text is sent as application/x-pem-file */
 
 /* A function's signature, read from pg_catalog at start-up. */
 typedef struct Signature
@@ -58,6 +61,7 @@ typedef struct DbResult
 	int			status;			/* HTTP status */
 	json_t	   *data;			/* result on success */
 	char	   *raw;			/* or its JSON text, as the database wrote it */
+	char	   *signature;		/* with it: raw is the whole signed body, this its X-Rollout-Signature */
 	char		sqlstate[6];
 	char	   *message;		/* database message (English) */
 	char	   *detail;
@@ -75,7 +79,7 @@ extern json_t *db_check_queue(PGconn **pc, const char *conninfo, bool *db_ok);
 extern void db_call(PGconn **conn, const char *conninfo, const Route *route,
 					json_t *args, const char *token, DbResult *res);
 extern void db_result_free(DbResult *res);
-extern char *db_client_sql(const Route *route);
+extern char *db_client_sql(const Route *route, const char *lang, bool signed_answers);
 extern void db_client_call(const char *sql, const char *arg, bool shared, DbResult *res);
 extern void db_client_result(PGresult *r, DbResult *res);
 extern int	db_status_for_sqlstate(const char *sqlstate);
@@ -98,7 +102,7 @@ typedef struct ClientRequest
 } ClientRequest;
 
 extern int	client_route(const char *method, const char *path);
-extern const char *client_statement(int route);
+extern const char *client_statement(int route, const char *lang);
 extern char *client_begin(ClientRequest *q, const char *peer, const char *xff, const char *user_agent,
 						  const char *body, size_t blen, size_t *len);
 extern char *client_end(ClientRequest *q, PGresult *r, size_t *len);

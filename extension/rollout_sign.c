@@ -1,0 +1,392 @@
+/*
+ * rollout_sign.c
+ *		Ed25519 signing keys and signed check-update answers (SPEC §12; the wire
+ *		protocol is in the README's "Signed answers").
+ *
+ * Keys are made and used through OpenSSL's EVP interface (RFC 8032 pure
+ * Ed25519): no cryptography of our own.  A private key is 32 raw bytes in
+ * rollout.signing_secrets, a table no role but the extension's owner can
+ * read; the SQL functions that make or use one are SECURITY DEFINER or run
+ * their queries as the owner (the decision cache), and none returns it.
+ *
+ * rollout.check_update_signed builds the exact body of the HTTP answer (the
+ * envelope {"code":200,"message":...,"data":...}, the data being
+ * check_update's answer plus issued_at, expires_at, metadata_version and
+ * project) and signs those bytes with the project's active key, whose
+ * EVP_PKEY lives in the decision cache (rollout_cache.c), so a check signs
+ * without touching the catalog.  Signing (about 28 µs) is the one real cost;
+ * a small per-backend cache keeps the signatures of recent bodies so that an
+ * identical answer within the same second is signed once.
+ */
+#include "postgres.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "access/htup_details.h"
+#include "common/base64.h"
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "rollout.h"
+#include "rollout_cache.h"
+
+PG_FUNCTION_INFO_V1(rollout_ed25519_generate);
+PG_FUNCTION_INFO_V1(rollout_ed25519_sign);
+PG_FUNCTION_INFO_V1(rollout_ed25519_verify);
+PG_FUNCTION_INFO_V1(rollout_ed25519_public_pem);
+PG_FUNCTION_INFO_V1(rollout_check_update_signed);
+
+#define ED25519_KEY_LEN 32
+#define ED25519_SIG_LEN 64
+
+/* Raise the error OpenSSL left, as an internal error (it cannot happen with valid keys). */
+static void
+openssl_error(const char *what)
+{
+	elog(ERROR, "rollout: OpenSSL could not %s", what);
+}
+
+/* A bytea argument that must be exactly n bytes (22023 otherwise). */
+static const uint8 *
+fixed_bytes(bytea *b, int n, const char *what)
+{
+	if ((int) VARSIZE_ANY_EXHDR(b) != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an Ed25519 %s is %d bytes, not %d", what, n, (int) VARSIZE_ANY_EXHDR(b))));
+	return (const uint8 *) VARDATA_ANY(b);
+}
+
+static bytea *
+make_bytea(const uint8 *data, size_t n)
+{
+	bytea	   *b = palloc(VARHDRSZ + n);
+
+	SET_VARSIZE(b, VARHDRSZ + n);
+	memcpy(VARDATA(b), data, n);
+	return b;
+}
+
+/*
+ * An EVP_PKEY for a raw 32-byte private key (OpenSSL derives the public
+ * key: a scalar multiplication, so callers keep the result).  The caller
+ * frees it.
+ */
+void *
+rollout_signer_new(const uint8 *private_key)
+{
+	EVP_PKEY   *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, private_key, ED25519_KEY_LEN);
+
+	if (k == NULL)
+		openssl_error("load an Ed25519 private key");
+	return k;
+}
+
+void
+rollout_signer_free(void *signer)
+{
+	EVP_PKEY_free((EVP_PKEY *) signer);
+}
+
+/* Sign msg with an EVP_PKEY from rollout_signer_new into sig (64 bytes). */
+static void
+sign_bytes(void *signer, const uint8 *msg, size_t len, uint8 *sig)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t		siglen = ED25519_SIG_LEN;
+	bool		ok;
+
+	if (ctx == NULL)
+		openssl_error("allocate a signing context");
+	ok = EVP_DigestSignInit(ctx, NULL, NULL, NULL, (EVP_PKEY *) signer) == 1 &&
+		EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == ED25519_SIG_LEN;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		openssl_error("sign with Ed25519");
+}
+
+/*
+ * rollout.ed25519_generate() returns (private_key bytea, public_key bytea):
+ * a new key pair, raw 32 bytes each, from OpenSSL's generator.
+ */
+Datum
+rollout_ed25519_generate(PG_FUNCTION_ARGS)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	EVP_PKEY   *k = NULL;
+	uint8		priv[ED25519_KEY_LEN];
+	uint8		pub[ED25519_KEY_LEN];
+	size_t		privlen = sizeof(priv),
+				publen = sizeof(pub);
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	bool		ok;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "rollout: ed25519_generate must return a record");
+	ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_keygen(ctx, &k) == 1 &&
+		EVP_PKEY_get_raw_private_key(k, priv, &privlen) == 1 &&
+		EVP_PKEY_get_raw_public_key(k, pub, &publen) == 1 &&
+		privlen == ED25519_KEY_LEN && publen == ED25519_KEY_LEN;
+	EVP_PKEY_free(k);
+	EVP_PKEY_CTX_free(ctx);
+	if (!ok)
+		openssl_error("generate an Ed25519 key");
+	values[0] = PointerGetDatum(make_bytea(priv, sizeof(priv)));
+	values[1] = PointerGetDatum(make_bytea(pub, sizeof(pub)));
+	explicit_bzero(priv, sizeof(priv));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* rollout.ed25519_sign(private_key bytea, message bytea) returns bytea: the 64-byte signature */
+Datum
+rollout_ed25519_sign(PG_FUNCTION_ARGS)
+{
+	bytea	   *priv = PG_GETARG_BYTEA_PP(0);
+	bytea	   *msg = PG_GETARG_BYTEA_PP(1);
+	void	   *signer = rollout_signer_new(fixed_bytes(priv, ED25519_KEY_LEN, "private key"));
+	uint8		sig[ED25519_SIG_LEN];
+
+	sign_bytes(signer, (const uint8 *) VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg), sig);
+	rollout_signer_free(signer);
+	PG_RETURN_BYTEA_P(make_bytea(sig, sizeof(sig)));
+}
+
+/*
+ * rollout.ed25519_verify(public_key bytea, message bytea, signature bytea)
+ * returns boolean: whether the signature is a valid one of message.
+ */
+Datum
+rollout_ed25519_verify(PG_FUNCTION_ARGS)
+{
+	bytea	   *pubb = PG_GETARG_BYTEA_PP(0);
+	bytea	   *msg = PG_GETARG_BYTEA_PP(1);
+	bytea	   *sig = PG_GETARG_BYTEA_PP(2);
+	EVP_PKEY   *k;
+	EVP_MD_CTX *ctx;
+	int			rc;
+
+	k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+									fixed_bytes(pubb, ED25519_KEY_LEN, "public key"), ED25519_KEY_LEN);
+	if (k == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not an Ed25519 public key")));
+	if (VARSIZE_ANY_EXHDR(sig) != ED25519_SIG_LEN)
+	{
+		EVP_PKEY_free(k);
+		PG_RETURN_BOOL(false);
+	}
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) != 1)
+	{
+		EVP_MD_CTX_free(ctx);
+		EVP_PKEY_free(k);
+		openssl_error("start an Ed25519 verification");
+	}
+	rc = EVP_DigestVerify(ctx, (const uint8 *) VARDATA_ANY(sig), ED25519_SIG_LEN,
+						  (const uint8 *) VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg));
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(k);
+	PG_RETURN_BOOL(rc == 1);
+}
+
+/* rollout.ed25519_public_pem(public_key bytea) returns text: the SubjectPublicKeyInfo PEM */
+Datum
+rollout_ed25519_public_pem(PG_FUNCTION_ARGS)
+{
+	bytea	   *pubb = PG_GETARG_BYTEA_PP(0);
+	EVP_PKEY   *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+												fixed_bytes(pubb, ED25519_KEY_LEN, "public key"),
+												ED25519_KEY_LEN);
+	BIO		   *bio;
+	char	   *data;
+	long		len;
+	text	   *out;
+
+	if (k == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not an Ed25519 public key")));
+	bio = BIO_new(BIO_s_mem());
+	if (bio == NULL || PEM_write_bio_PUBKEY(bio, k) != 1)
+	{
+		BIO_free(bio);
+		EVP_PKEY_free(k);
+		openssl_error("write a PEM public key");
+	}
+	len = BIO_get_mem_data(bio, &data);
+	out = cstring_to_text_with_len(data, (int) len);
+	BIO_free(bio);
+	EVP_PKEY_free(k);
+	PG_RETURN_TEXT_P(out);
+}
+
+/* ---------------------------------------------------------------------
+ * Signed answers
+ * ---------------------------------------------------------------------
+ */
+
+/* t as RFC 3339 UTC with seconds ("2026-11-30T11:40:00Z") into buf (at least 32 bytes). */
+static void
+rfc3339(TimestampTz t, char *buf)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+			 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/*
+ * The fields a signed answer adds to its data, for a check of project p at
+ * now: issued_at (now, to the second), expires_at (issued_at plus the
+ * project's answer lifetime, in UTC) and metadata_version (the stored one
+ * plus the scheduled publishes that have come since it was stored: a
+ * publish at a time changes answers when the time comes, without a write).
+ */
+void
+rollout_signed_fields(const CachedProject *p, TimestampTz now, char *issued, char *expires, int64 *metadata_version)
+{
+	TimestampTz at = now - now % USECS_PER_SEC;
+	Timestamp	until;
+	int64		mv = p->metadata_version;
+
+	if (now < 0 && now % USECS_PER_SEC != 0)
+		at -= USECS_PER_SEC;
+	/* a plain timestamp holds UTC here, so a day is 24 hours whatever the TimeZone */
+	until = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval, TimestampGetDatum(at),
+												  IntervalPGetDatum(&p->answer_lifetime)));
+	rfc3339(at, issued);
+	rfc3339(until, expires);
+	for (int i = 0; i < p->nscheduled; i++)
+		if (p->scheduled[i] <= now)
+			mv++;
+	*metadata_version = mv;
+}
+
+/*
+ * Recently signed bodies of this backend: a signature is reused only for
+ * the very same bytes under the same key.  Direct-mapped by a hash of the
+ * body; a body is at most SIGN_CACHE_MAX_BODY bytes to be kept.
+ */
+#define SIGN_CACHE_SIZE 256
+#define SIGN_CACHE_MAX_BODY 2048
+
+typedef struct SignCacheEntry
+{
+	uint32		hash;
+	int			len;			/* 0: empty */
+	char		keyid[17];
+	uint8		sig[ED25519_SIG_LEN];
+	char		body[SIGN_CACHE_MAX_BODY];
+} SignCacheEntry;
+
+static SignCacheEntry *sign_cache = NULL;
+
+/* Sign body with project p's active key, or take the signature of the same body signed before. */
+static void
+sign_answer(const CachedProject *p, const char *body, int len, uint8 *sig)
+{
+	uint32		h;
+	SignCacheEntry *e;
+
+	if (len > SIGN_CACHE_MAX_BODY)
+	{
+		sign_bytes(p->signer, (const uint8 *) body, len, sig);
+		return;
+	}
+	if (sign_cache == NULL)
+		sign_cache = MemoryContextAllocZero(TopMemoryContext, sizeof(SignCacheEntry) * SIGN_CACHE_SIZE);
+	h = hash_bytes((const unsigned char *) body, len);
+	e = &sign_cache[h % SIGN_CACHE_SIZE];
+	if (e->len == len && e->hash == h && strcmp(e->keyid, p->keyid) == 0 && memcmp(e->body, body, len) == 0)
+	{
+		memcpy(sig, e->sig, ED25519_SIG_LEN);
+		return;
+	}
+	sign_bytes(p->signer, (const uint8 *) body, len, sig);
+	e->hash = h;
+	e->len = len;
+	strlcpy(e->keyid, p->keyid, sizeof(e->keyid));
+	memcpy(e->sig, sig, ED25519_SIG_LEN);
+	memcpy(e->body, body, len);
+}
+
+/* The envelope's "ok" message in a language (as the catalogs in i18n/ say it). */
+static const char *
+ok_message(const char *lang)
+{
+	if (lang != NULL && (strcmp(lang, "zh-CN") == 0 || strncmp(lang, "zh", 2) == 0))
+		return "成功";
+	return "ok";
+}
+
+/*
+ * rollout.check_update_signed(request jsonb, lang text) returns (body text,
+ * signature text): check_update's decision (recorded as check_update records
+ * it) as the exact body of the HTTP answer, and the X-Rollout-Signature
+ * value "keyid=<keyid>,sig=<base64>" over that body's bytes.  lang chooses
+ * the envelope's message (NULL: the request's locale).
+ */
+Datum
+rollout_check_update_signed(PG_FUNCTION_ARGS)
+{
+	CachedProject *p = NULL;
+	Jsonb	   *data;
+	const char *lang;
+	StringInfoData body;
+	uint8		sig[ED25519_SIG_LEN];
+	char		sig64[128];
+	int			n;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "rollout: check_update_signed must return a record");
+	data = rollout_decide_signed(fcinfo, &p);
+	if (p->signer == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project \"%s\" has no active signing key", p->slug),
+				 errhint("Rotate its keys: rollout.rotate_signing_key('%s').", p->slug)));
+	if (!PG_ARGISNULL(1))
+		lang = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	else
+		lang = rollout_request_text(PG_GETARG_JSONB_P(0), "locale", false);
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"code\":200,\"message\":");
+	escape_json(&body, ok_message(lang));
+	appendStringInfoString(&body, ",\"data\":");
+	(void) JsonbToCString(&body, &data->root, VARSIZE(data));
+	appendStringInfoChar(&body, '}');
+
+	sign_answer(p, body.data, body.len, sig);
+	memcpy(sig64, "keyid=", 6);
+	memcpy(sig64 + 6, p->keyid, 16);
+	memcpy(sig64 + 22, ",sig=", 5);
+	n = pg_b64_encode((const char *) sig, ED25519_SIG_LEN, sig64 + 27, sizeof(sig64) - 28);
+	if (n < 0)
+		elog(ERROR, "rollout: could not encode a signature");
+	sig64[27 + n] = '\0';
+
+	values[0] = PointerGetDatum(cstring_to_text_with_len(body.data, body.len));
+	values[1] = CStringGetTextDatum(sig64);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
