@@ -148,8 +148,8 @@ check "the pinned key is an Ed25519 PEM public key" \
 # set_lifetime SECONDS (server: the project's answer lifetime, at least a minute)
 set_lifetime() {
 	if [ "$mode" = server ]; then
-		psql -qAtd "$db" -v ON_ERROR_STOP=1 -c "SELECT set_config('rollout.actor', 'admin', false)" \
-			-c "SELECT rollout.set_answer_lifetime('default', '$1 seconds')" >/dev/null
+		curl -s -X PUT "$server/admin/api/v1/projects/default/signing" "${auth[@]}" \
+			-d "{\"answer_lifetime\": \"$1 seconds\"}" >"$work/lifetime.json"
 	else
 		sign_lifetime=$1
 		ctl ""
@@ -343,8 +343,8 @@ check "retired: the new key's answers still verify; 1.2.0 installed (exit 11)" \
 	"$([ $rc = 11 ] && cmp -s "$file2" "$d/installed.bin"; echo $?)" "$rc $out"
 
 # 10. the answer recorded at the start has expired by now
-exp=$(sed -n 's/.*"expires_at": *"\([^"]*\)".*/\1/p' "$work/answers/$expiring" | head -n 1)
-exp=${exp:-$(sed -n 's/.*\\"expires_at\\":\\"\([^\\]*\)\\".*/\1/p' "$work/answers/$expiring" | head -n 1)}
+exp=$(python3 -c 'import json, sys; print(json.loads(json.load(open(sys.argv[1]))["body"])["data"]["expires_at"])' \
+	"$work/answers/$expiring" 2>/dev/null)
 while [ -n "$exp" ] && [ "$(date -u +%s)" -le "$(date -ud "$exp" +%s)" ]; do sleep 1; done
 d="$work/expired"
 ctl "\"replay\": \"$work/answers/$expiring\""
