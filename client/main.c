@@ -949,7 +949,7 @@ run_hook(const char *hook, const char *file, const Answer *ans, const char *vers
 		return -1;
 	if (pid == 0)
 	{
-		const char *channel = str_field(ans->data, "channel");
+		const char *channel = str_field(json_object_get(ans->data, "reason"), "channel");
 
 		setenv("ROLLOUT_FILE", file, 1);
 		setenv("ROLLOUT_VERSION", version, 1);

@@ -8,10 +8,6 @@
 # expired answer, a key rotation and retirement. Each refusal has its exit
 # code and its message, and leaves nothing installed (the hook does not run,
 # no file at the destination). Uses PGHOST/PGPORT/PGUSER.
-#
-# When the server does not sign its answers (a build without signed
-# answers), the proxy signs them itself with keys made by the openssl CLI,
-# so the client's side is still tested; the suite says so.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -107,56 +103,23 @@ release() {
 }
 file1=$(release 1.1.0 300000)
 
-# Does the server sign? If not, the proxy signs (openssl CLI keys k1, k2).
+# The server signs check-update: the answer carries X-Rollout-Signature.
 curl -s -D "$work/h0" -o "$work/b0" -X POST "$server/api/v1/check-update" \
 	-d '{"current_version": "1.0.0", "client_id": "probe", "os": "linux", "arch": "amd64"}'
-if grep -qi '^x-rollout-signature:' "$work/h0"; then
-	mode=server
-else
-	mode=proxy
-	echo "# rollout-http does not sign check-update answers (yet): the proxy signs them with openssl keys"
-fi
-mv=1
-# the control block the proxy signs with (mode proxy only)
-for k in k1 k2; do
-	openssl genpkey -algorithm ed25519 -out "$work/$k.key" 2>/dev/null
-	openssl pkey -in "$work/$k.key" -pubout -out "$work/$k.mock.pem"
-	eval "${k}_mock_id=$(openssl pkey -pubin -in "$work/$k.mock.pem" -outform DER | tail -c 32 | sha256sum | cut -c1-16)"
-done
-sign_key=k1
-sign_lifetime=604800
-listed='[{"keyid": "'"$k1_mock_id"'", "status": "active"}]'
+check "the server signs check-update answers" "$(grep -qi '^x-rollout-signature: keyid=' "$work/h0"; echo $?)" "$(cat "$work/h0")"
 # ctl FIELDS: set the proxy's control document (FIELDS: JSON members, may be empty)
 ctl() {
-	local sign=""
-	if [ "$mode" = proxy ]; then
-		local id_var="${sign_key}_mock_id"
-		sign="\"sign\": {\"key\": \"$work/$sign_key.key\", \"keyid\": \"${!id_var}\", \"lifetime\": $sign_lifetime, \"metadata_version\": $mv, \"keys\": $listed}"
-	fi
-	printf '{%s%s%s}\n' "$sign" "${sign:+${1:+, }}" "${1:-}" >"$work/control.json.tmp" && mv "$work/control.json.tmp" "$work/control.json"
+	printf '{%s}\n' "${1:-}" >"$work/control.json.tmp" && mv "$work/control.json.tmp" "$work/control.json"
 }
-ctl ""
-# pinned key files: k1.pem (before rotation), k2.pem (after)
-if [ "$mode" = server ]; then
-	curl -s "$server/api/v1/projects/default/public-key" >"$work/k1.pem"
-else
-	cp "$work/k1.mock.pem" "$work/k1.pem"
-fi
+# the pinned key: the project's active key as PEM (k2.pem after the rotation)
+curl -s "$server/api/v1/projects/default/public-key" >"$work/k1.pem"
 check "the pinned key is an Ed25519 PEM public key" \
 	"$(openssl pkey -pubin -in "$work/k1.pem" -noout -text 2>/dev/null | grep -q 'ED25519'; echo $?)" "$(cat "$work/k1.pem")"
-
-# set_lifetime SECONDS (server: the project's answer lifetime, at least a minute)
+# set_lifetime SECONDS: the project's answer lifetime (at least a minute)
 set_lifetime() {
-	if [ "$mode" = server ]; then
-		curl -s -X PUT "$server/admin/api/v1/projects/default/signing" "${auth[@]}" \
-			-d "{\"answer_lifetime\": \"$1 seconds\"}" >"$work/lifetime.json"
-	else
-		sign_lifetime=$1
-		ctl ""
-	fi
+	curl -s -X PUT "$server/admin/api/v1/projects/default/signing" "${auth[@]}" \
+		-d "{\"answer_lifetime\": \"$1 seconds\"}" >"$work/lifetime.json"
 }
-# bumped: the metadata version after a change (proxy mode keeps its own)
-bumped() { [ "$mode" = proxy ] && mv=$((mv + 1)) && ctl ""; }
 
 cat >"$work/client.conf" <<CONF
 # rollout-client config of the tests
@@ -172,7 +135,7 @@ run() {
 	mkdir -p "$d/dl"
 	HOOK_OUT="$d" "$client" --config "$work/client.conf" --state-file "$d/state" --download-dir "$d/dl" \
 		--client-id "client-$(basename "$d")" --no-progress \
-		--install-hook 'cp "$1" "$HOOK_OUT/installed.bin" && echo "$ROLLOUT_VERSION $ROLLOUT_PREVIOUS_VERSION $ROLLOUT_FILE_SHA256" >"$HOOK_OUT/hook.txt"' \
+		--install-hook 'cp "$1" "$HOOK_OUT/installed.bin" && echo "$ROLLOUT_VERSION $ROLLOUT_PREVIOUS_VERSION $ROLLOUT_FILE_SHA256 $ROLLOUT_CHANNEL" >"$HOOK_OUT/hook.txt"' \
 		"$@"
 }
 # nothing_installed DIR: the hook did not run, no file in the download directory
@@ -181,8 +144,7 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 events() { psql -qAtd "$db" -c "SELECT action || ':' || coalesce(error_message, '') FROM rollout.update_events WHERE client_id = '$1' AND action <> 'check' ORDER BY id"; }
 
 # An answer that will have expired by the end: recorded now with a short lifetime.
-lifetime=2
-[ "$mode" = server ] && lifetime=60
+lifetime=60
 set_lifetime "$lifetime"
 run "$work/expiring" --current-version 1.0.0 check >/dev/null 2>&1
 expiring=$(ls -t "$work/answers" | head -n 1)
@@ -217,8 +179,8 @@ d="$work/normal"
 out=$(run "$d" --current-version 1.0.0 update 2>&1); rc=$?
 check "update: exit 11, says it updated" "$([ $rc = 11 ] && grep -q 'Updated to 1.1.0' <<<"$out"; echo $?)" "$rc $out"
 check "update: the file at the destination is the released one" "$(cmp -s "$file1" "$d/dl/app-1.1.0.tgz"; echo $?)"
-check "update: the hook ran with the file and ROLLOUT_VERSION, ROLLOUT_PREVIOUS_VERSION, ROLLOUT_FILE_SHA256" \
-	"$(cmp -s "$file1" "$d/installed.bin" && [ "$(cat "$d/hook.txt")" = "1.1.0 1.0.0 $(sha "$file1")" ]; echo $?)" "$(cat "$d/hook.txt" 2>&1)"
+check "update: the hook ran with the file and ROLLOUT_VERSION, ROLLOUT_PREVIOUS_VERSION, ROLLOUT_FILE_SHA256, ROLLOUT_CHANNEL" \
+	"$(cmp -s "$file1" "$d/installed.bin" && [ "$(cat "$d/hook.txt")" = "1.1.0 1.0.0 $(sha "$file1") stable" ]; echo $?)" "$(cat "$d/hook.txt" 2>&1)"
 check "update: no part file left" "$([ ! -e "$d/dl/app-1.1.0.tgz.part" ]; echo $?)"
 ev=$(events client-normal)
 check "update: the server recorded download-started and a successful install-result" \
@@ -290,7 +252,6 @@ d="$work/replay"
 run "$d" --current-version 1.0.0 check >/dev/null 2>&1
 old=$(ls -t "$work/answers" | head -n 1)
 file2=$(release 1.2.0 200000)
-bumped
 out=$(run "$d" --current-version 1.0.0 --json check 2>&1); rc=$?
 check "after a new release: the fresh answer offers 1.2.0 (exit 10)" \
 	"$([ $rc = 10 ] && grep -q '"latest_version":"1.2.0"' <<<"$out"; echo $?)" "$rc $out"
@@ -303,15 +264,8 @@ check "replayed older answer: nothing installed" "$(nothing_installed "$d"; echo
 
 # 9. key rotation: old answers verify until the old key is retired
 pre_rotation=$old
-if [ "$mode" = server ]; then
-	curl -s -X POST "$server/admin/api/v1/projects/default/keys/rotate" "${auth[@]}" >"$work/rotate.json"
-	curl -s "$server/api/v1/projects/default/public-key" >"$work/k2.pem"
-else
-	sign_key=k2
-	listed='[{"keyid": "'"$k2_mock_id"'", "status": "active"}, {"keyid": "'"$k1_mock_id"'", "status": "trusted"}]'
-	ctl ""
-	cp "$work/k2.mock.pem" "$work/k2.pem"
-fi
+curl -s -X POST "$server/admin/api/v1/projects/default/keys/rotate" "${auth[@]}" >"$work/rotate.json"
+curl -s "$server/api/v1/projects/default/public-key" >"$work/k2.pem"
 check "rotation: a new key" "$(! cmp -s "$work/k1.pem" "$work/k2.pem" && grep -q 'BEGIN PUBLIC KEY' "$work/k2.pem"; echo $?)" \
 	"$(cat "$work/rotate.json" "$work/k2.pem" 2>&1)"
 d="$work/rotation"
@@ -325,13 +279,10 @@ d="$work/rotation-old"
 ctl "\"replay\": \"$work/answers/$pre_rotation\""
 out=$(run "$d" "${both[@]}" --current-version 1.0.0 check 2>&1); rc=$?
 check "rotation: an answer signed by the old, still trusted key verifies (exit 10)" "$([ $rc = 10 ]; echo $?)" "$rc $out"
-if [ "$mode" = server ]; then
-	curl -s -X POST "$server/admin/api/v1/projects/default/keys/$(openssl pkey -pubin -in "$work/k1.pem" -outform DER | tail -c 32 | sha256sum | cut -c1-16)/retire" \
-		"${auth[@]}" >"$work/retire.json"
-else
-	listed='[{"keyid": "'"$k2_mock_id"'", "status": "active"}]'
-	ctl "\"replay\": \"$work/answers/$pre_rotation\""
-fi
+k1_id=$(openssl pkey -pubin -in "$work/k1.pem" -outform DER | tail -c 32 | sha256sum | cut -c1-16)
+curl -s -X POST "$server/admin/api/v1/projects/default/keys/$k1_id/retire" "${auth[@]}" >"$work/retire.json"
+check "retire: the server no longer lists the old key" \
+	"$(! curl -s "$server/api/v1/projects/default/keys" | grep -q "$k1_id"; echo $?)" "$(cat "$work/retire.json")"
 out=$(run "$d" "${both[@]}" --current-version 1.0.0 update 2>&1); rc=$?
 check "retired: the old key's answer is refused (exit 20, key retired)" \
 	"$([ $rc = 20 ] && grep -q 'which the server has retired' <<<"$out"; echo $?)" "$rc $out $(cat "$work/retire.json" 2>/dev/null)"

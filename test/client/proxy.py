@@ -13,26 +13,16 @@ rollout-http) and, as the JSON file CONTROL says at the time of each request
   "cut_download_after": N     send a /download/ answer's headers (full length)
                               and only its first N bytes, then close
   "tamper_download": true     flip one byte in the middle of each download
-  "sign": {...}               stand-in for a server that does not sign yet:
-                              add issued_at/expires_at/metadata_version/project
-                              to check-update's data and sign the body with
-                              the openssl CLI: {"key": PEM, "keyid": ID,
-                              "lifetime": SECONDS, "metadata_version": N}; and
-                              answer /api/v1/projects/P/keys with "keys"
 
 Every check-update answer it passes on is saved as ANSWERS_DIR/N.json
 ({"status", "signature", "body"}), and each request is logged to LOG as one
 JSON line: method, path, range (the Range header), upstream status, bytes
 sent.
 """
-import base64
-import datetime
 import http.client
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -59,29 +49,6 @@ def flip(body, where):
     b = bytearray(body)
     b[where] ^= 0x01
     return bytes(b)
-
-
-def rfc3339(t):
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def self_sign(body, sign):
-    """Add the signed fields to data and sign the new body with openssl."""
-    doc = json.loads(body)
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    doc["data"]["issued_at"] = rfc3339(now)
-    doc["data"]["expires_at"] = rfc3339(now + datetime.timedelta(seconds=sign.get("lifetime", 604800)))
-    doc["data"]["metadata_version"] = sign.get("metadata_version", 1)
-    doc["data"]["project"] = sign.get("project", "default")
-    out = json.dumps(doc, separators=(",", ":")).encode()
-    with tempfile.TemporaryDirectory() as d:
-        with open(os.path.join(d, "body"), "wb") as f:
-            f.write(out)
-        subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", sign["key"], "-rawin",
-                        "-in", os.path.join(d, "body"), "-out", os.path.join(d, "sig")], check=True)
-        with open(os.path.join(d, "sig"), "rb") as f:
-            sig = base64.b64encode(f.read()).decode()
-    return out, "keyid=%s,sig=%s" % (sign["keyid"], sig)
 
 
 class Proxy(BaseHTTPRequestHandler):
@@ -119,12 +86,6 @@ class Proxy(BaseHTTPRequestHandler):
                                       rec["body"].encode())
             log(entry)
             return
-        if "sign" in ctl and path.startswith("/api/v1/projects/") and path.endswith("/keys"):
-            body = json.dumps({"code": 200, "message": "ok",
-                               "data": {"project": "default", "keys": ctl["sign"].get("keys", [])}}).encode()
-            entry.update(status=200, sent=self.send(200, [("Content-Type", "application/json")], body))
-            log(entry)
-            return
 
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("host", "connection", "content-length", "keep-alive")}
@@ -139,10 +100,6 @@ class Proxy(BaseHTTPRequestHandler):
         limit = None
         if path == "/api/v1/check-update":
             signature = resp.getheader("X-Rollout-Signature")
-            if "sign" in ctl and resp.status == 200:
-                body, signature = self_sign(body, ctl["sign"])
-                out_headers = [(k, v) for k, v in out_headers if k.lower() != "x-rollout-signature"]
-                out_headers.append(("X-Rollout-Signature", signature))
             with lock:
                 counter[0] += 1
                 n = counter[0]
