@@ -49,7 +49,7 @@ SQL_SECTIONS = \
 DATA = extension/rollout--0.1.0.sql $(wildcard extension/rollout--*--*.sql)
 DATA_built = extension/rollout--$(EXTVERSION).sql extension/rollout.control
 EXTRA_CLEAN = shim/rollout-http shim/rollout-http-asan web/dist \
-	client/rollout-client client/unit-tests client/messages.gen.h
+	client/rollout-client client/rollout-client-asan client/unit-tests client/messages.gen.h
 
 # pg_regress, one file per feature: sql/NAME.sql against expected/NAME.out
 # (PGXS passes --inputdir=.). `make installcheck` runs them against the
@@ -121,6 +121,11 @@ client/messages.gen.h: i18n/en.json i18n/zh-CN.json client/gen-messages.pl
 
 client/rollout-client: $(CLIENT_SRCS) $(CLIENT_HDRS)
 	$(CC) $(CLIENT_CFLAGS) -std=gnu11 -Wall -Wextra -Werror -o $@ $(CLIENT_SRCS) -lcurl -lcrypto -ljansson
+
+# the same client under AddressSanitizer and UBSan, for the end-to-end tests
+client/rollout-client-asan: $(CLIENT_SRCS) $(CLIENT_HDRS)
+	$(CC) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+		-std=gnu11 -Wall -Wextra -Werror -o $@ $(CLIENT_SRCS) -lcurl -lcrypto -ljansson
 
 # the client's parsers and crypto plumbing under AddressSanitizer and UBSan
 client/unit-tests: test/client/unit_tests.c client/util.c client/crypto.c client/messages.c $(CLIENT_HDRS)

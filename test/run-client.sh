@@ -12,7 +12,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 top=$PWD
-client="$top/client/rollout-client"
+# the client under AddressSanitizer and UBSan: a memory error fails the run
+# (exit 99, distinct from every documented code); leaks at exit are not errors
+client="$top/client/rollout-client-asan"
+export ASAN_OPTIONS=detect_leaks=0:exitcode=99 UBSAN_OPTIONS=halt_on_error=1:exitcode=99
 db=rollout_client_e2e
 work=$(mktemp -d /tmp/rollout-client.XXXXXX)
 pid=
@@ -39,7 +42,7 @@ check() {
 }
 ok() { [ "$1" = "$2" ] && echo 0 || echo 1; }
 
-make -s client/rollout-client client/unit-tests shim >/dev/null ||
+make -s client/rollout-client-asan client/unit-tests shim >/dev/null ||
 	{ echo "not ok - rollout-client, its unit tests or rollout-http did not build"; echo "0 passed, 1 failed"; exit 1; }
 
 # 1. unit tests
@@ -222,6 +225,25 @@ check "tampered answer: exit 20, the signature does not match" \
 check "tampered answer: nothing installed, nothing reported" \
 	"$(nothing_installed "$d" && [ -z "$(events client-tampered-answer)" ]; echo $?)" "$(ls -la "$d" "$d/dl")"
 
+# a missing, malformed or oversized answer
+d="$work/bad-answers"
+for h in "" "keyid=0123,sig=AAAA" "keyid=$(printf 'a%.0s' $(seq 16)),sig=$(head -c 64 /dev/zero | base64 -w0)" \
+	"$(printf 'x%.0s' $(seq 6000))"; do
+	if [ -z "$h" ]; then ctl '"signature_header": ""'; else ctl "\"signature_header\": \"$h\""; fi
+	out=$(run "$d" --current-version 1.0.0 update 2>&1); rc=$?
+	check "signature header '${h:0:30}...': refused, exit 20" "$([ $rc = 20 ] && nothing_installed "$d"; echo $?)" "$rc $out"
+done
+ctl '"pad_answer": 2000000'
+out=$(run "$d" --current-version 1.0.0 --json update 2>&1); rc=$?
+ctl ""
+check "an answer over 1 MiB: refused, exit 24, nothing installed" \
+	"$([ $rc = 24 ] && grep -q '"status":"refused_answer"' <<<"$out" && grep -q 'larger than 1 MiB' <<<"$out" && nothing_installed "$d"; echo $?)" "$rc $out"
+
+# the key list, as the server publishes it
+out=$("$client" --url "$proxy" keys 2>&1); rc=$?
+k1_id=$(openssl pkey -pubin -in "$work/k1.pem" -outform DER | tail -c 32 | sha256sum | cut -c1-16)
+check "keys: lists the project's active key with its id" "$([ $rc = 0 ] && grep -q "^$k1_id  active " <<<"$out"; echo $?)" "$rc $out"
+
 # 7. a tampered file: one byte on the way, then the stored file itself
 d="$work/tampered-file"
 ctl '"tamper_download": true'
@@ -279,7 +301,6 @@ d="$work/rotation-old"
 ctl "\"replay\": \"$work/answers/$pre_rotation\""
 out=$(run "$d" "${both[@]}" --current-version 1.0.0 check 2>&1); rc=$?
 check "rotation: an answer signed by the old, still trusted key verifies (exit 10)" "$([ $rc = 10 ]; echo $?)" "$rc $out"
-k1_id=$(openssl pkey -pubin -in "$work/k1.pem" -outform DER | tail -c 32 | sha256sum | cut -c1-16)
 curl -s -X POST "$server/admin/api/v1/projects/default/keys/$k1_id/retire" "${auth[@]}" >"$work/retire.json"
 check "retire: the server no longer lists the old key" \
 	"$(! curl -s "$server/api/v1/projects/default/keys" | grep -q "$k1_id"; echo $?)" "$(cat "$work/retire.json")"

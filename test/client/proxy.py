@@ -13,6 +13,9 @@ rollout-http) and, as the JSON file CONTROL says at the time of each request
   "cut_download_after": N     send a /download/ answer's headers (full length)
                               and only its first N bytes, then close
   "tamper_download": true     flip one byte in the middle of each download
+  "signature_header": "TEXT"  send check-update answers with this
+                              X-Rollout-Signature instead of the server's
+  "pad_answer": N             append N spaces to each check-update body
 
 Every check-update answer it passes on is saved as ANSWERS_DIR/N.json
 ({"status", "signature", "body"}), and each request is logged to LOG as one
@@ -106,6 +109,11 @@ class Proxy(BaseHTTPRequestHandler):
             with open(os.path.join(ANSWERS, "%d.json" % n), "w") as f:
                 json.dump({"status": resp.status, "signature": signature or "", "body": body.decode()}, f)
             entry["recorded"] = n
+            if "signature_header" in ctl:
+                out_headers = [(k, v) for k, v in out_headers if k.lower() != "x-rollout-signature"]
+                out_headers.append(("X-Rollout-Signature", ctl["signature_header"]))
+            if ctl.get("pad_answer"):
+                body += b" " * int(ctl["pad_answer"])
             if ctl.get("tamper_answer"):
                 # a digit of the answer, so it stays JSON: the signature must catch it
                 where = max(i for i, c in enumerate(body) if chr(c).isdigit())
