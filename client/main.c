@@ -15,12 +15,14 @@
  * --help. Messages follow LANG (zh-CN or English); --help is English.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -117,7 +119,7 @@ usage(FILE *f)
 			"  11  update: updated               23  refused: file size or sha256 differs from the answer\n"
 			"  30  network error                 24  refused: signed answer malformed or incomplete\n"
 			"  31  server error (HTTP status)    40  install hook failed\n"
-			"                                    41  local error (files, state)\n\n"
+			"                                    41  local error (files, state, another run)\n\n"
 			"Environment of the hook (run as: sh -c COMMAND rollout-install-hook FILE):\n"
 			"  ROLLOUT_FILE, ROLLOUT_VERSION, ROLLOUT_PREVIOUS_VERSION, ROLLOUT_PROJECT, ROLLOUT_CHANNEL,\n"
 			"  ROLLOUT_FILE_SIZE, ROLLOUT_FILE_SHA256, ROLLOUT_IS_FORCED (true|false), ROLLOUT_METADATA_VERSION\n"
@@ -409,6 +411,23 @@ prepare(int need_keys)
 	}
 
 	state_path = get(S_STATE_FILE) ? strdup(get(S_STATE_FILE)) : default_state_path();
+	if (need_keys)
+	{
+		/*
+		 * One run at a time per state file: two would append to the same
+		 * part file, and the last to save would win. The lock is held
+		 * until the process exits.
+		 */
+		char		lock_path[PATH_MAX];
+		int			fd;
+
+		snprintf(lock_path, sizeof(lock_path), "%s.lock", state_path);
+		if (make_parent_dirs(lock_path) != 0 || (fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+			return finish(EXIT_LOCAL, "local_error",
+						  msg("client.state_write", "file", lock_path, "error", strerror(errno), NULL));
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+			return finish(EXIT_LOCAL, "local_error", msg("client.busy", "file", lock_path, NULL));
+	}
 	rc = kv_read_file(state_path, &state, &bad_line);
 	if (rc < 0)
 	{

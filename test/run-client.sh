@@ -196,6 +196,19 @@ check "update again, the installed version from the state file: up to date (exit
 out=$(LANG=zh_CN.UTF-8 run "$work/zh" --current-version 1.0.0 check 2>&1); rc=$?
 check "check under LANG=zh_CN.UTF-8: exit 10, in Chinese" "$([ $rc = 10 ] && grep -q '有可用更新：1.1.0' <<<"$out"; echo $?)" "$rc $out"
 
+d="$work/tty"
+mkdir -p "$d/dl"
+script -qec "'$client' --config '$work/client.conf' --state-file '$d/state' --download-dir '$d/dl' --client-id client-tty --current-version 1.0.0 update" \
+	/dev/null >"$work/tty.out" 2>&1
+rc=$?
+check "update on a terminal: exit 11, a progress bar up to 100 %" \
+	"$([ $rc = 11 ] && grep -q '1.1.0 \[#\{40\}\] 100%  293.0 KiB / 293.0 KiB' "$work/tty.out"; echo $?)" "$rc $(tr '\r' '\n' <"$work/tty.out" | tail -n 5)"
+d="$work/locked"
+mkdir -p "$d"
+out=$( (flock 9 && run "$d" --current-version 1.0.0 update) 9>"$d/state.lock" 2>&1); rc=$?
+check "a second run on the same state file: exit 41, nothing installed" \
+	"$([ $rc = 41 ] && grep -q 'Another rollout-client is running' <<<"$out" && nothing_installed "$d"; echo $?)" "$rc $out"
+
 # 5. a download interrupted, then resumed with Range
 d="$work/resume"
 ctl '"cut_download_after": 120000'
