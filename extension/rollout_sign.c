@@ -77,40 +77,57 @@ make_bytea(const uint8 *data, size_t n)
 }
 
 /*
- * An EVP_PKEY for a raw 32-byte private key (OpenSSL derives the public
- * key: a scalar multiplication, so callers keep the result).  The caller
- * frees it.
+ * A signer: the EVP_PKEY of a raw 32-byte private key (OpenSSL derives the
+ * public key, a scalar multiplication, so callers keep it) and a signing
+ * context made for it once (Ed25519 signs in one shot, so a context serves
+ * any number of signatures, as openssl speed uses it).
  */
+typedef struct Signer
+{
+	EVP_PKEY   *key;
+	EVP_MD_CTX *ctx;
+} Signer;
+
 void *
 rollout_signer_new(const uint8 *private_key)
 {
-	EVP_PKEY   *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, private_key, ED25519_KEY_LEN);
+	Signer	   *s = malloc(sizeof(Signer));
 
-	if (k == NULL)
+	if (s == NULL)
+		openssl_error("allocate a signer");
+	s->key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, private_key, ED25519_KEY_LEN);
+	s->ctx = EVP_MD_CTX_new();
+	if (s->key == NULL || s->ctx == NULL || EVP_DigestSignInit(s->ctx, NULL, NULL, NULL, s->key) != 1)
+	{
+		rollout_signer_free(s);
 		openssl_error("load an Ed25519 private key");
-	return k;
+	}
+	return s;
 }
 
 void
 rollout_signer_free(void *signer)
 {
-	EVP_PKEY_free((EVP_PKEY *) signer);
+	Signer	   *s = signer;
+
+	EVP_MD_CTX_free(s->ctx);
+	EVP_PKEY_free(s->key);
+	free(s);
 }
 
-/* Sign msg with an EVP_PKEY from rollout_signer_new into sig (64 bytes). */
+/* Sign msg with a signer from rollout_signer_new into sig (64 bytes). */
 static void
 sign_bytes(void *signer, const uint8 *msg, size_t len, uint8 *sig)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	Signer	   *s = signer;
 	size_t		siglen = ED25519_SIG_LEN;
-	bool		ok;
 
-	if (ctx == NULL)
-		openssl_error("allocate a signing context");
-	ok = EVP_DigestSignInit(ctx, NULL, NULL, NULL, (EVP_PKEY *) signer) == 1 &&
-		EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == ED25519_SIG_LEN;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
+	if (EVP_DigestSign(s->ctx, sig, &siglen, msg, len) == 1 && siglen == ED25519_SIG_LEN)
+		return;
+	/* a context that no longer signs is made again, once */
+	siglen = ED25519_SIG_LEN;
+	if (EVP_DigestSignInit(s->ctx, NULL, NULL, NULL, s->key) != 1 ||
+		EVP_DigestSign(s->ctx, sig, &siglen, msg, len) != 1 || siglen != ED25519_SIG_LEN)
 		openssl_error("sign with Ed25519");
 }
 

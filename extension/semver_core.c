@@ -898,6 +898,12 @@ expand_token(SvRange *r, const char *s, size_t len, const char **detail)
 		else if (s[0] == '>')
 			op = oplen == 2 ? SV_OP_GE : SV_OP_GT;
 	}
+	/* node-semver 7.8: a number after an x (x.1, 1.x.2, *.1.2) is no x-range */
+	if ((v.is_x[0] && !v.is_x[1]) || (v.is_x[1] && !v.is_x[2]))
+	{
+		*detail = "In an x-range, no number may follow an x, X or * (write 1.x or 1.2.x, not x.1 or 1.x.2).";
+		return SV_ERR_SYNTAX;
+	}
 	return expand_xrange(r, op, oplen > 0, &v, detail);
 }
 
@@ -942,7 +948,9 @@ joins_next(const char *t, size_t n, const char *next, size_t next_len)
 
 /*
  * Copy a comparator token into buf without its first "+build" part, as
- * node-semver's parseComparator does with replace(BUILD, '').
+ * node-semver's parseComparator does with replace(BUILD, '').  (Since
+ * node-semver 7.8 every "+build" of a set is gone before (strip_all_builds),
+ * so this only matters to callers of a single token.)
  */
 static size_t
 strip_build(const char *t, size_t n, char *buf)
@@ -1021,15 +1029,50 @@ parse_hyphen(SvRange *r, const char *const *tok, const size_t *tlen, int ntok,
 	return expand_hyphen(r, &a, &b, detail);
 }
 
+/*
+ * Copy a comparator set into buf without any "+build" part, wherever it
+ * stands: node-semver 7.8 removes them all (replace(BUILD, 'g')) before it
+ * reads the set, so build metadata can never bleed into a version.
+ */
+static size_t
+strip_all_builds(const char *s, size_t len, char *buf)
+{
+	size_t		i = 0,
+				n = 0;
+
+	while (i < len)
+	{
+		if (s[i] == '+' && i + 1 < len && is_ident_char(s[i + 1]))
+		{
+			i++;
+			for (;;)
+			{
+				while (i < len && is_ident_char(s[i]))
+					i++;
+				if (i + 1 < len && s[i] == '.' && is_ident_char(s[i + 1]))
+					i++;
+				else
+					break;
+			}
+			continue;
+		}
+		buf[n++] = s[i++];
+	}
+	return n;
+}
+
 /* Parse one comparator set (the text between '||'). */
 static SvError
-parse_set(SvRange *r, const char *s, size_t len, const char **detail)
+parse_set(SvRange *r, const char *text, size_t text_len, const char **detail)
 {
 	const char *tok[MAX_TOKENS];
 	size_t		tlen[MAX_TOKENS];
 	int			ntok = 0;
 	size_t		pos = 0;
 	int			hyphen = -1;
+	char		stripped[SV_RANGE_MAX_TEXT];
+	const char *s = stripped;
+	size_t		len;
 
 	if (r->nsets >= SV_RANGE_MAX_SETS)
 	{
@@ -1037,6 +1080,12 @@ parse_set(SvRange *r, const char *s, size_t len, const char **detail)
 		return SV_ERR_TOOLONG;
 	}
 	r->set_len[r->nsets++] = 0;
+	if (text_len > sizeof(stripped))
+	{
+		*detail = "A range may be at most 4096 characters long.";
+		return SV_ERR_TOOLONG;
+	}
+	len = strip_all_builds(text, text_len, stripped);
 
 	/* split on blanks */
 	for (;;)

@@ -125,3 +125,10 @@ SELECT repeat('1.2.3||', 300)::semver_range;
 SELECT '>>1.2.3'::semver_range;
 SELECT '^9223372036854775807'::semver_range;
 SELECT repeat('^1 ', 300)::semver_range;
+\set VERBOSITY default
+-- node-semver 7.8: no number may follow an x in an x-range; build metadata goes wherever it stands
+SELECT 'x.1.2'::semver_range;
+SELECT '1.x.2'::semver_range;
+SELECT '*.1'::semver_range;
+SELECT '1.x'::semver_range, '1.2.x'::semver_range, '~x.1'::semver_range;
+SELECT '1+a 2+b'::semver_range, '>=1.2.3+build.5 <2'::semver_range, '+build'::semver_range;

@@ -46,7 +46,7 @@ FROM signing_keys k JOIN signing_secrets s ON s.key_id = k.id;
 SELECT answer_lifetime, metadata_version, scheduled FROM project_signing;
 
 -- a new project gets its own key
-SELECT create_project('panel', 'Control panel') > 0 AS created;
+SELECT create_project('panel', 'Control panel') IS NOT NULL AS created;
 SELECT p.slug, count(k.*) AS keys, count(k.*) FILTER (WHERE k.status = 'active') AS active, min(s.metadata_version) AS metadata_version
 FROM projects p JOIN signing_keys k ON k.project_id = p.id JOIN project_signing s ON s.project_id = p.id
 GROUP BY p.slug ORDER BY p.slug;
@@ -118,7 +118,8 @@ CREATE FUNCTION pg_temp.mv(project text DEFAULT 'default') RETURNS bigint LANGUA
 	FROM rollout.check_update_signed(jsonb_build_object('current_version', '1.0.0', 'client_id', 'c-1', 'project', project)) $$;
 CREATE TEMP TABLE mv_log (step text, mv bigint);
 INSERT INTO mv_log VALUES ('start', pg_temp.mv());
-SELECT create_version('default', '1.1.0', file_url => 'https://example.com/a-1.1.0.tgz') AS v1 \gset
+SELECT create_version('default', '1.1.0', file_url => 'https://example.com/a-1.1.0.tgz') IS NOT NULL AS draft;
+SELECT id AS v1 FROM versions WHERE version = '1.1.0' \gset
 INSERT INTO mv_log VALUES ('create draft', pg_temp.mv());
 SELECT publish_version(:v1) ->> 'status' AS published;
 INSERT INTO mv_log VALUES ('publish', pg_temp.mv());
@@ -129,11 +130,12 @@ SELECT resume_version(:v1) ->> 'status' AS resumed;
 INSERT INTO mv_log VALUES ('resume', pg_temp.mv());
 SELECT set_channel('default', 'stable', rollout_percentage => 50) ->> 'rollout_percentage' AS percentage;
 INSERT INTO mv_log VALUES ('percentage', pg_temp.mv());
-SELECT create_rule('default', 'hold', priority => 5, target_region => 'cn', rollout_config => '{"block": true}') AS r1 \gset
+SELECT create_rule('default', 'hold', priority => 5, target_region => 'cn', rollout_config => '{"block": true}') IS NOT NULL AS rule;
+SELECT id AS r1 FROM update_rules WHERE name = 'hold' \gset
 INSERT INTO mv_log VALUES ('rule', pg_temp.mv());
 SELECT set_mirror('default', 'cn', 'https://cn.example.com/') IS NOT NULL AS mirror;
 INSERT INTO mv_log VALUES ('mirror', pg_temp.mv());
-SELECT add_artifact(:v1, 'linux', 'amd64', 'https://example.com/a-1.1.0-linux.tgz') > 0 AS artifact;
+SELECT add_artifact(:v1, 'linux', 'amd64', 'https://example.com/a-1.1.0-linux.tgz') IS NOT NULL AS artifact;
 INSERT INTO mv_log VALUES ('artifact', pg_temp.mv());
 SELECT update_project('default', default_channel => 'beta') ->> 'default_channel' AS default_channel;
 INSERT INTO mv_log VALUES ('default channel', pg_temp.mv());
@@ -149,7 +151,8 @@ SELECT pg_temp.mv('panel') AS panel_before;
 SELECT set_channel('panel', 'beta', rollout_percentage => 10) IS NOT NULL AS panel_changed;
 SELECT pg_temp.mv('panel') AS panel_after, pg_temp.mv() = (SELECT max(mv) FROM mv_log) AS default_unchanged;
 -- a publish at a later time changes answers when its time comes, with no write: the version grows then
-SELECT create_version('default', '1.2.0', file_url => 'https://example.com/a-1.2.0.tgz') AS v2 \gset
+SELECT create_version('default', '1.2.0', file_url => 'https://example.com/a-1.2.0.tgz') IS NOT NULL AS draft;
+SELECT id AS v2 FROM versions WHERE version = '1.2.0' \gset
 SELECT publish_version(:v2, at => clock_timestamp() + interval '4 seconds') ->> 'status' AS scheduled;
 SELECT pg_temp.mv() AS mv_scheduled \gset
 SELECT cardinality(scheduled) AS ahead FROM project_signing WHERE project_id = 1;

@@ -50,13 +50,13 @@ for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null &&
 
 # the section's ```sh blocks, each announced by a marker line in the output
 awk -v port="$port" '
-	/^## / { inside = ($0 == "## Getting started over HTTP") }
+	/^## / { inside = ($0 == "## Getting started over HTTP" || $0 == "## Signed answers") }
 	inside && /^```sh$/ { n++; print "echo; echo @@" n; block = 1; next }
 	block && /^```/ { block = 0; next }
 	block { gsub(/127\.0\.0\.1:8080/, "127.0.0.1:" port); print }
 ' README.md >"$work/readme.sh"
 blocks=$(grep -c '^echo; echo @@' "$work/readme.sh")
-check "the section has its three sh blocks" "$([ "$blocks" = 3 ]; echo $?)" "$blocks blocks"
+check "the sections have their four sh blocks (three, and one of Signed answers)" "$([ "$blocks" = 4 ]; echo $?)" "$blocks blocks"
 out=$(cd "$work" && bash "$work/readme.sh" 2>&1)
 block() { awk -v n="$1" '/^@@[0-9]+$/ { b = substr($0, 3) + 0; next } b == n' <<<"$out"; }
 
@@ -76,6 +76,10 @@ expected=$(awk '/^## /{ inside = ($0 == "## Getting started over HTTP") } inside
 check "the error example prints what the README shows" "$([ -n "$expected" ] && [ "$(block 3)" = "$expected" ]; echo $?)" \
 	"expected: $expected
 got:      $(block 3)"
+
+# Signed answers: the openssl command line verifies the answer, as the comment under it says
+check "openssl verifies a signed answer, as the README shows" \
+	"$([ "$(tail -n 1 <<<"$(block 4)")" = "Signature Verified Successfully" ]; echo $?)" "$(block 4)"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -27,6 +27,8 @@ const base = `http://127.0.0.1:${port}`;
 let passed = 0;
 let failed = 0;
 let serverLog = '';	// the main server's output
+const responses = [];	// every body req() received: none may hold a private signing key
+const secrets = [];	// the private signing keys seen in the database (hex and base64)
 
 function check(name, ok, info) {
   if (ok) passed++;
@@ -45,6 +47,7 @@ async function req(method, path, body, opts = {}) {
   }
   const res = await fetch(base + path, init);
   const text = await res.text();
+  responses.push(text);
   let json = null;
   try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
   return { status: res.status, json, text, headers: res.headers };
@@ -85,7 +88,9 @@ async function main() {
   try {
     await waitHealthy(base);
     await run();
+    await signing();
     await operations();
+    noPrivateKeys();
     // graceful shutdown: a request in flight at SIGTERM finishes, new ones get 503, then exit 0
     await shutdownWithRequestInFlight(server);
     for (let i = 0; i < 50 && exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
@@ -224,7 +229,9 @@ async function run() {
   const alone = [];
   for (const body of asked) alone.push(await req('POST', '/api/v1/check-update', body));
   const together = await Promise.all(asked.map((body) => req('POST', '/api/v1/check-update', body)));
-  const same = together.every((r, i) => r.status === alone[i].status && r.text === alone[i].text);
+  // (a signed answer says when it was issued: the second may have turned between the two)
+  const unstamped = (t) => t.replace(/"(issued_at|expires_at)": "[^"]*"/g, '');
+  const same = together.every((r, i) => r.status === alone[i].status && unstamped(r.text) === unstamped(alone[i].text));
   check('concurrent check-updates each get their own answer', same
     && alone.filter((r) => r.status === 200).length > 30 && alone.some((r) => r.status === 400) && alone.some((r) => r.status === 404)
     && new Set(alone.filter((r) => r.status === 200).map((r) => r.json.data.reason.bucket)).size > 20
@@ -388,6 +395,10 @@ async function run() {
     ['GET', '/admin/api/v1/dashboard?project=default', undefined, 'read'],
     ['POST', '/admin/api/v1/simulate', { current_version: '1.0.0', client_id: 'matrix' }, 'read'],
     ['POST', '/admin/api/v1/live/ticket', undefined, 'read'],
+    ['GET', '/admin/api/v1/projects/default/signing', undefined, 'read'],
+    ['PUT', '/admin/api/v1/projects/default/signing', { answer_lifetime: '7 days' }, 'admin'],
+    ['POST', '/admin/api/v1/projects/default/keys/rotate', undefined, 'admin'],
+    ['POST', '/admin/api/v1/projects/default/keys/0000000000000000/retire', undefined, 'admin'],
   ];
   for (const [method, path, body, kind] of every) {
     await expectStatus(`matrix no token: ${method} ${path}`, 401, method, path, body, {});
@@ -404,7 +415,7 @@ async function run() {
   const tableRoutes = (fs.readFileSync(path.join(__dirname, '..', '..', 'shim', 'main.c'), 'utf8')
     .match(/\{"(GET|POST|PUT|DELETE)", "\/admin\/api\/v1\/[^"]*", "[a-z_]+", [^,]+, AUTH_TOKEN/g) || []).length;
   // (the three token routes are checked below, by their own rules)
-  check('the matrix covers every admin route of the table', every.length === 45 && tableRoutes === every.length + 3,
+  check('the matrix covers every admin route of the table', every.length === 49 && tableRoutes === every.length + 3,
     { every: every.length, tableRoutes });
 
   // token management: long-lived tokens of one's own account, listed without secrets, revocable
@@ -691,7 +702,9 @@ async function adminUi() {
   check('simulate records nothing', psql("SELECT count(*) FROM rollout.client_state WHERE client_id = 'sim-http'") === '0', {});
   const real = await req('POST', '/api/v1/check-update', ask);
   const { steps, ...simulated } = (sim.json && sim.json.data) || {};
-  check('simulate answers what check-update answers', real.json && JSON.stringify(simulated) === JSON.stringify(real.json.data),
+  // the signed answer's own fields aside
+  const { issued_at, expires_at, metadata_version, project, ...decided } = (real.json && real.json.data) || {};
+  check('simulate answers what check-update answers', real.json && JSON.stringify(simulated) === JSON.stringify(decided),
     { simulated, real: real.text });
   await expectStatus('simulate needs current_version', 400, 'POST', '/admin/api/v1/simulate', { client_id: 'x' }, V,
     (r) => r.json.error.field === 'current_version');
@@ -1017,6 +1030,130 @@ async function operations() {
   } else {
     check('database restart test has its commands (PG_STOP_CMD, PG_START_CMD)', false, {});
   }
+}
+
+// ---- signed answers (SIGNING.md): the header, the keys routes, rotation, retirement ----
+const { execFileSync } = require('child_process');
+const sql = (q) => execFileSync('psql', [dbUrl, '-AtXc', q]).toString().trim();
+
+function recordSecrets() {
+  for (const line of sql("SELECT encode(private_key, 'hex') || ' ' || encode(private_key, 'base64') FROM rollout.signing_secrets").split('\n')) {
+    for (const form of line.split(' ')) if (form && !secrets.includes(form)) secrets.push(form);
+  }
+}
+
+// verify body (text) against a "keyid=...,sig=..." value with a PEM, in node and with the openssl command line
+function verifies(body, header, pem) {
+  const sig = Buffer.from(header.replace(/^keyid=[0-9a-f]{16},sig=/, ''), 'base64');
+  const inNode = crypto.verify(null, Buffer.from(body, 'utf8'), crypto.createPublicKey(pem), sig);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rollout-sig-'));
+  fs.writeFileSync(path.join(dir, 'key.pem'), pem);
+  fs.writeFileSync(path.join(dir, 'body.json'), body);
+  fs.writeFileSync(path.join(dir, 'sig.bin'), sig);
+  let withOpenssl = true;
+  try {
+    execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', path.join(dir, 'key.pem'), '-rawin',
+      '-in', path.join(dir, 'body.json'), '-sigfile', path.join(dir, 'sig.bin')], { stdio: 'ignore' });
+  } catch (e) { withOpenssl = false; }
+  fs.rmSync(dir, { recursive: true, force: true });
+  return inNode && withOpenssl;
+}
+
+async function signing() {
+  recordSecrets();
+  const A = { token: await login('admin', 'admin-password-1') };
+  const M = { token: await login('maint', 'maint-password-1') };
+  const V = { token: await login('viewer', 'viewer-password-1') };
+  const ask = { current_version: '0.9.0', client_id: 'signed-1', os: 'linux', arch: 'amd64' };
+  const pemRes = await req('GET', '/api/v1/projects/default/public-key');
+  check('public-key is the active key as PEM', pemRes.status === 200 && pemRes.headers.get('content-type') === 'application/x-pem-file'
+    && /^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=]+\n-----END PUBLIC KEY-----\n$/.test(pemRes.text), { status: pemRes.status, text: pemRes.text });
+  const pem1 = pemRes.text;
+  const keys = await expectStatus('keys of the default project, no login', 200, 'GET', '/api/v1/projects/default/keys', undefined, {},
+    (r) => r.json.data.project === 'default' && r.json.data.keys.length === 1 && r.json.data.keys[0].status === 'active'
+      && r.json.data.keys[0].algorithm === 'ed25519' && r.json.data.keys[0].public_key_pem === pem1);
+  const k1 = keys.json.data.keys[0];
+  const raw = Buffer.from(k1.public_key, 'base64');
+  check('keyid is the first 8 bytes of SHA-256 over the raw public key', raw.length === 32
+    && crypto.createHash('sha256').update(raw).digest('hex').slice(0, 16) === k1.keyid, k1);
+  await expectStatus('keys of an unknown project', 404, 'GET', '/api/v1/projects/nope/keys');
+  await expectStatus('public-key of an unknown project', 404, 'GET', '/api/v1/projects/nope/public-key');
+
+  const a1 = await req('POST', '/api/v1/check-update', ask);
+  const h1 = a1.headers.get('x-rollout-signature') || '';
+  check('check-update carries X-Rollout-Signature', a1.status === 200
+    && new RegExp(`^keyid=${k1.keyid},sig=[A-Za-z0-9+/]{86}==$`).test(h1), { header: h1 });
+  check('the signature verifies over the exact body (node crypto and openssl pkeyutl)', verifies(a1.text, h1, pem1), { body: a1.text, h1 });
+  check('a changed byte does not verify', !verifies(a1.text.replace('"code":200', '"code":201'), h1, pem1), {});
+  const d = a1.json && a1.json.data;
+  check('the signed data: issued_at, expires_at 7 days later, metadata_version, project', d
+    && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(d.issued_at) && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(d.expires_at)
+    && Date.parse(d.expires_at) - Date.parse(d.issued_at) === 7 * 86400 * 1000 && Number.isInteger(d.metadata_version)
+    && d.metadata_version >= 1 && d.project === 'default' && a1.json.code === 200 && a1.json.message === 'ok', a1.text);
+  const z = await req('POST', '/api/v1/check-update', ask, { lang: 'zh-CN' });
+  check('a Chinese envelope is signed too', z.json && z.json.message === zh.ok
+    && verifies(z.text, z.headers.get('x-rollout-signature') || '', pem1), z.text);
+  const bad = await req('POST', '/api/v1/check-update', { client_id: 'x' });
+  check('an error answer carries no signature', bad.status === 400 && bad.headers.get('x-rollout-signature') === null, bad.text);
+
+  // the original service's request: no project, the fields of SPEC §9
+  const orig = await req('POST', '/api/v1/check-update',
+    { current_version: '0.9.0', channel: 'stable', client_id: 'orig-1', region: 'cn', arch: 'amd64', os: 'linux' });
+  check('the original client request works unchanged (default project)', orig.status === 200 && orig.json.data.project === 'default'
+    && typeof orig.json.data.has_update === 'boolean' && 'latest_version' in orig.json.data && 'download_url' in orig.json.data, orig.text);
+
+  // metadata_version grows with a change
+  const v = await expectStatus('a version to publish', 200, 'POST', '/admin/api/v1/versions',
+    { project: 'default', version: 'v1.0.5', file_url: 'pkg/app-1.0.5.tgz' }, A);
+  await expectStatus('publish it', 200, 'POST', `/admin/api/v1/versions/${v.json.data.id}/publish`, undefined, A);
+  const a2 = await req('POST', '/api/v1/check-update', ask);
+  check('metadata_version grew with the publish', a2.json.data.metadata_version > d.metadata_version, { before: d.metadata_version, after: a2.json.data.metadata_version });
+
+  // the answer lifetime
+  await expectStatus('a viewer reads the signing settings', 200, 'GET', '/admin/api/v1/projects/default/signing', undefined, V,
+    (r) => r.json.data.keys.length === 1 && Number.isInteger(r.json.data.metadata_version));
+  await expectStatus('a maintainer may not change the lifetime', 403, 'PUT', '/admin/api/v1/projects/default/signing', { answer_lifetime: '1 day' }, M);
+  await expectStatus('an admin sets the lifetime', 200, 'PUT', '/admin/api/v1/projects/default/signing', { answer_lifetime: '1 day' }, A);
+  await expectStatus('a lifetime out of bounds', 400, 'PUT', '/admin/api/v1/projects/default/signing', { answer_lifetime: '5 seconds' }, A);
+  const a3 = await req('POST', '/api/v1/check-update', ask);
+  check('expires_at follows the lifetime', Date.parse(a3.json.data.expires_at) - Date.parse(a3.json.data.issued_at) === 86400 * 1000, a3.text);
+  await expectStatus('lifetime back to 7 days', 200, 'PUT', '/admin/api/v1/projects/default/signing', { answer_lifetime: '7 days' }, A);
+
+  // rotation and retirement
+  await expectStatus('a maintainer may not rotate', 403, 'POST', '/admin/api/v1/projects/default/keys/rotate', undefined, M);
+  await expectStatus('rotate', 200, 'POST', '/admin/api/v1/projects/default/keys/rotate', undefined, A,
+    (r) => r.json.data.keys.length === 2 && r.json.data.keys[0].status === 'active' && r.json.data.keys[1].keyid === k1.keyid
+      && r.json.data.keys[1].status === 'trusted');
+  recordSecrets();
+  const pem2 = (await req('GET', '/api/v1/projects/default/public-key')).text;
+  const a4 = await req('POST', '/api/v1/check-update', ask);
+  const h4 = a4.headers.get('x-rollout-signature') || '';
+  check('the new key signs after a rotation', !h4.startsWith(`keyid=${k1.keyid},`) && verifies(a4.text, h4, pem2) && !verifies(a4.text, h4, pem1), h4);
+  check('an answer of the old key still verifies with it', verifies(a1.text, h1, pem1), {});
+  await expectStatus('the active key cannot be retired', 400, 'POST',
+    `/admin/api/v1/projects/default/keys/${h4.slice(6, 22)}/retire`, undefined, A);
+  await expectStatus('a maintainer may not retire', 403, 'POST', `/admin/api/v1/projects/default/keys/${k1.keyid}/retire`, undefined, M);
+  await expectStatus('retire the old key', 200, 'POST', `/admin/api/v1/projects/default/keys/${k1.keyid}/retire`, undefined, A,
+    (r) => r.json.data.keys.length === 1 && r.json.data.keys[0].keyid !== k1.keyid);
+  await expectStatus('a retired key is not listed', 200, 'GET', '/api/v1/projects/default/keys', undefined, {},
+    (r) => r.json.data.keys.every((k) => k.keyid !== k1.keyid));
+  await expectStatus('retiring it twice', 404, 'POST', `/admin/api/v1/projects/default/keys/${k1.keyid}/retire`, undefined, A);
+  await expectStatus('both audited', 200, 'GET', '/admin/api/v1/audit?object_type=signing_keys', undefined, A,
+    (r) => JSON.stringify(r.json.data).includes('rotate_key') && JSON.stringify(r.json.data).includes('retire_key'));
+  // a project of its own has a key of its own
+  const own = await expectStatus('another project\'s keys', 200, 'GET', '/api/v1/projects/http-app/keys', undefined, {},
+    (r) => r.json.data.keys.length === 1 && r.json.data.keys[0].keyid !== k1.keyid);
+  const a5 = await req('POST', '/api/v1/check-update', { ...ask, project: 'http-app' });
+  check('its answers are signed by its key', (a5.headers.get('x-rollout-signature') || '').startsWith(`keyid=${own.json.data.keys[0].keyid},`)
+    && verifies(a5.text, a5.headers.get('x-rollout-signature'), own.json.data.keys[0].public_key_pem), a5.text);
+  recordSecrets();
+}
+
+// no answer of any route this suite called holds a private key, in hex or base64
+function noPrivateKeys() {
+  const leaked = responses.filter((t) => secrets.some((s) => t.includes(s)));
+  check(`no route returned a private signing key (${secrets.length / 2} keys, ${responses.length} answers)`,
+    secrets.length >= 6 && responses.length > 100 && leaked.length === 0, leaked.slice(0, 2));
 }
 
 main().catch((e) => { console.error(e); console.log(`${passed} passed, ${failed + 1} failed`); process.exit(1); });
