@@ -173,6 +173,7 @@ warn(const char *message)
 	fprintf(stderr, "rollout-client: %s\n", message);
 }
 
+/* Set setting i to v (public_key: add v to the list). */
 static void
 append_value(int i, const char *v)
 {
@@ -192,6 +193,7 @@ append_value(int i, const char *v)
 	}
 }
 
+/* The index of the setting called name, or -1. */
 static int
 find_setting(const char *name)
 {
@@ -273,6 +275,7 @@ resolve_settings(const int *from_flag)
 	return 0;
 }
 
+/* Setting i's value, or NULL when unset or empty. */
 static const char *
 get(int i)
 {
@@ -316,6 +319,7 @@ make_parent_dirs(const char *path)
 	return 0;
 }
 
+/* The state file's key for name in the current project (static buffer). */
 static const char *
 state_key(const char *name)
 {
@@ -480,6 +484,7 @@ server_error(const HttpAnswer *a)
 				  msg("client.server_error", "status", status, "message", envelope_message(&a->body), NULL));
 }
 
+/* A network failure reaching url: exit 30. */
 static int
 network_error(const char *url, const char *error)
 {
@@ -654,6 +659,7 @@ typedef struct Answer
 	long long	metadata_version;
 } Answer;
 
+/* A string member of an object, or NULL. */
 static const char *
 str_field(json_t *data, const char *name)
 {
@@ -662,6 +668,7 @@ str_field(json_t *data, const char *name)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A signed answer that cannot be used: exit 24. */
 static int
 refused_answer(const char *detail)
 {
@@ -890,6 +897,7 @@ report(const char *route, json_t *body)
 	json_decref(body);
 }
 
+/* Report install-result for version (error_message when it failed). */
 static void
 report_install(const Answer *ans, const char *version, int success, const char *error)
 {

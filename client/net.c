@@ -28,6 +28,7 @@ net_init(const NetOptions *o)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* libcurl write callback: into a capped Buf (a short count aborts). */
 static size_t
 body_cb(char *p, size_t size, size_t n, void *arg)
 {
@@ -74,6 +75,7 @@ header_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* A curl handle with the options every request shares. */
 static CURL *
 new_handle(const char *url, char *errbuf)
 {
@@ -96,6 +98,7 @@ new_handle(const char *url, char *errbuf)
 	return c;
 }
 
+/* Put curl's reason for rc into a->error. */
 static void
 set_error(HttpAnswer *a, CURLcode rc, const char *errbuf)
 {
@@ -177,6 +180,10 @@ typedef struct Download
 	int			server_status;
 } Download;
 
+/*
+ * libcurl write callback of a download: checks the status and Content-Range
+ * on the first bytes, then appends to the part file up to the expected size.
+ */
 static size_t
 download_cb(char *p, size_t size, size_t n, void *arg)
 {
@@ -238,6 +245,7 @@ download_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* n bytes as B, KiB, MiB or GiB. */
 static void
 human_size(long long n, char *out, size_t outlen)
 {

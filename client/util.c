@@ -63,6 +63,7 @@ buf_free(Buf *b)
 	b->len = b->cap = 0;
 }
 
+/* The 6-bit value of a base64 character, or -1. */
 static int
 b64_value(unsigned char c)
 {
@@ -278,6 +279,7 @@ hex_encode(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* Append a copy of a key and a value (each given with its length); 0 or -1. */
 static int
 kv_add(KV *kv, const char *k, size_t klen, const char *v, size_t vlen)
 {
