@@ -198,3 +198,12 @@ FROM audit_log WHERE object_type IN ('signing_keys', 'project_signing') ORDER BY
 SET ROLE rollout_maintainer;
 SELECT pg_temp.err($$SELECT rollout.rotate_signing_key('default')$$);
 RESET ROLE;
+
+-- a project made as a restore makes it (check_function_bodies off) has no key until one is made
+SET check_function_bodies = off;
+SELECT create_project('bare', 'Bare') IS NOT NULL AS created;
+RESET check_function_bodies;
+SELECT pg_temp.err($$SELECT * FROM rollout.check_update_signed('{"current_version": "1.0.0", "client_id": "c-1", "project": "bare"}')$$);
+SELECT jsonb_array_length(rotate_signing_key('bare') -> 'keys') AS keys;
+SELECT verify_answer(body, signature, 'bare') AS verifies
+FROM check_update_signed('{"current_version": "1.0.0", "client_id": "c-1", "project": "bare"}');

@@ -297,6 +297,8 @@ DECLARE
 	k signing_keys;
 BEGIN
 	PERFORM require_role('admin', p.id);
+	-- (a project made while check_function_bodies was off, as a restore does, has no settings yet)
+	INSERT INTO project_signing (project_id) VALUES (p.id) ON CONFLICT DO NOTHING;
 	UPDATE signing_keys x SET status = 'trusted' WHERE x.project_id = p.id AND x.status = 'active' RETURNING * INTO prev;
 	k := new_signing_key(p.id);
 	PERFORM audit_key('rotate_key', k, CASE WHEN prev.id IS NOT NULL THEN signing_key_json(prev) - 'public_key_pem' END);

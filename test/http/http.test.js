@@ -1102,6 +1102,17 @@ async function signing() {
   check('the original client request works unchanged (default project)', orig.status === 200 && orig.json.data.project === 'default'
     && typeof orig.json.data.has_update === 'boolean' && 'latest_version' in orig.json.data && 'download_url' in orig.json.data, orig.text);
 
+  // and the original service's admin requests (SPEC §9), no project named: the default project
+  const origV = await expectStatus('original: create a version without a project', 200, 'POST', '/admin/api/v1/versions',
+    { version: '1.0.7', title: 'orig', file_url: 'https://example.com/app-1.0.7.tgz' }, A, (r) => r.json.data.project === 'default');
+  await expectStatus('original: list versions', 200, 'GET', '/admin/api/v1/versions?channel=stable&page=1&limit=20', undefined, A,
+    (r) => r.json.data.items.some((x) => x.id === origV.json.data.id));
+  await expectStatus('original: update a version', 200, 'PUT', `/admin/api/v1/versions/${origV.json.data.id}`, { title: 'orig 2' }, A);
+  await expectStatus('original: channels', 200, 'GET', '/admin/api/v1/channels', undefined, A, (r) => r.json.data.length === 3);
+  await expectStatus('original: set a channel', 200, 'PUT', '/admin/api/v1/channels/stable', { rollout_percentage: 100, is_active: true }, A);
+  await expectStatus('original: stats', 200, 'GET', '/admin/api/v1/stats?period=7d&action=all', undefined, A);
+  await expectStatus('original: delete the draft', 200, 'DELETE', `/admin/api/v1/versions/${origV.json.data.id}`, undefined, A);
+
   // metadata_version grows with a change
   const v = await expectStatus('a version to publish', 200, 'POST', '/admin/api/v1/versions',
     { project: 'default', version: 'v1.0.5', file_url: 'pkg/app-1.0.5.tgz' }, A);
