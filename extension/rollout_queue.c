@@ -28,6 +28,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -56,6 +57,7 @@
 
 PG_FUNCTION_INFO_V1(rollout_flush_checks);
 PG_FUNCTION_INFO_V1(rollout_check_queue);
+PG_FUNCTION_INFO_V1(rollout_announce_stats);
 
 /* Settings */
 char	   *rollout_queue_database = NULL;
@@ -378,6 +380,75 @@ pending_flush(bool prepare)
 	}
 }
 
+/*
+ * Announcements that a project's statistics changed ({"type": "stats"} on
+ * rollout_events, for live pages), made by download and install reports.
+ * A NOTIFY makes its transaction's commit wait for every other notifying
+ * transaction's (PostgreSQL serializes them, WAL flush included), so a
+ * report does not notify: when the worker records this database's checks,
+ * the projects go to it when the transaction commits, and it announces
+ * them together at most once a flush interval, as it does for checks.
+ * Without the worker, the report notifies itself.
+ */
+static int64 stats_pending[8];
+static int	nstats_pending;
+
+static void
+notify_stats_now(int64 project_id)
+{
+	char		payload[64];
+
+	snprintf(payload, sizeof(payload), "{\"type\":\"stats\",\"project_id\":" INT64_FORMAT "}", project_id);
+	Async_Notify("rollout_events", payload);
+}
+
+Datum
+rollout_announce_stats(PG_FUNCTION_ARGS)
+{
+	int64		project_id = PG_GETARG_INT64(0);
+
+	for (int i = 0; i < nstats_pending; i++)
+		if (stats_pending[i] == project_id)
+			PG_RETURN_VOID();
+	if (rollout_queue != NULL && rollout_queue->dboid == MyDatabaseId && rollout_queue->worker_pid != 0 &&
+		nstats_pending < (int) lengthof(stats_pending))
+		stats_pending[nstats_pending++] = project_id;
+	else
+		notify_stats_now(project_id);
+	PG_RETURN_VOID();
+}
+
+/* The transaction committed: hand its announcements to the worker. */
+static void
+stats_hand_over(void)
+{
+	LWLockAcquire(rollout_queue->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < nstats_pending; i++)
+	{
+		bool		known = false;
+
+		for (int j = 0; j < rollout_queue->nstats && !known; j++)
+			known = rollout_queue->stats[j] == stats_pending[i];
+		/* full: the projects already there refresh; this one's page waits for its next event */
+		if (!known && rollout_queue->nstats < ROLLOUT_STATS_SLOTS)
+			rollout_queue->stats[rollout_queue->nstats++] = stats_pending[i];
+	}
+	LWLockRelease(rollout_queue->lock);
+}
+
+int
+rollout_take_stats(int64 *ids)
+{
+	int			n;
+
+	LWLockAcquire(rollout_queue->lock, LW_EXCLUSIVE);
+	n = rollout_queue->nstats;
+	memcpy(ids, rollout_queue->stats, sizeof(int64) * n);
+	rollout_queue->nstats = 0;
+	LWLockRelease(rollout_queue->lock);
+	return n;
+}
+
 static void
 queue_xact_callback(XactEvent event, void *arg)
 {
@@ -389,11 +460,15 @@ queue_xact_callback(XactEvent event, void *arg)
 				pending_flush(event == XACT_EVENT_PRE_PREPARE);
 			break;
 		case XACT_EVENT_COMMIT:
+			if (nstats_pending > 0 && rollout_queue != NULL)
+				stats_hand_over();
+			/* fall through */
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			pending_forget();	/* the arrays went with TopTransactionContext */
+			nstats_pending = 0;
 			break;
 		default:
 			break;

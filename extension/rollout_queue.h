@@ -22,6 +22,9 @@
  */
 #define RECORDER_RESTART_SECONDS 1
 
+/* Projects whose statistics changed that the worker announces at once (rollout.announce_stats). */
+#define ROLLOUT_STATS_SLOTS 64
+
 /* The ring of queued checks and the worker's state, in shared memory. */
 typedef struct CheckQueue
 {
@@ -41,6 +44,8 @@ typedef struct CheckQueue
 	uint64		restarts;		/* attachments after the first (a crash counts one) */
 	TimestampTz started_at;		/* of the current or last worker; 0: never */
 	TimestampTz last_batch_at;	/* when a batch was last recorded; 0: never */
+	int			nstats;			/* projects whose statistics changed, for the worker to announce */
+	int64		stats[ROLLOUT_STATS_SLOTS];
 	uint64		size;			/* of data */
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } CheckQueue;
@@ -61,6 +66,9 @@ extern void rollout_lookup_record_check(void);
 
 /* rollout_queue.c: the check as a rollout.check_record datum */
 extern Datum rollout_check_record_datum(const RolloutCheck *c);
+
+/* rollout_queue.c: take the projects to announce (into ids, at least ROLLOUT_STATS_SLOTS); their number */
+extern int	rollout_take_stats(int64 *ids);
 
 /* rollout_worker.c: the worker's settings (any process) and its registration (postmaster) */
 extern void rollout_worker_define_settings(void);

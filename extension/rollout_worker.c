@@ -391,6 +391,27 @@ wait_for_database(void)
 	worker_exit_on_sigterm();
 }
 
+/* Announce the projects whose statistics reports changed (rollout.announce_stats), in one transaction. */
+static void
+announce_stats(void)
+{
+	int64		ids[ROLLOUT_STATS_SLOTS];
+	int			n = rollout_take_stats(ids);
+
+	if (n == 0)
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	for (int i = 0; i < n; i++)
+	{
+		char		payload[64];
+
+		snprintf(payload, sizeof(payload), "{\"type\":\"stats\",\"project_id\":" INT64_FORMAT "}", ids[i]);
+		Async_Notify("rollout_events", payload);
+	}
+	CommitTransactionCommand();
+}
+
 void
 rollout_queue_worker_main(Datum arg)
 {
@@ -454,6 +475,7 @@ rollout_queue_worker_main(Datum arg)
 			/* the queue is drained: report the batches' table statistics now */
 			pgstat_report_stat(true);
 		}
+		announce_stats();
 	}
 	/* shutting down: stop taking checks, record what is queued */
 	LWLockAcquire(rollout_queue->lock, LW_EXCLUSIVE);
@@ -461,6 +483,7 @@ rollout_queue_worker_main(Datum arg)
 	LWLockRelease(rollout_queue->lock);
 	while (record_batch(cxt))
 		;
+	announce_stats();
 	pgstat_report_stat(true);
 	worker_exit_on_sigterm();
 }

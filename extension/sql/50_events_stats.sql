@@ -129,6 +129,13 @@ COMMENT ON FUNCTION rollout.maintain() IS
 -- Events from clients
 -- ---------------------------------------------------------------------
 
+-- Live statistics pages refresh: {"type": "stats", "project_id": N} on rollout_events, sent by the
+-- check recorder at most once a flush interval (a report's own NOTIFY would serialize commits).
+CREATE FUNCTION rollout.announce_stats(project_id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'rollout_announce_stats' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rollout.announce_stats(bigint) IS
+	'announces on rollout_events that a project''s statistics changed, through the check recorder when it runs';
+
 -- The published (or paused/yanked) version a client reports about, or P0002.
 CREATE FUNCTION rollout.reported_version(project_id bigint, version rollout.semver) RETURNS rollout.versions
 	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
@@ -181,8 +188,8 @@ BEGIN
 	INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent, action)
 	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
 			request_text(request, 'ip')::inet, request_text(request, 'user_agent'), 'download');
-	-- statistics pages refresh (identical notifications of a transaction are sent once)
-	PERFORM pg_notify('rollout_events', json_build_object('type', 'stats', 'project_id', p.id)::text);
+	-- statistics pages refresh (announced by the check recorder, so this commit waits for no other)
+	PERFORM announce_stats(p.id);
 	RETURN jsonb_build_object('recorded', true, 'version', v.tag);
 END
 $$;
@@ -279,7 +286,7 @@ BEGIN
 			'failed', f_failed, 'results', f_succeeded + f_failed)::text);
 		paused := true;
 	END IF;
-	PERFORM pg_notify('rollout_events', json_build_object('type', 'stats', 'project_id', p.id)::text);
+	PERFORM announce_stats(p.id);
 	RETURN jsonb_build_object('recorded', true, 'version', v.tag, 'result', res, 'version_paused', paused);
 END
 $$;
