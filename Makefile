@@ -1,7 +1,8 @@
 # rollout: PGXS build of the extension, plus run / test / bench.
 #
-#   make            build the extension and the admin web UI (web/dist)
-#   make install    install it into the PostgreSQL found by pg_config
+#   make            build the extension, the admin web UI (web/dist) and rollout-client
+#   make install    install them into the PostgreSQL found by pg_config
+#                   (rollout-client into its bindir, or CLIENT_BINDIR=...)
 #   make run        install dependencies, build, start a local cluster in ./.data
 #   make test       install dependencies, build, run every test suite
 #   make bench      run the benchmarks in bench/
@@ -48,7 +49,8 @@ SQL_SECTIONS = \
 	extension/sql/85_signing.sql
 DATA = extension/rollout--0.1.0.sql $(wildcard extension/rollout--*--*.sql)
 DATA_built = extension/rollout--$(EXTVERSION).sql extension/rollout.control
-EXTRA_CLEAN = shim/rollout-http shim/rollout-http-asan web/dist
+EXTRA_CLEAN = shim/rollout-http shim/rollout-http-asan web/dist \
+	client/rollout-client client/rollout-client-asan client/unit-tests client/messages.gen.h
 
 # pg_regress, one file per feature: sql/NAME.sql against expected/NAME.out
 # (PGXS passes --inputdir=.). `make installcheck` runs them against the
@@ -70,8 +72,10 @@ all install:
 	@exit 1
 else
 include $(PGXS)
-# `make` also builds the admin web UI (PGXS's own `all` builds the extension).
-all: web/dist/index.html
+# `make` also builds the admin web UI (PGXS's own `all` builds the extension)
+# and the reference client; `make install` installs the client too.
+all: web/dist/index.html client/rollout-client
+install: install-client
 endif
 
 # The admin web UI: web/dist is built by Vite when its sources or the message
@@ -104,7 +108,35 @@ extension/rollout.control: extension/rollout.control.in META.json
 		{ echo "no upgrade script to $(EXTVERSION) (version from META.json): add extension/rollout--A--$(EXTVERSION).sql" >&2; exit 1; }
 	sed 's/@VERSION@/$(EXTVERSION)/' $< > $@
 
-.PHONY: run test bench stop deps shim
+.PHONY: run test bench stop deps shim install-client
+
+# rollout-client (client/): libcurl, OpenSSL (libcrypto) and jansson. Its
+# messages are the client.* keys of i18n/*.json, compiled in.
+CLIENT_SRCS = client/main.c client/util.c client/crypto.c client/net.c client/messages.c
+CLIENT_HDRS = client/client.h client/net.h client/messages.gen.h
+CLIENT_CFLAGS ?= -O2 -g
+CLIENT_BINDIR ?= $(shell $(PG_CONFIG) --bindir)
+
+client/messages.gen.h: i18n/en.json i18n/zh-CN.json client/gen-messages.pl
+	perl client/gen-messages.pl i18n/en.json i18n/zh-CN.json > $@.tmp && mv $@.tmp $@
+
+client/rollout-client: $(CLIENT_SRCS) $(CLIENT_HDRS)
+	$(CC) $(CLIENT_CFLAGS) -std=gnu11 -Wall -Wextra -Werror -o $@ $(CLIENT_SRCS) -lcurl -lcrypto -ljansson
+
+# the same client under AddressSanitizer and UBSan, for the end-to-end tests
+client/rollout-client-asan: $(CLIENT_SRCS) $(CLIENT_HDRS)
+	$(CC) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+		-std=gnu11 -Wall -Wextra -Werror -o $@ $(CLIENT_SRCS) -lcurl -lcrypto -ljansson
+
+# the client's parsers and crypto plumbing under AddressSanitizer and UBSan
+client/unit-tests: test/client/unit_tests.c client/util.c client/crypto.c client/messages.c $(CLIENT_HDRS)
+	$(CC) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+		-std=gnu11 -Wall -Wextra -Werror -Iclient -o $@ test/client/unit_tests.c client/util.c \
+		client/crypto.c client/messages.c -lcrypto
+
+install-client: client/rollout-client
+	install -d '$(DESTDIR)$(CLIENT_BINDIR)'
+	install -m 755 client/rollout-client '$(DESTDIR)$(CLIENT_BINDIR)/rollout-client'
 
 # The HTTP server: civetweb (no pkg-config file), libpq, jansson, OpenSSL's
 # libcrypto (SHA-256 of uploads). One file per job: see shim/main.c.

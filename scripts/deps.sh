@@ -12,6 +12,7 @@ pkgs=(
 	libipc-run-perl curl
 	nodejs npm
 	chromium fonts-wqy-microhei
+	libcurl4-openssl-dev
 )
 if [ "${1:-}" = "--bench" ]; then
 	pkgs+=(postgresql-15-semver postgresql-contrib hyperfine wrk nginx bc)
