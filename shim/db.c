@@ -205,6 +205,22 @@ db_check_queue(PGconn **pc, const char *conninfo, bool *db_ok)
 	return state;
 }
 
+/* The login throttle's figures, rollout.login_metrics(), on *pc as db_check_queue; NULL if unreadable. */
+json_t *
+db_login_metrics(PGconn **pc, const char *conninfo)
+{
+	PGresult   *r;
+	json_t	   *m = NULL;
+
+	if (db_ensure(pc, conninfo) != 0)
+		return NULL;
+	r = PQexec(*pc, "SELECT rollout.login_metrics()");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		m = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	PQclear(r);
+	return m;
+}
+
 /* PostgREST's mapping of SQLSTATE to HTTP status, plus our own classes (a cancelled statement: 503). */
 int
 db_status_for_sqlstate(const char *s)
@@ -253,6 +269,40 @@ db_set_error(DbResult *res, const PGresult *r, PGconn *conn)
 		free(res->key);
 		res->key = strdup("invalid");
 	}
+}
+
+/*
+ * A successful call whose result is {"error": {sqlstate, constraint,
+ * message, detail}} (a route with ROUTE_ERROR_RESULT): res becomes that
+ * error, as if the function had raised it.
+ */
+void
+db_error_result(DbResult *res)
+{
+	json_t	   *result;
+	json_t	   *err;
+	const char *state;
+
+	if (res->status != 200)
+		return;
+	result = res->raw ? json_loads(res->raw, JSON_DECODE_ANY, NULL) : json_incref(res->data);
+	err = json_object_get(result, "error");
+	state = json_string_value(json_object_get(err, "sqlstate"));
+	if (json_is_object(err) && state && strlen(state) == 5)
+	{
+		const char *key = json_string_value(json_object_get(err, "constraint"));
+
+		json_decref(res->data);
+		free(res->raw);
+		res->data = NULL;
+		res->raw = NULL;
+		snprintf(res->sqlstate, sizeof(res->sqlstate), "%s", state);
+		res->status = db_status_for_sqlstate(state);
+		res->message = dup_or_null(json_string_value(json_object_get(err, "message")));
+		res->detail = dup_or_null(json_string_value(json_object_get(err, "detail")));
+		res->key = dup_or_null(key);
+	}
+	json_decref(result);
 }
 
 /* Unless res holds an error already: the database cannot be reached (503). */

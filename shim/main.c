@@ -31,7 +31,7 @@ const Route routes[] = {
 	{"POST", "/api/v1/download-started", "download_started", NULL, AUTH_NONE, ROUTE_BODY},
 	{"POST", "/api/v1/install-result", "install_result", NULL, AUTH_NONE, ROUTE_BODY},
 	/* accounts */
-	{"POST", "/admin/api/v1/auth/login", "login", NULL, AUTH_NONE, 0},
+	{"POST", "/admin/api/v1/auth/login", "try_login", NULL, AUTH_NONE, ROUTE_CLIENT_IP | ROUTE_ERROR_RESULT},
 	{"POST", "/admin/api/v1/auth/logout", "revoke_token", NULL, AUTH_TOKEN, 0},
 	{"POST", "/admin/api/v1/auth/password", "change_password", NULL, AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/me", "whoami", NULL, AUTH_TOKEN, 0},
@@ -804,11 +804,13 @@ metrics(struct mg_connection *conn, void *cbdata)
 {
 	bool		db_ok;
 	json_t	   *state = db_check_queue(mg_get_thread_pointer(conn), conninfo, &db_ok);
-	char	   *text = metrics_text(state);
+	json_t	   *login = db_ok ? db_login_metrics(mg_get_thread_pointer(conn), conninfo) : NULL;
+	char	   *text = metrics_text(state, login);
 	char		hdr[96];
 
 	(void) cbdata;
 	json_decref(state);
+	json_decref(login);
 	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			  "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n", strlen(text),
 			  connection_header(conn, 200, hdr, sizeof(hdr)));
@@ -935,11 +937,15 @@ api_handler(struct mg_connection *conn, void *cbdata)
 			free(text);
 	}
 	match_path(route->pattern, ri->local_uri, args);
+	if (route->flags & ROUTE_CLIENT_IP)
+		json_object_set_new(args, "ip", json_string(ip));
 
 	if (token && strcmp(route->function, "revoke_token") == 0)
 		json_object_set_new(args, "token", json_string(token));
 
 	db_call((PGconn **) mg_get_thread_pointer(conn), conninfo, route, args, token, &res);
+	if (route->flags & ROUTE_ERROR_RESULT)
+		db_error_result(&res);
 answer:
 	{
 		size_t		len;

@@ -33,6 +33,10 @@ typedef struct Route
 #define ROUTE_SHARE_TX	2		/* a client route whose calls may share a transaction on a lane:
 								 * they write nothing (a check is queued when its transaction
 								 * commits), so one undone by another's error is run again */
+#define ROUTE_CLIENT_IP	4		/* the client's address is the argument "ip" (never the body's) */
+#define ROUTE_ERROR_RESULT 8	/* the function answers a refusal as {"error": {sqlstate,
+								 * constraint, message, detail}} instead of raising it, so
+								 * that what it recorded commits (try_login's throttle) */
 
 /* A function's signature, read from pg_catalog at start-up. */
 typedef struct Signature
@@ -79,6 +83,8 @@ extern char *db_client_sql(const Route *route);
 extern void db_client_call(const char *sql, const char *arg, bool shared, DbResult *res);
 extern void db_client_result(PGresult *r, DbResult *res);
 extern int	db_status_for_sqlstate(const char *sqlstate);
+extern void db_error_result(DbResult *res);
+extern json_t *db_login_metrics(PGconn **pc, const char *conninfo);
 extern void db_set_error(DbResult *res, const PGresult *r, PGconn *conn);
 extern void db_set_unavailable(DbResult *res, const char *why);
 
@@ -146,7 +152,7 @@ extern int	limits_allow(const char *ip);
 extern void metrics_init(int nthreads, int nlanes);
 extern void metrics_record(int route, int status, double seconds);
 extern void metrics_connection(int delta);
-extern char *metrics_text(const json_t *recorder);
+extern char *metrics_text(const json_t *recorder, const json_t *login);
 
 /* files.c */
 struct mg_connection;
