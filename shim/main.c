@@ -362,7 +362,7 @@ http_response(int status, const char *const *parts, bool keep, size_t *len)
 		blen += plen[i] = strlen(parts[i]);
 	n = snprintf(hdr, sizeof(hdr),
 				 "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-				 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+				 "Content-Length: %zu\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
 				 status, mg_get_response_code_text(NULL, status), blen,
 				 connection_header_for(keep, status, conn_hdr, sizeof(conn_hdr)),
 				 status == 503 ? "Retry-After: 5\r\n" : status == 429 ? "Retry-After: 1\r\n" : "");
@@ -812,7 +812,7 @@ metrics(struct mg_connection *conn, void *cbdata)
 	json_decref(state);
 	json_decref(login);
 	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-			  "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n", strlen(text),
+			  "Content-Length: %zu\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s\r\n", strlen(text),
 			  connection_header(conn, 200, hdr, sizeof(hdr)));
 	mg_write(conn, text, strlen(text));
 	free(text);
@@ -973,7 +973,7 @@ from_front(struct mg_connection *conn)
 
 	if (front_peer(mg_get_request_info(conn)->remote_port, peer, sizeof(peer)))
 		return 0;
-	mg_printf(conn, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+	mg_printf(conn, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n");
 	return 1;
 }
 
