@@ -146,30 +146,45 @@ match_path(const char *pattern, const char *path, json_t *params)
 	return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
 }
 
-/* Decode a URL-encoded query string into params (later keys win). */
-static void
-parse_query(const char *qs, json_t *params)
+/*
+ * Decode a URL-encoded query string into params (later keys win).  A value
+ * that holds a NUL byte or does not fit is refused rather than cut short:
+ * returns 0, or -1 with its key in bad (of size bsize).
+ */
+static int
+parse_query(const char *qs, json_t *params, char *bad, size_t bsize)
 {
 	char	   *copy;
 	char	   *save = NULL;
+	int			rc = 0;
 
 	if (!qs || !*qs)
-		return;
+		return 0;
 	copy = strdup(qs);
 	for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save))
 	{
 		char	   *eq = strchr(pair, '=');
 		char		key[128],
 					val[4096];
+		int			klen,
+					vlen;
 
 		if (eq)
 			*eq = '\0';
-		if (mg_url_decode(pair, (int) strlen(pair), key, sizeof(key), 1) <= 0)
+		klen = mg_url_decode(pair, (int) strlen(pair), key, sizeof(key), 1);
+		if (klen <= 0)
 			continue;
-		mg_url_decode(eq ? eq + 1 : "", eq ? (int) strlen(eq + 1) : 0, val, sizeof(val), 1);
+		vlen = mg_url_decode(eq ? eq + 1 : "", eq ? (int) strlen(eq + 1) : 0, val, sizeof(val), 1);
+		if (vlen < 0 || (size_t) vlen != strlen(val) || (size_t) klen != strlen(key))
+		{
+			snprintf(bad, bsize, "%s", key);
+			rc = -1;
+			break;
+		}
 		json_object_set_new(params, key, json_string(val));
 	}
 	free(copy);
+	return rc;
 }
 
 /*
@@ -876,7 +891,16 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	}
 
 	/* arguments: query string, then the JSON body, then path parameters */
-	parse_query(ri->query_string, args);
+	{
+		char		bad[128];
+
+		if (parse_query(ri->query_string, args, bad, sizeof(bad)) != 0)
+		{
+			respond_error(conn, ri_index, 400, lang, "invalid", bad, started, ip);
+			json_decref(args);
+			return 1;
+		}
+	}
 	if (strcmp(route->function, "add_artifact") == 0 && mg_get_header(conn, "Content-Type") &&
 		strncasecmp(mg_get_header(conn, "Content-Type"), "application/json", 16) != 0)
 	{
