@@ -121,17 +121,29 @@ db_load_signatures(const char *conninfo)
 	return 0;
 }
 
-/* A new connection, or NULL. */
+/*
+ * A new connection, or NULL.  Its statements' parameters (passwords, tokens)
+ * stay out of the server log even with log_statement = all: the parameters'
+ * logging is turned off for the session.  That needs a superuser or
+ * GRANT SET ON PARAMETER log_parameter_max_length; without, a warning, once.
+ */
 PGconn *
 db_connect(const char *conninfo)
 {
+	static int	warned;
 	PGconn	   *conn = PQconnectdb(conninfo);
+	PGresult   *r;
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		PQfinish(conn);
 		return NULL;
 	}
+	r = PQexec(conn, "SET log_parameter_max_length = 0");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && !__atomic_exchange_n(&warned, 1, __ATOMIC_SEQ_CST))
+		fprintf(stderr, "rollout-http: warning: cannot keep statement parameters (passwords, tokens) out of the"
+				" server log: %s", PQresultErrorMessage(r));
+	PQclear(r);
 	return conn;
 }
 
