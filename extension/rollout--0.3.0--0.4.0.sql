@@ -226,3 +226,113 @@ REVOKE ALL ON FUNCTION rollout.login_settings(), rollout.login_lock(text, inet),
 	rollout.try_login(text, text, interval, inet), rollout.login_metrics() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout.try_login(text, text, interval, inet) TO rollout_client;
 GRANT EXECUTE ON FUNCTION rollout.login_metrics() TO rollout_reader;
+
+-- ---------------------------------------------------------------------
+-- Reads of the admin API scoped like its writes (issue 15, item 4: the auth
+-- matrix found that a maintainer of one project could read another's
+-- project, channels, mirrors, rules and statistics): readable_project()
+-- ---------------------------------------------------------------------
+-- The project of a read of the admin API: as project_by_slug, and 42501
+-- unless the acting account may see it (an account scoped to a project sees
+-- only that one; see require_role).
+CREATE FUNCTION rollout.readable_project(slug text) RETURNS rollout.projects
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(slug);
+BEGIN
+	PERFORM require_role('viewer', p.id);
+	RETURN p;
+END
+$$;
+COMMENT ON FUNCTION rollout.readable_project(text) IS 'the project with this slug if the acting account may read it; P0002 or 42501';
+REVOKE ALL ON FUNCTION rollout.readable_project(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION rollout.get_project(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT to_jsonb(readable_project(project)) $$;
+
+CREATE OR REPLACE FUNCTION rollout.list_mirrors(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.region), '[]') FROM mirrors m WHERE m.project_id = (readable_project(project)).id $$;
+
+CREATE OR REPLACE FUNCTION rollout.list_channels(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.rank), '[]') FROM channels c WHERE c.project_id = (readable_project(project)).id $$;
+
+CREATE OR REPLACE FUNCTION rollout.list_rules(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(rule_json(r) ORDER BY r.priority DESC, r.id), '[]') FROM update_rules r WHERE r.project_id = (readable_project(project)).id $$;
+
+CREATE OR REPLACE FUNCTION rollout.stats(project text DEFAULT 'default', period text DEFAULT '7d', action text DEFAULT 'all',
+							  from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := readable_project(project);
+	days daterange := check_period(period, from_day, to_day);
+	act text := check_action(action);
+	o stats_overview;
+	totals jsonb;
+BEGIN
+	SELECT * INTO o FROM stats_overview WHERE stats_overview.project = p.slug;
+	SELECT coalesce(jsonb_object_agg(a, jsonb_build_object('events', e, 'clients', c)), '{}') INTO totals
+	FROM (SELECT r.action AS a, sum(r.events) AS e, sum(r.clients) AS c
+		  FROM rollup_daily r
+		  WHERE r.project_id = p.id AND r.day <@ days AND (act = 'all' OR r.action = act)
+		  GROUP BY r.action) s;
+	RETURN jsonb_build_object(
+		'project', p.slug, 'period', coalesce(period, '7d'), 'from', lower(days), 'to', upper(days) - 1,
+		'total_clients', o.total_clients, 'active_clients_today', o.active_clients_today,
+		'checks_today', o.checks_today, 'success_rate_7d', o.success_rate_7d,
+		'published_versions', o.published_versions, 'totals', totals);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.stats_trend(project text DEFAULT 'default', period text DEFAULT '7d', action text DEFAULT 'all',
+									from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := readable_project(project);
+	days daterange := check_period(period, from_day, to_day);
+	act text := check_action(action);
+BEGIN
+	RETURN coalesce((
+		SELECT jsonb_agg(jsonb_build_object('day', d.day, 'action', d.action, 'events', coalesce(s.e, 0), 'clients', coalesce(s.c, 0))
+						 ORDER BY d.day, d.action)
+		FROM (SELECT g::date AS day, a AS action
+			  FROM generate_series(lower(days), upper(days) - 1, '1 day') g,
+				   unnest(ARRAY['check', 'download', 'success', 'failed']) a
+			  WHERE act = 'all' OR a = act) d
+		LEFT JOIN (SELECT r.day, r.action, sum(r.events) e, sum(r.clients) c FROM rollup_daily r
+				   WHERE r.project_id = p.id AND r.day <@ days GROUP BY r.day, r.action) s
+		  ON s.day = d.day AND s.action = d.action), '[]');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.stats_distribution(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('version', d.version::text, 'clients', d.clients, 'share', d.share)
+							  ORDER BY d.version DESC), '[]')
+	FROM stats_version_distribution d WHERE d.project = (readable_project(stats_distribution.project)).slug
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.stats_regions(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('region', d.region, 'clients', d.clients, 'share', d.share)
+							  ORDER BY d.clients DESC, d.region), '[]')
+	FROM stats_region_distribution d WHERE d.project = (readable_project(stats_regions.project)).slug
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.stats_funnel(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('version', f.tag, 'status', f.status, 'offered', f.offered,
+												 'downloaded', f.downloaded, 'succeeded', f.succeeded,
+												 'failed', f.failed, 'success_rate', f.success_rate)
+							  ORDER BY f.version DESC), '[]')
+	FROM stats_version_funnel f WHERE f.project = (readable_project(stats_funnel.project)).slug
+$$;
