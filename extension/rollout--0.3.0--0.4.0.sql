@@ -225,6 +225,8 @@ REVOKE ALL ON FUNCTION rollout.login_settings(), rollout.login_lock(text, inet),
 	rollout.login_refusal(text, inet, rollout.admins, text, timestamptz, text),
 	rollout.try_login(text, text, interval, inet), rollout.login_metrics() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout.try_login(text, text, interval, inet) TO rollout_client;
+-- login() raises, undoing what it recorded: the clients' role logs in through try_login only
+REVOKE EXECUTE ON FUNCTION rollout.login(text, text, interval) FROM rollout_client;
 GRANT EXECUTE ON FUNCTION rollout.login_metrics() TO rollout_reader;
 
 -- ---------------------------------------------------------------------

@@ -109,4 +109,6 @@ SELECT pg_temp.try('bob', 'bob-password-1', '192.0.2.9') ->> 'username' AS clien
 SELECT pg_temp.err($$SELECT count(*) FROM rollout.login_failures$$) AS client_reads_failures;
 SELECT pg_temp.err($$SELECT rollout.login_metrics()$$) AS client_reads_metrics;
 SELECT pg_temp.err($$SELECT rollout.login_refusal('bob', NULL, NULL, 'password', NULL, NULL)$$) AS client_forges_failure;
+-- nor use login(), whose failures roll back uncounted toward a lock
+SELECT pg_temp.err($$SELECT rollout.login('bob', 'bob-password-1')$$) AS client_login_raising;
 RESET ROLE;

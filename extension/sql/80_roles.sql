@@ -67,7 +67,7 @@ GRANT EXECUTE ON FUNCTION
 	TO rollout_reader;
 
 GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),
-	rollout.login(text, text, interval), rollout.try_login(text, text, interval, inet), rollout.authenticate(text), rollout.revoke_token(text),
+	rollout.try_login(text, text, interval, inet), rollout.authenticate(text), rollout.revoke_token(text),
 	rollout.count_download(text), rollout.redeem_live_ticket(text)
 	TO rollout_client;
 
