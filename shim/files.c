@@ -21,8 +21,11 @@
 
 #include <civetweb.h>
 
-#include "sha256.h"
-#include "shim.h"
+#include <openssl/evp.h>
+
+#include "db.h"
+#include "files.h"
+#include "result.h"
 
 static const char *upload_dir;
 static long long max_upload;
@@ -124,11 +127,10 @@ make_dirs(const char *path)
  * res (like db_call); the caller writes the response.
  */
 int
-files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json_t *args,
-			 const char *token, DbResult *res)
+files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *token, DbResult *res)
 {
-	static const Route check = {"POST", "", "can_upload", NULL, AUTH_TOKEN, 0};
-	static const Route add = {"POST", "", "add_artifact", "get_artifact", AUTH_TOKEN, 0};
+	static const Route check = {"POST", "", "can_upload", AUTH_TOKEN, 0};
+	static const Route add = {"POST", "", "add_artifact", AUTH_TOKEN, 0};
 	const char *os = json_string_value(json_object_get(args, "os"));
 	const char *arch = json_string_value(json_object_get(args, "arch"));
 	const char *name = json_string_value(json_object_get(args, "filename"));
@@ -142,7 +144,9 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 	const char *project,
 			   *version;
 	int			fd;
-	Sha256		sha;
+	EVP_MD_CTX *sha;
+	unsigned char digest[32];
+	unsigned int dlen = 0;
 	long long	size = 0;
 	char	   *buf;
 	int			n;
@@ -164,7 +168,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 
 	/* may this account add files to this version?  (before reading a byte) */
 	cargs = json_pack("{s:s}", "version_id", vid ? vid : "");
-	db_call(pc, conninfo, &check, cargs, token, res);
+	db_call(pc, &check, cargs, token, res);
 	json_decref(cargs);
 	if (res->status != 200)
 		return res->status;
@@ -172,7 +176,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 	version = json_string_value(json_object_get(res->data, "version"));
 	if (!safe_segment(project) || !safe_segment(version))
 	{
-		db_result_free(res);
+		result_free(res);
 		res->status = 500;
 		res->key = strdup("invalid");
 		return res->status;
@@ -181,7 +185,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 	snprintf(dir, sizeof(dir), "%s/%s/%s/%s-%s", upload_dir, project, version, os, arch);
 	snprintf(final, sizeof(final), "%s/%s", dir, name);
 	snprintf(tmpname, sizeof(tmpname), "%s/.upload-XXXXXX", dir);
-	db_result_free(res);
+	result_free(res);
 	if (make_dirs(dir) != 0 || (fd = mkstemp(tmpname)) < 0)
 	{
 		res->status = 500;
@@ -190,13 +194,24 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 	}
 
 	/* stream to disk, hashing and counting (the buffer is on the heap: small thread stacks) */
-	sha256_init(&sha);
+	sha = EVP_MD_CTX_new();
 	buf = malloc(65536);
-	while (buf && (n = mg_read(conn, buf, 65536)) > 0)
+	if (sha == NULL || buf == NULL || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+	{
+		EVP_MD_CTX_free(sha);
+		free(buf);
+		close(fd);
+		unlink(tmpname);
+		res->status = 500;
+		res->key = strdup("storage");
+		return res->status;
+	}
+	while ((n = mg_read(conn, buf, 65536)) > 0)
 	{
 		size += n;
 		if (size > max_upload || write(fd, buf, n) != n)
 		{
+			EVP_MD_CTX_free(sha);
 			free(buf);
 			close(fd);
 			unlink(tmpname);
@@ -204,10 +219,14 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 			res->key = strdup(size > max_upload ? "body_too_large" : "storage");
 			return res->status;
 		}
-		sha256_update(&sha, buf, n);
+		EVP_DigestUpdate(sha, buf, n);
 	}
 	free(buf);
-	sha256_hex(&sha, hex);
+	EVP_DigestFinal_ex(sha, digest, &dlen);
+	EVP_MD_CTX_free(sha);
+	for (unsigned int i = 0; i < dlen && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	hex[64] = '\0';
 	if (fsync(fd) != 0 || close(fd) != 0 || chmod(tmpname, 0644) != 0 || rename(tmpname, final) != 0)
 	{
 		unlink(tmpname);
@@ -226,15 +245,13 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 		snprintf(checksum, sizeof(checksum), "sha256:%s", hex);
 		aargs = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "version_id", vid, "os", os, "arch", arch,
 						  "file_url", url, "file_size", (json_int_t) size, "file_checksum", checksum);
-		db_call(pc, conninfo, &add, aargs, token, res);
+		db_call(pc, &add, aargs, token, res);
 		json_decref(aargs);
 		if (res->status != 200)
 			unlink(final);
 	}
 	return res->status;
 }
-
-static int	web_error(struct mg_connection *conn, int status, const char *text);
 
 /* GET /download/...: a stored file, with Range and Content-Length; counted. */
 int
@@ -252,22 +269,24 @@ files_download(struct mg_connection *conn, void *cbdata)
 	if (!upload_dir || strlen(rel) >= 1024 ||
 		(strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0))
 	{
-		return web_error(conn, upload_dir ? 404 : 503, "Not found");
+		mg_send_http_error(conn, upload_dir ? 404 : 503, "%s", "Not found");
+		return 404;
 	}
 	segments = safe_segments(rel);
 	snprintf(path, sizeof(path), "%s/%s", upload_dir, rel);
 	if (segments != 4 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 	{
-		return web_error(conn, 404, "Not found");
+		mg_send_http_error(conn, 404, "%s", "Not found");
+		return 404;
 	}
-	if (pc && *pc && PQstatus(*pc) == CONNECTION_OK && strcmp(ri->request_method, "GET") == 0)
+	if (pc && strcmp(ri->request_method, "GET") == 0 && db_ensure(pc) == 0)
 	{
 		const char *p[1] = {url};
 
 		snprintf(url, sizeof(url), "/download/%s", rel);
 		PQclear(PQexecParams(*pc, "SELECT rollout.count_download($1)", 1, NULL, p, NULL, NULL, 0));
 	}
-	mg_send_mime_file2(conn, path, "application/octet-stream", "X-Content-Type-Options: nosniff\r\n");
+	mg_send_mime_file(conn, path, "application/octet-stream");
 	return 200;
 }
 

@@ -1,108 +1,17 @@
 /*
- * limits.c
- *		Per-IP rate limiting of the client routes, and GET /metrics
- *		(Prometheus text format): the shim's own counters, and the check
- *		recorder's state, which lives in the server and is read at scrape time.
- *
- * The rate limit is a token bucket per client address: ROLLOUT_RATE_LIMIT
- * requests per second with bursts of twice that.  Buckets live in a fixed
- * open-addressing table; when it is full the least recently used slot is
- * reused, so memory stays bounded whatever the traffic.
+ * metrics.c
+ *		GET /metrics (Prometheus text format): the shim's own counters, and
+ *		the check recorder's state, which lives in the server and is read at
+ *		scrape time.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
-#include "shim.h"
+#include "metrics.h"
+#include "routes.h"
 
-#define BUCKETS			8192
-#define PROBE			16
-
-typedef struct Bucket
-{
-	char		ip[48];
-	double		tokens;
-	double		last;			/* seconds */
-} Bucket;
-
-static Bucket buckets[BUCKETS];
-static pthread_mutex_t bucket_lock = PTHREAD_MUTEX_INITIALIZER;
-static double rate = 20.0;
-
-static double
-now_s(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-static unsigned
-hash_ip(const char *s)
-{
-	unsigned	h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (unsigned char) *s++) * 16777619u;
-	return h;
-}
-
-void
-limits_set_rate(double per_second)
-{
-	rate = per_second;
-}
-
-/* May this address make a client request now?  0 means answer 429. */
-int
-limits_allow(const char *ip)
-{
-	unsigned	h = hash_ip(ip);
-	double		t = now_s();
-	Bucket	   *b = NULL,
-			   *oldest = NULL;
-	int			ok;
-
-	if (rate <= 0)
-		return 1;
-	pthread_mutex_lock(&bucket_lock);
-	for (int i = 0; i < PROBE; i++)
-	{
-		Bucket	   *c = &buckets[(h + i) % BUCKETS];
-
-		if (strcmp(c->ip, ip) == 0)
-		{
-			b = c;
-			break;
-		}
-		if (oldest == NULL || c->last < oldest->last)
-			oldest = c;
-	}
-	if (b == NULL)
-	{
-		b = oldest;
-		snprintf(b->ip, sizeof(b->ip), "%s", ip);
-		b->tokens = 2 * rate;
-		b->last = t;
-	}
-	b->tokens += (t - b->last) * rate;
-	if (b->tokens > 2 * rate)
-		b->tokens = 2 * rate;
-	b->last = t;
-	ok = b->tokens >= 1.0;
-	if (ok)
-		b->tokens -= 1.0;
-	pthread_mutex_unlock(&bucket_lock);
-	return ok;
-}
-
-/* ---------------------------------------------------------------------
- * Metrics
- * ---------------------------------------------------------------------
- */
 static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503};
 #define NSTATUS ((int) (sizeof(statuses) / sizeof(statuses[0])))
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
@@ -183,26 +92,6 @@ static const struct
 	"Restarts of the check recorder (a crash restart of the server counts one)."},
 };
 
-/* The login throttle's series: fields of rollout.login_metrics(). */
-static const struct
-{
-	const char *field;
-	const char *name;
-	const char *type;
-	const char *help;
-}			login_metrics[] = {
-	{"failed_total", "rollout_login_failures_total", "counter",
-	"Failed logins (wrong password or unknown username)."},
-	{"refused_total", "rollout_login_refused_total", "counter",
-	"Logins refused by a lockout, their password unchecked."},
-	{"lockouts_total", "rollout_login_lockouts_total", "counter",
-	"Lockouts begun, of a username or of a client address."},
-	{"locked_usernames", "rollout_login_locked_usernames", "gauge",
-	"Usernames locked now (too many failed logins within rollout.login_window)."},
-	{"locked_addresses", "rollout_login_locked_addresses", "gauge",
-	"Client addresses locked now (too many failed logins within rollout.login_window)."},
-};
-
 /*
  * The Prometheus text exposition, with the check recorder's state (the
  * object of rollout.check_queue(); NULL when the database did not answer,
@@ -211,7 +100,7 @@ static const struct
  * server restarts.
  */
 char *
-metrics_text(const json_t *recorder, const json_t *login)
+metrics_text(const json_t *recorder)
 {
 	size_t		cap = 65536,
 				len = 0;
@@ -283,16 +172,6 @@ metrics_text(const json_t *recorder, const json_t *login)
 			else
 				EMIT("%s %.3f\n", recorder_metrics[i].name, json_real_value(v));
 		}
-	}
-	/* the login throttle (rollout.login_metrics(); NULL when the database did not answer) */
-	for (size_t i = 0; login != NULL && i < sizeof(login_metrics) / sizeof(login_metrics[0]); i++)
-	{
-		json_t	   *v = json_object_get(login, login_metrics[i].field);
-
-		if (json_is_integer(v))
-			EMIT("# HELP %s %s\n# TYPE %s %s\n%s %lld\n", login_metrics[i].name, login_metrics[i].help,
-				 login_metrics[i].name, login_metrics[i].type, login_metrics[i].name,
-				 (long long) json_integer_value(v));
 	}
 #undef EMIT
 	return out;
