@@ -21,6 +21,7 @@ extern bool db_alive(PGconn *conn);
 extern int	db_ensure(PGconn **pc);
 extern void db_thread_end(void);
 extern json_t *db_check_queue(PGconn **pc, bool *db_ok);
+extern json_t *db_login_metrics(PGconn **pc);
 extern char *db_client_sql(const Route *route);
 extern void db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResult *res);
 

@@ -27,6 +27,10 @@ typedef enum Auth
 								 * run again */
 #define ROUTE_UPLOAD	4		/* a body that is not JSON is a file, streamed to disk */
 #define ROUTE_TOKEN_ARG	8		/* the bearer token itself is the argument "token" */
+#define ROUTE_CLIENT_IP	16		/* the client's address is the argument "ip" (never the body's) */
+#define ROUTE_ERROR_RESULT 32	/* the function answers a refusal as {"error": {sqlstate,
+								 * constraint, message, detail}} instead of raising it, so
+								 * that what it recorded commits (try_login's throttle) */
 
 /* One line of the route table. */
 typedef struct Route
