@@ -853,3 +853,334 @@ GRANT EXECUTE ON FUNCTION rollout.get_signing(text) TO rollout_reader;
 GRANT EXECUTE ON FUNCTION rollout.rotate_signing_key(text), rollout.retire_signing_key(text, text),
 	rollout.set_answer_lifetime(text, interval) TO rollout_admin;
 -- ===================================================================== end of signed answers
+
+-- Login throttle (issue 15, item 2): failed logins recorded, counted and
+-- audited; a username or an address locked after too many (rollout.login_*
+-- settings); try_login for the HTTP route, login() raising for SQL callers
+-- ---------------------------------------------------------------------
+-- Login throttle: recent failed logins, and counters for /metrics
+CREATE TABLE rollout.login_failures (
+	id bigserial PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT now(),
+	username text NOT NULL,
+	ip inet,
+	refused boolean NOT NULL DEFAULT false,
+	cleared boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE rollout.login_failures IS
+	'failed logins of the last day (by username as typed, and client address): what locks a username or an address (rollout.login_*)';
+COMMENT ON COLUMN rollout.login_failures.refused IS 'refused by a lockout, the password unchecked: counted for metrics, never toward a lock';
+COMMENT ON COLUMN rollout.login_failures.cleared IS 'followed by a successful login of the username: no longer counts toward its lock (still toward its address''s)';
+CREATE INDEX ON rollout.login_failures (username, at);
+CREATE INDEX ON rollout.login_failures (ip, at);
+CREATE INDEX ON rollout.login_failures (at);
+-- counters as sequences: they never roll back and never make two logins wait for each other
+CREATE SEQUENCE rollout.login_failed_total;
+COMMENT ON SEQUENCE rollout.login_failed_total IS 'failed logins (wrong password or unknown username) since the extension was created';
+CREATE SEQUENCE rollout.login_refused_total;
+COMMENT ON SEQUENCE rollout.login_refused_total IS 'logins refused by a lockout since the extension was created';
+CREATE SEQUENCE rollout.login_lockouts_total;
+COMMENT ON SEQUENCE rollout.login_lockouts_total IS 'lockouts begun (of a username or an address) since the extension was created';
+
+CREATE FUNCTION rollout.login_settings(OUT max_failures integer, OUT address_max_failures integer, OUT "window" integer)
+	AS 'MODULE_PATHNAME', 'rollout_login_settings' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.login_settings() IS
+	'the login throttle''s settings: rollout.login_max_failures, rollout.login_address_max_failures, rollout.login_window (seconds)';
+
+/*
+ * When a login by username from ip is locked, and why: NULL if it is not.
+ * A username (as typed, whether or not an account has it) is locked while
+ * it has max_failures failures within the window since its last successful
+ * login, an address while it has address_max_failures; the lock ends when
+ * the oldest of those leaves the window.
+ */
+CREATE FUNCTION rollout.login_lock(username text, ip inet, OUT until timestamptz, OUT scope text)
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record := login_settings();
+	win interval := make_interval(secs => s."window");
+	addr_until timestamptz;
+BEGIN
+	SELECT f.at + win INTO until FROM login_failures f
+	WHERE f.username = login_lock.username AND NOT f.refused AND NOT f.cleared AND f.at > now() - win
+	ORDER BY f.at DESC OFFSET s.max_failures - 1 LIMIT 1;
+	scope := CASE WHEN until IS NOT NULL THEN 'account' END;
+	IF ip IS NOT NULL THEN
+		SELECT f.at + win INTO addr_until FROM login_failures f
+		WHERE f.ip = login_lock.ip AND NOT f.refused AND f.at > now() - win
+		ORDER BY f.at DESC OFFSET s.address_max_failures - 1 LIMIT 1;
+		IF addr_until > until OR (until IS NULL AND addr_until IS NOT NULL) THEN
+			until := addr_until;
+			scope := 'address';
+		END IF;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout.login_lock(text, inet) IS
+	'until when a login of a username from an address is locked, and whether by the account''s or the address''s failures (NULLs: not locked)';
+
+/*
+ * A failed login (reason password: wrong password or unknown username, one
+ * and the same; locked: refused by a lockout, its password unchecked):
+ * recorded, counted and audited, and the lockout it begins audited too.
+ * Returns the refusal as try_login answers it.
+ */
+CREATE FUNCTION rollout.login_refusal(username text, ip inet, account rollout.admins, reason text,
+									  locked_until timestamptz, scope text)
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record := login_settings();
+	win interval := make_interval(secs => s."window");
+	held record;
+BEGIN
+	DELETE FROM login_failures f WHERE f.at < now() - greatest(win, interval '1 day');
+	INSERT INTO login_failures (username, ip, refused) VALUES (username, ip, reason = 'locked');
+	PERFORM nextval(CASE reason WHEN 'locked' THEN 'login_refused_total' ELSE 'login_failed_total' END::regclass);
+	INSERT INTO audit_log (actor, action, object_type, object_id, project_id, after)
+	VALUES (username, 'login_failed', 'admins', account.id, account.project_id,
+			jsonb_strip_nulls(jsonb_build_object('username', username, 'ip', ip, 'reason', reason,
+												 'locked_until', locked_until, 'lock', scope)));
+	IF reason = 'password' THEN
+		-- did this failure begin a lockout?  (at most one failure at a time per username and address: try_login)
+		held := login_lock(username, NULL);
+		IF held.until IS NOT NULL AND
+		   (SELECT count(*) FROM login_failures f WHERE f.username = login_refusal.username AND NOT f.refused
+			AND NOT f.cleared AND f.at > now() - win) = s.max_failures THEN
+			PERFORM nextval('login_lockouts_total');
+			INSERT INTO audit_log (actor, action, object_type, object_id, project_id, after)
+			VALUES (username, 'login_locked', 'admins', account.id, account.project_id,
+					jsonb_build_object('lock', 'account', 'username', username, 'until', held.until));
+		END IF;
+		IF ip IS NOT NULL AND
+		   (SELECT count(*) FROM login_failures f WHERE f.ip = login_refusal.ip AND NOT f.refused
+			AND f.at > now() - win) = s.address_max_failures THEN
+			PERFORM nextval('login_lockouts_total');
+			INSERT INTO audit_log (actor, action, object_type, object_id, project_id, after)
+			VALUES (username, 'login_locked', 'admins', NULL, NULL,
+					jsonb_build_object('lock', 'address', 'ip', ip, 'until', (login_lock(NULL, ip)).until));
+		END IF;
+	END IF;
+	IF reason = 'locked' THEN
+		RETURN jsonb_build_object('error', jsonb_build_object(
+			'sqlstate', '28P01', 'constraint', 'login_locked',
+			'message', 'too many failed logins: try again later',
+			'detail', format('locked until %s', to_char(locked_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))));
+	END IF;
+	RETURN jsonb_build_object('error', jsonb_build_object(
+		'sqlstate', '28P01', 'constraint', 'login_failed', 'message', 'invalid username or password'));
+END
+$$;
+COMMENT ON FUNCTION rollout.login_refusal(text, inet, rollout.admins, text, timestamptz, text) IS
+	'records, counts and audits a failed login (and the lockout it begins); returns try_login''s {error}';
+
+/*
+ * A login that never raises for a wrong password or a lockout, so that what
+ * it records about the failure commits: {token, expires_at, username, role,
+ * project} or {error: {sqlstate, constraint, message, detail}}.  The route
+ * POST /auth/login runs it (the shim answers an {error} as that error);
+ * login() raises it for SQL callers.
+ */
+CREATE FUNCTION rollout.try_login(username text, password text, ttl interval DEFAULT '12 hours', ip inet DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	who text := left(coalesce(username, ''), 100);
+	a admins;
+	held record;
+	tok text;
+	exp timestamptz;
+BEGIN
+	IF ttl IS NULL OR ttl < interval '1 minute' OR ttl > interval '90 days' THEN
+		PERFORM invalid_argument('ttl', 'ttl must be between 1 minute and 90 days');
+	END IF;
+	-- one attempt at a time per username and per address: none slips past a lock being reached
+	PERFORM pg_advisory_xact_lock(hashtext('rollout.login.user'), hashtext(who));
+	IF ip IS NOT NULL THEN
+		PERFORM pg_advisory_xact_lock(hashtext('rollout.login.ip'), hashtext(host(ip)));
+	END IF;
+	SELECT * INTO a FROM admins x WHERE x.username = who AND x.is_active;
+	-- a locked login is refused before, and without, its password being looked at
+	held := login_lock(who, ip);
+	IF held.until IS NOT NULL THEN
+		RETURN login_refusal(who, ip, a, 'locked', held.until, held.scope);
+	END IF;
+	-- the same work whether or not the account exists, and the same answer
+	IF NOT verify_password(coalesce(password, ''),
+						   coalesce(a.password_hash, 'pbkdf2-sha256$100000$00000000000000000000000000000000$0000000000000000000000000000000000000000000000000000000000000000'))
+	   OR a.id IS NULL THEN
+		RETURN login_refusal(who, ip, a, 'password', NULL, NULL);
+	END IF;
+	UPDATE login_failures f SET cleared = true WHERE f.username = who AND NOT f.cleared;
+	tok := random_token();
+	exp := now() + ttl;
+	INSERT INTO api_tokens (admin_id, token_hash, name, expires_at)
+	VALUES (a.id, sha256(convert_to(tok, 'UTF8')), 'login', exp);
+	INSERT INTO audit_log (actor, action, object_type, object_id, after)
+	VALUES (a.username, 'login', 'admins', a.id, CASE WHEN ip IS NOT NULL THEN jsonb_build_object('ip', ip) END);
+	RETURN jsonb_build_object('token', tok, 'expires_at', exp, 'username', a.username, 'role', a.role,
+							  'project', (SELECT slug FROM projects WHERE id = a.project_id));
+END
+$$;
+COMMENT ON FUNCTION rollout.try_login(text, text, interval, inet) IS
+	'checks a password, throttled per username and address: a new bearer token {token, expires_at, username, role, project}, or {error} (28P01 login_failed or login_locked), the failure recorded and audited';
+
+CREATE OR REPLACE FUNCTION rollout.login(username text, password text, ttl interval DEFAULT '12 hours') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	r jsonb := try_login(username, password, ttl, NULL);
+BEGIN
+	IF r ? 'error' AND r -> 'error' ? 'detail' THEN
+		RAISE EXCEPTION '%', r #>> '{error,message}' USING ERRCODE = r #>> '{error,sqlstate}',
+			CONSTRAINT = r #>> '{error,constraint}', DETAIL = r #>> '{error,detail}';
+	ELSIF r ? 'error' THEN
+		RAISE EXCEPTION '%', r #>> '{error,message}' USING ERRCODE = r #>> '{error,sqlstate}',
+			CONSTRAINT = r #>> '{error,constraint}';
+	END IF;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION rollout.login(text, text, interval) IS
+	'try_login for SQL callers: a new bearer token {token, expires_at, username, role, project}; 28P01 on failure (which then rolls back with the caller''s transaction)';
+
+CREATE FUNCTION rollout.login_metrics() RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record := login_settings();
+	win interval := make_interval(secs => s."window");
+BEGIN
+	RETURN jsonb_build_object(
+		'failed_total', (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM login_failed_total),
+		'refused_total', (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM login_refused_total),
+		'lockouts_total', (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM login_lockouts_total),
+		'locked_usernames', (SELECT count(*) FROM (SELECT 1 FROM login_failures f
+							 WHERE NOT f.refused AND NOT f.cleared AND f.at > now() - win
+							 GROUP BY f.username HAVING count(*) >= s.max_failures) x),
+		'locked_addresses', (SELECT count(*) FROM (SELECT 1 FROM login_failures f
+							 WHERE NOT f.refused AND f.ip IS NOT NULL AND f.at > now() - win
+							 GROUP BY f.ip HAVING count(*) >= s.address_max_failures) x));
+END
+$$;
+COMMENT ON FUNCTION rollout.login_metrics() IS
+	'the login throttle for /metrics: {failed_total, refused_total, lockouts_total} counters, {locked_usernames, locked_addresses} now';
+
+REVOKE ALL ON FUNCTION rollout.login_settings(), rollout.login_lock(text, inet),
+	rollout.login_refusal(text, inet, rollout.admins, text, timestamptz, text),
+	rollout.try_login(text, text, interval, inet), rollout.login_metrics() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.try_login(text, text, interval, inet) TO rollout_client;
+-- login() raises, undoing what it recorded: the clients' role logs in through try_login only
+REVOKE EXECUTE ON FUNCTION rollout.login(text, text, interval) FROM rollout_client;
+GRANT EXECUTE ON FUNCTION rollout.login_metrics() TO rollout_reader;
+
+-- ---------------------------------------------------------------------
+-- Reads of the admin API scoped like its writes (issue 15, item 4: the auth
+-- matrix found that a maintainer of one project could read another's
+-- project, channels, mirrors, rules and statistics): readable_project()
+-- ---------------------------------------------------------------------
+-- The project of a read of the admin API: as project_by_slug, and 42501
+-- unless the acting account may see it (an account scoped to a project sees
+-- only that one; see require_role).
+CREATE FUNCTION rollout.readable_project(slug text) RETURNS rollout.projects
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(slug);
+BEGIN
+	PERFORM require_role('viewer', p.id);
+	RETURN p;
+END
+$$;
+COMMENT ON FUNCTION rollout.readable_project(text) IS 'the project with this slug if the acting account may read it; P0002 or 42501';
+REVOKE ALL ON FUNCTION rollout.readable_project(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION rollout.get_project(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT to_jsonb(readable_project(project)) $$;
+
+CREATE OR REPLACE FUNCTION rollout.list_mirrors(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.region), '[]') FROM mirrors m WHERE m.project_id = (readable_project(project)).id $$;
+
+CREATE OR REPLACE FUNCTION rollout.list_channels(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.rank), '[]') FROM channels c WHERE c.project_id = (readable_project(project)).id $$;
+
+CREATE OR REPLACE FUNCTION rollout.list_rules(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_agg(rule_json(r) ORDER BY r.priority DESC, r.id), '[]') FROM update_rules r WHERE r.project_id = (readable_project(project)).id $$;
+
+CREATE OR REPLACE FUNCTION rollout.stats(project text DEFAULT 'default', period text DEFAULT '7d', action text DEFAULT 'all',
+							  from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := readable_project(project);
+	days daterange := check_period(period, from_day, to_day);
+	act text := check_action(action);
+	o stats_overview;
+	totals jsonb;
+BEGIN
+	SELECT * INTO o FROM stats_overview WHERE stats_overview.project = p.slug;
+	SELECT coalesce(jsonb_object_agg(a, jsonb_build_object('events', e, 'clients', c)), '{}') INTO totals
+	FROM (SELECT r.action AS a, sum(r.events) AS e, sum(r.clients) AS c
+		  FROM rollup_daily r
+		  WHERE r.project_id = p.id AND r.day <@ days AND (act = 'all' OR r.action = act)
+		  GROUP BY r.action) s;
+	RETURN jsonb_build_object(
+		'project', p.slug, 'period', coalesce(period, '7d'), 'from', lower(days), 'to', upper(days) - 1,
+		'total_clients', o.total_clients, 'active_clients_today', o.active_clients_today,
+		'checks_today', o.checks_today, 'success_rate_7d', o.success_rate_7d,
+		'published_versions', o.published_versions, 'totals', totals);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.stats_trend(project text DEFAULT 'default', period text DEFAULT '7d', action text DEFAULT 'all',
+									from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := readable_project(project);
+	days daterange := check_period(period, from_day, to_day);
+	act text := check_action(action);
+BEGIN
+	RETURN coalesce((
+		SELECT jsonb_agg(jsonb_build_object('day', d.day, 'action', d.action, 'events', coalesce(s.e, 0), 'clients', coalesce(s.c, 0))
+						 ORDER BY d.day, d.action)
+		FROM (SELECT g::date AS day, a AS action
+			  FROM generate_series(lower(days), upper(days) - 1, '1 day') g,
+				   unnest(ARRAY['check', 'download', 'success', 'failed']) a
+			  WHERE act = 'all' OR a = act) d
+		LEFT JOIN (SELECT r.day, r.action, sum(r.events) e, sum(r.clients) c FROM rollup_daily r
+				   WHERE r.project_id = p.id AND r.day <@ days GROUP BY r.day, r.action) s
+		  ON s.day = d.day AND s.action = d.action), '[]');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.stats_distribution(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('version', d.version::text, 'clients', d.clients, 'share', d.share)
+							  ORDER BY d.version DESC), '[]')
+	FROM stats_version_distribution d WHERE d.project = (readable_project(stats_distribution.project)).slug
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.stats_regions(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('region', d.region, 'clients', d.clients, 'share', d.share)
+							  ORDER BY d.clients DESC, d.region), '[]')
+	FROM stats_region_distribution d WHERE d.project = (readable_project(stats_regions.project)).slug
+$$;
+
+CREATE OR REPLACE FUNCTION rollout.stats_funnel(project text DEFAULT 'default') RETURNS jsonb
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(jsonb_agg(jsonb_build_object('version', f.tag, 'status', f.status, 'offered', f.offered,
+												 'downloaded', f.downloaded, 'succeeded', f.succeeded,
+												 'failed', f.failed, 'success_rate', f.success_rate)
+							  ORDER BY f.version DESC), '[]')
+	FROM stats_version_funnel f WHERE f.project = (readable_project(stats_funnel.project)).slug
+$$;

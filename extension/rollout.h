@@ -25,6 +25,9 @@ extern char *rollout_request_text(Jsonb *req, const char *field, bool required);
 extern struct varlena *rollout_request_version(Jsonb *req, const char *field, bool required);
 extern char *rollout_ascii_lower(char *s);
 
+/* rollout_crypto.c: the login throttle's settings */
+extern void rollout_crypto_init(void);
+
 /* rollout_cache.c: the decision cache's invalidation hook */
 extern void rollout_cache_init(void);
 

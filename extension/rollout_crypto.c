@@ -7,6 +7,12 @@
  * so the extension needs no pgcrypto.  Verification compares in constant
  * time.  Tokens are 32 bytes from pg_strong_random, hex-encoded; only their
  * SHA-256 is stored.
+ *
+ * The login throttle's settings live here too (rollout.login_*): they are
+ * superuser-only, so a session cannot lift its own throttle, and
+ * login_settings() reads them through this library, which is thus loaded
+ * before they are read (a setting read before that would be a placeholder
+ * any session may change).
  */
 #include "postgres.h"
 
@@ -14,11 +20,20 @@
 #include "common/sha2.h"
 #include "fmgr.h"
 #include "port.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "rollout.h"
 
 PG_FUNCTION_INFO_V1(rollout_hash_password);
 PG_FUNCTION_INFO_V1(rollout_verify_password);
 PG_FUNCTION_INFO_V1(rollout_random_token);
+PG_FUNCTION_INFO_V1(rollout_login_settings);
+
+static int	login_max_failures = 5;
+static int	login_address_max_failures = 20;
+static int	login_window = 900;
 
 #define PBKDF2_ITERATIONS	100000
 #define PBKDF2_SALT_LEN		16
@@ -174,4 +189,38 @@ rollout_random_token(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not generate random token");
 	to_hex(bytes, sizeof(bytes), hex);
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
+}
+
+/* Define the login throttle's settings (from _PG_init). */
+void
+rollout_crypto_init(void)
+{
+	DefineCustomIntVariable("rollout.login_max_failures",
+							"Failed logins of one username within rollout.login_window that lock it.",
+							"A locked username is refused without its password being checked until "
+							"the oldest of those failures is older than the window.",
+							&login_max_failures, 5, 1, 1000000, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rollout.login_address_max_failures",
+							"Failed logins from one client address within rollout.login_window that lock it.",
+							NULL, &login_address_max_failures, 20, 1, 1000000, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("rollout.login_window",
+							"The period over which failed logins are counted, and so the longest lockout.",
+							NULL, &login_window, 900, 1, 7 * 24 * 3600, PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
+/* login_settings() returns (max_failures, address_max_failures, window): the login throttle's settings */
+Datum
+rollout_login_settings(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "login_settings must return a record");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int32GetDatum(login_max_failures);
+	values[1] = Int32GetDatum(login_address_max_failures);
+	values[2] = Int32GetDatum(login_window);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

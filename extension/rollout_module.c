@@ -16,5 +16,6 @@ void
 _PG_init(void)
 {
 	rollout_cache_init();
+	rollout_crypto_init();
 	rollout_queue_init();
 }

@@ -27,9 +27,12 @@ as_root() {
 }
 
 # Print a TCP port on 127.0.0.1 that nothing listens on, starting near $1.
+# A port some connection uses as its local (ephemeral) port cannot be
+# listened on either: those are skipped too (ss, when it is there).
 free_port() {
 	local p=${1:-55432}
-	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null ||
+		{ command -v ss >/dev/null && [ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; }; do
 		p=$((p + 1))
 	done
 	echo "$p"

@@ -222,17 +222,29 @@ db_load_signatures(void)
 	return rc;
 }
 
-/* A new connection, or NULL. */
+/*
+ * A new connection, or NULL.  Its statements' parameters (passwords, tokens)
+ * stay out of the server log even with log_statement = all: the parameters'
+ * logging is turned off for the session.  That needs a superuser or
+ * GRANT SET ON PARAMETER log_parameter_max_length; without, a warning, once.
+ */
 PGconn *
 db_connect(void)
 {
+	static int	warned;
 	PGconn	   *conn = PQconnectdb(config.conninfo);
+	PGresult   *r;
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		PQfinish(conn);
 		return NULL;
 	}
+	r = PQexec(conn, "SET log_parameter_max_length = 0");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && !__atomic_exchange_n(&warned, 1, __ATOMIC_SEQ_CST))
+		fprintf(stderr, "rollout-http: warning: cannot keep statement parameters (passwords, tokens) out of the"
+				" server log: %s", PQresultErrorMessage(r));
+	PQclear(r);
 	return conn;
 }
 
@@ -304,6 +316,22 @@ db_check_queue(PGconn **pc, bool *db_ok)
 		state = NULL;
 	}
 	return state;
+}
+
+/* The login throttle's figures, rollout.login_metrics(), on *pc as db_check_queue; NULL if unreadable. */
+json_t *
+db_login_metrics(PGconn **pc)
+{
+	PGresult   *r;
+	json_t	   *m = NULL;
+
+	if (db_ensure(pc) != 0)
+		return NULL;
+	r = PQexec(*pc, "SELECT rollout.login_metrics()");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		m = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	PQclear(r);
+	return m;
 }
 
 /* Append s to a growing buffer. */

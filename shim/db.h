@@ -23,6 +23,7 @@ extern void db_thread_end(void);
 extern json_t *db_check_queue(PGconn **pc, bool *db_ok);
 extern char *db_client_sql(const Route *route, const char *lang, bool signed_answers);
 extern bool db_has_function(const char *name);
+extern json_t *db_login_metrics(PGconn **pc);
 extern void db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResult *res);
 
 #endif							/* ROLLOUT_DB_H */

@@ -253,6 +253,8 @@ files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *
 	return res->status;
 }
 
+static int	web_error(struct mg_connection *conn, int status, const char *text);
+
 /* GET /download/...: a stored file, with Range and Content-Length; counted. */
 int
 files_download(struct mg_connection *conn, void *cbdata)
@@ -269,15 +271,13 @@ files_download(struct mg_connection *conn, void *cbdata)
 	if (!upload_dir || strlen(rel) >= 1024 ||
 		(strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0))
 	{
-		mg_send_http_error(conn, upload_dir ? 404 : 503, "%s", "Not found");
-		return 404;
+		return web_error(conn, upload_dir ? 404 : 503, "Not found");
 	}
 	segments = safe_segments(rel);
 	snprintf(path, sizeof(path), "%s/%s", upload_dir, rel);
 	if (segments != 4 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 	{
-		mg_send_http_error(conn, 404, "%s", "Not found");
-		return 404;
+		return web_error(conn, 404, "Not found");
 	}
 	if (pc && strcmp(ri->request_method, "GET") == 0 && db_ensure(pc) == 0)
 	{
@@ -286,7 +286,7 @@ files_download(struct mg_connection *conn, void *cbdata)
 		snprintf(url, sizeof(url), "/download/%s", rel);
 		PQclear(PQexecParams(*pc, "SELECT rollout.count_download($1)", 1, NULL, p, NULL, NULL, 0));
 	}
-	mg_send_mime_file(conn, path, "application/octet-stream");
+	mg_send_mime_file2(conn, path, "application/octet-stream", "X-Content-Type-Options: nosniff\r\n");
 	return 200;
 }
 

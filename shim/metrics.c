@@ -92,6 +92,26 @@ static const struct
 	"Restarts of the check recorder (a crash restart of the server counts one)."},
 };
 
+/* The login throttle's series: fields of rollout.login_metrics(). */
+static const struct
+{
+	const char *field;
+	const char *name;
+	const char *type;
+	const char *help;
+}			login_metrics[] = {
+	{"failed_total", "rollout_login_failures_total", "counter",
+	"Failed logins (wrong password or unknown username)."},
+	{"refused_total", "rollout_login_refused_total", "counter",
+	"Logins refused by a lockout, their password unchecked."},
+	{"lockouts_total", "rollout_login_lockouts_total", "counter",
+	"Lockouts begun, of a username or of a client address."},
+	{"locked_usernames", "rollout_login_locked_usernames", "gauge",
+	"Usernames locked now (too many failed logins within rollout.login_window)."},
+	{"locked_addresses", "rollout_login_locked_addresses", "gauge",
+	"Client addresses locked now (too many failed logins within rollout.login_window)."},
+};
+
 /*
  * The Prometheus text exposition, with the check recorder's state (the
  * object of rollout.check_queue(); NULL when the database did not answer,
@@ -100,7 +120,7 @@ static const struct
  * server restarts.
  */
 char *
-metrics_text(const json_t *recorder)
+metrics_text(const json_t *recorder, const json_t *login)
 {
 	size_t		cap = 65536,
 				len = 0;
@@ -172,6 +192,16 @@ metrics_text(const json_t *recorder)
 			else
 				EMIT("%s %.3f\n", recorder_metrics[i].name, json_real_value(v));
 		}
+	}
+	/* the login throttle (rollout.login_metrics(); NULL when the database did not answer) */
+	for (size_t i = 0; login != NULL && i < sizeof(login_metrics) / sizeof(login_metrics[0]); i++)
+	{
+		json_t	   *v = json_object_get(login, login_metrics[i].field);
+
+		if (json_is_integer(v))
+			EMIT("# HELP %s %s\n# TYPE %s %s\n%s %lld\n", login_metrics[i].name, login_metrics[i].help,
+				 login_metrics[i].name, login_metrics[i].type, login_metrics[i].name,
+				 (long long) json_integer_value(v));
 	}
 #undef EMIT
 	return out;

@@ -10,6 +10,6 @@
 extern void metrics_init(int nthreads, int nlanes);
 extern void metrics_record(int route, int status, double seconds);
 extern void metrics_connection(int delta);
-extern char *metrics_text(const json_t *recorder);
+extern char *metrics_text(const json_t *recorder, const json_t *login);
 
 #endif							/* ROLLOUT_METRICS_H */

@@ -456,7 +456,11 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	}
 	if ((route->flags & ROUTE_TOKEN_ARG) && token)
 		json_object_set_new(args, "token", json_string(token));
+	if (route->flags & ROUTE_CLIENT_IP)
+		json_object_set_new(args, "ip", json_string(ip));
 	db_call(mg_get_thread_pointer(conn), route, args, token, &res);
+	if (route->flags & ROUTE_ERROR_RESULT)
+		result_from_error_object(&res);
 answer:
 	if ((routes[index].flags & ROUTE_PEM) && res.status == 200 && json_is_string(res.data))
 	{
@@ -528,10 +532,12 @@ metrics(struct mg_connection *conn, void *cbdata)
 {
 	bool		db_ok;
 	json_t	   *state = db_check_queue(mg_get_thread_pointer(conn), &db_ok);
-	char	   *text = metrics_text(state);
+	json_t	   *login = db_ok ? db_login_metrics(mg_get_thread_pointer(conn)) : NULL;
+	char	   *text = metrics_text(state, login);
 
 	(void) cbdata;
 	json_decref(state);
+	json_decref(login);
 	respond_civet(conn, 200, "text/plain; version=0.0.4", text, strlen(text));
 	free(text);
 	return 1;

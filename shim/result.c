@@ -92,6 +92,38 @@ result_set_request_error(DbResult *res, int status, const char *key, const char 
 	res->field = dup_or_null(field);
 }
 
+/*
+ * A successful call whose result is {"error": {sqlstate, constraint,
+ * message, detail}} (a route with ROUTE_ERROR_RESULT): res becomes that
+ * error, as if the function had raised it.
+ */
+void
+result_from_error_object(DbResult *res)
+{
+	json_t	   *result;
+	json_t	   *err;
+	const char *state;
+
+	if (res->status != 200)
+		return;
+	result = res->raw ? json_loads(res->raw, JSON_DECODE_ANY, NULL) : json_incref(res->data);
+	err = json_object_get(result, "error");
+	state = json_string_value(json_object_get(err, "sqlstate"));
+	if (json_is_object(err) && state && strlen(state) == 5)
+	{
+		DbResult	e = {0};
+
+		snprintf(e.sqlstate, sizeof(e.sqlstate), "%s", state);
+		e.status = result_status_for_sqlstate(state);
+		e.message = dup_or_null(json_string_value(json_object_get(err, "message")));
+		e.detail = dup_or_null(json_string_value(json_object_get(err, "detail")));
+		e.key = dup_or_null(json_string_value(json_object_get(err, "constraint")));
+		result_free(res);
+		*res = e;
+	}
+	json_decref(result);
+}
+
 void
 result_free(DbResult *res)
 {

@@ -27,6 +27,7 @@ extern int	result_status_for_sqlstate(const char *sqlstate);
 extern void result_set_error(DbResult *res, const PGresult *r, PGconn *conn);
 extern void result_set_unavailable(DbResult *res, const char *why);
 extern void result_set_request_error(DbResult *res, int status, const char *key, const char *field);
+extern void result_from_error_object(DbResult *res);
 extern void result_free(DbResult *res);
 
 #endif							/* ROLLOUT_RESULT_H */

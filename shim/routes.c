@@ -22,7 +22,7 @@ const Route routes[] = {
 	{"GET", "/api/v1/projects/{project}/keys", "public_keys", AUTH_NONE, 0},
 	{"GET", "/api/v1/projects/{project}/public-key", "public_key_pem", AUTH_NONE, ROUTE_PEM},
 	/* accounts */
-	{"POST", "/admin/api/v1/auth/login", "login", AUTH_NONE, 0},
+	{"POST", "/admin/api/v1/auth/login", "try_login", AUTH_NONE, ROUTE_CLIENT_IP | ROUTE_ERROR_RESULT},
 	{"POST", "/admin/api/v1/auth/logout", "revoke_token", AUTH_TOKEN, ROUTE_TOKEN_ARG},
 	{"POST", "/admin/api/v1/auth/password", "change_password", AUTH_TOKEN, 0},
 	{"GET", "/admin/api/v1/me", "whoami", AUTH_TOKEN, 0},
@@ -259,6 +259,10 @@ routes_print(FILE *out)
 			json_array_append_new(flags, json_string("pem"));
 		if (r->flags & ROUTE_TOKEN_ARG)
 			json_array_append_new(flags, json_string("token_arg"));
+		if (r->flags & ROUTE_CLIENT_IP)
+			json_array_append_new(flags, json_string("client_ip"));
+		if (r->flags & ROUTE_ERROR_RESULT)
+			json_array_append_new(flags, json_string("error_result"));
 		json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s, s:o}", "method", r->method,
 											 "path", r->pattern, "function", r->function,
 											 "auth", r->auth == AUTH_TOKEN ? "token" : "none", "flags", flags));

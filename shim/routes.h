@@ -30,6 +30,10 @@ typedef enum Auth
 #define ROUTE_SIGNED	16		/* a client route answered by <function>_signed($1, lang): the
 								 * exact body and its X-Rollout-Signature (signed answers) */
 #define ROUTE_PEM		32		/* the function's text is sent as application/x-pem-file */
+#define ROUTE_CLIENT_IP	64		/* the client's address is the argument "ip" (never the body's) */
+#define ROUTE_ERROR_RESULT 128	/* the function answers a refusal as {"error": {sqlstate,
+								 * constraint, message, detail}} instead of raising it, so
+								 * that what it recorded commits (try_login's throttle) */
 
 /* One line of the route table. */
 typedef struct Route

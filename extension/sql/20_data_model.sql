@@ -188,6 +188,30 @@ COMMENT ON TABLE rollout.live_tickets IS
 	'single-use tickets (30 s) that open the live websocket, so no bearer token appears in a URL; only their SHA-256 is stored';
 CREATE INDEX ON rollout.audit_log (project_id, at DESC);
 
+-- Login throttle: recent failed logins, and counters for /metrics
+CREATE TABLE rollout.login_failures (
+	id bigserial PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT now(),
+	username text NOT NULL,
+	ip inet,
+	refused boolean NOT NULL DEFAULT false,
+	cleared boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE rollout.login_failures IS
+	'failed logins of the last day (by username as typed, and client address): what locks a username or an address (rollout.login_*)';
+COMMENT ON COLUMN rollout.login_failures.refused IS 'refused by a lockout, the password unchecked: counted for metrics, never toward a lock';
+COMMENT ON COLUMN rollout.login_failures.cleared IS 'followed by a successful login of the username: no longer counts toward its lock (still toward its address''s)';
+CREATE INDEX ON rollout.login_failures (username, at);
+CREATE INDEX ON rollout.login_failures (ip, at);
+CREATE INDEX ON rollout.login_failures (at);
+-- counters as sequences: they never roll back and never make two logins wait for each other
+CREATE SEQUENCE rollout.login_failed_total;
+COMMENT ON SEQUENCE rollout.login_failed_total IS 'failed logins (wrong password or unknown username) since the extension was created';
+CREATE SEQUENCE rollout.login_refused_total;
+COMMENT ON SEQUENCE rollout.login_refused_total IS 'logins refused by a lockout since the extension was created';
+CREATE SEQUENCE rollout.login_lockouts_total;
+COMMENT ON SEQUENCE rollout.login_lockouts_total IS 'lockouts begun (of a username or an address) since the extension was created';
+
 -- ---------------------------------------------------------------------
 -- Client state, events and rollups
 -- ---------------------------------------------------------------------

@@ -43,6 +43,21 @@ END
 $$;
 COMMENT ON FUNCTION rollout.project_by_slug(text) IS 'the project with this slug (NULL: default), or error P0002';
 
+-- The project of a read of the admin API: as project_by_slug, and 42501
+-- unless the acting account may see it (an account scoped to a project sees
+-- only that one; see require_role).
+CREATE FUNCTION rollout.readable_project(slug text) RETURNS rollout.projects
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	p projects := project_by_slug(slug);
+BEGIN
+	PERFORM require_role('viewer', p.id);
+	RETURN p;
+END
+$$;
+COMMENT ON FUNCTION rollout.readable_project(text) IS 'the project with this slug if the acting account may read it; P0002 or 42501';
+
 -- The project a client request names (default "default"), or P0002.
 CREATE FUNCTION rollout.request_project(request jsonb) RETURNS rollout.projects
 	LANGUAGE sql STABLE

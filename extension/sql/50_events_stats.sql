@@ -458,7 +458,7 @@ CREATE FUNCTION rollout.stats(project text DEFAULT 'default', period text DEFAUL
 	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
-	p projects := project_by_slug(project);
+	p projects := readable_project(project);
 	days daterange := check_period(period, from_day, to_day);
 	act text := check_action(action);
 	o stats_overview;
@@ -484,7 +484,7 @@ CREATE FUNCTION rollout.stats_trend(project text DEFAULT 'default', period text 
 	RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
-	p projects := project_by_slug(project);
+	p projects := readable_project(project);
 	days daterange := check_period(period, from_day, to_day);
 	act text := check_action(action);
 BEGIN
@@ -507,7 +507,7 @@ CREATE FUNCTION rollout.stats_distribution(project text DEFAULT 'default') RETUR
 AS $$
 	SELECT coalesce(jsonb_agg(jsonb_build_object('version', d.version::text, 'clients', d.clients, 'share', d.share)
 							  ORDER BY d.version DESC), '[]')
-	FROM stats_version_distribution d WHERE d.project = (project_by_slug(stats_distribution.project)).slug
+	FROM stats_version_distribution d WHERE d.project = (readable_project(stats_distribution.project)).slug
 $$;
 COMMENT ON FUNCTION rollout.stats_distribution(text) IS 'clients per current version (GET /stats/distribution)';
 
@@ -516,7 +516,7 @@ CREATE FUNCTION rollout.stats_regions(project text DEFAULT 'default') RETURNS js
 AS $$
 	SELECT coalesce(jsonb_agg(jsonb_build_object('region', d.region, 'clients', d.clients, 'share', d.share)
 							  ORDER BY d.clients DESC, d.region), '[]')
-	FROM stats_region_distribution d WHERE d.project = (project_by_slug(stats_regions.project)).slug
+	FROM stats_region_distribution d WHERE d.project = (readable_project(stats_regions.project)).slug
 $$;
 COMMENT ON FUNCTION rollout.stats_regions(text) IS 'clients per region (GET /stats/regions)';
 
@@ -527,6 +527,6 @@ AS $$
 												 'downloaded', f.downloaded, 'succeeded', f.succeeded,
 												 'failed', f.failed, 'success_rate', f.success_rate)
 							  ORDER BY f.version DESC), '[]')
-	FROM stats_version_funnel f WHERE f.project = (project_by_slug(stats_funnel.project)).slug
+	FROM stats_version_funnel f WHERE f.project = (readable_project(stats_funnel.project)).slug
 $$;
 COMMENT ON FUNCTION rollout.stats_funnel(text) IS 'offered, downloaded, succeeded, failed per version (GET /stats/funnel)';

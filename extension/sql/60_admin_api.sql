@@ -240,7 +240,7 @@ COMMENT ON FUNCTION rollout.list_projects() IS 'all projects';
 
 CREATE FUNCTION rollout.get_project(project text DEFAULT 'default') RETURNS jsonb
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
-AS $$ SELECT to_jsonb(project_by_slug(project)) $$;
+AS $$ SELECT to_jsonb(readable_project(project)) $$;
 COMMENT ON FUNCTION rollout.get_project(text) IS 'one project by slug, or P0002';
 
 -- ---------------------------------------------------------------------
@@ -666,7 +666,7 @@ COMMENT ON FUNCTION rollout.delete_mirror(text, text) IS 'removes the mirror of 
 
 CREATE FUNCTION rollout.list_mirrors(project text DEFAULT 'default') RETURNS jsonb
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
-AS $$ SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.region), '[]') FROM mirrors m WHERE m.project_id = (project_by_slug(project)).id $$;
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.region), '[]') FROM mirrors m WHERE m.project_id = (readable_project(project)).id $$;
 COMMENT ON FUNCTION rollout.list_mirrors(text) IS 'mirrors of a project';
 
 CREATE FUNCTION rollout.set_channel(project text DEFAULT 'default', channel text DEFAULT NULL, rollout_percentage numeric DEFAULT NULL,
@@ -704,7 +704,7 @@ COMMENT ON FUNCTION rollout.set_channel(text, text, numeric, boolean, boolean, j
 
 CREATE FUNCTION rollout.list_channels(project text DEFAULT 'default') RETURNS jsonb
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
-AS $$ SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.rank), '[]') FROM channels c WHERE c.project_id = (project_by_slug(project)).id $$;
+AS $$ SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.rank), '[]') FROM channels c WHERE c.project_id = (readable_project(project)).id $$;
 COMMENT ON FUNCTION rollout.list_channels(text) IS 'channels of a project, most stable first';
 
 -- ---------------------------------------------------------------------
@@ -862,7 +862,7 @@ COMMENT ON FUNCTION rollout.get_rule(bigint) IS 'one rule';
 
 CREATE FUNCTION rollout.list_rules(project text DEFAULT 'default') RETURNS jsonb
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
-AS $$ SELECT coalesce(jsonb_agg(rule_json(r) ORDER BY r.priority DESC, r.id), '[]') FROM update_rules r WHERE r.project_id = (project_by_slug(project)).id $$;
+AS $$ SELECT coalesce(jsonb_agg(rule_json(r) ORDER BY r.priority DESC, r.id), '[]') FROM update_rules r WHERE r.project_id = (readable_project(project)).id $$;
 COMMENT ON FUNCTION rollout.list_rules(text) IS 'rules of a project, highest priority first';
 
 -- ---------------------------------------------------------------------

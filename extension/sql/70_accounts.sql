@@ -69,35 +69,193 @@ END
 $$;
 COMMENT ON FUNCTION rollout.list_admins() IS 'admin accounts (without password hashes)';
 
-CREATE FUNCTION rollout.login(username text, password text, ttl interval DEFAULT '12 hours') RETURNS jsonb
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+-- ---------------------------------------------------------------------
+-- Login throttle
+-- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.login_settings(OUT max_failures integer, OUT address_max_failures integer, OUT "window" integer)
+	AS 'MODULE_PATHNAME', 'rollout_login_settings' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.login_settings() IS
+	'the login throttle''s settings: rollout.login_max_failures, rollout.login_address_max_failures, rollout.login_window (seconds)';
+
+/*
+ * When a login by username from ip is locked, and why: NULL if it is not.
+ * A username (as typed, whether or not an account has it) is locked while
+ * it has max_failures failures within the window since its last successful
+ * login, an address while it has address_max_failures; the lock ends when
+ * the oldest of those leaves the window.
+ */
+CREATE FUNCTION rollout.login_lock(username text, ip inet, OUT until timestamptz, OUT scope text)
+	LANGUAGE plpgsql STABLE SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
+	s record := login_settings();
+	win interval := make_interval(secs => s."window");
+	addr_until timestamptz;
+BEGIN
+	SELECT f.at + win INTO until FROM login_failures f
+	WHERE f.username = login_lock.username AND NOT f.refused AND NOT f.cleared AND f.at > now() - win
+	ORDER BY f.at DESC OFFSET s.max_failures - 1 LIMIT 1;
+	scope := CASE WHEN until IS NOT NULL THEN 'account' END;
+	IF ip IS NOT NULL THEN
+		SELECT f.at + win INTO addr_until FROM login_failures f
+		WHERE f.ip = login_lock.ip AND NOT f.refused AND f.at > now() - win
+		ORDER BY f.at DESC OFFSET s.address_max_failures - 1 LIMIT 1;
+		IF addr_until > until OR (until IS NULL AND addr_until IS NOT NULL) THEN
+			until := addr_until;
+			scope := 'address';
+		END IF;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout.login_lock(text, inet) IS
+	'until when a login of a username from an address is locked, and whether by the account''s or the address''s failures (NULLs: not locked)';
+
+/*
+ * A failed login (reason password: wrong password or unknown username, one
+ * and the same; locked: refused by a lockout, its password unchecked):
+ * recorded, counted and audited, and the lockout it begins audited too.
+ * Returns the refusal as try_login answers it.
+ */
+CREATE FUNCTION rollout.login_refusal(username text, ip inet, account rollout.admins, reason text,
+									  locked_until timestamptz, scope text)
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record := login_settings();
+	win interval := make_interval(secs => s."window");
+	held record;
+BEGIN
+	DELETE FROM login_failures f WHERE f.at < now() - greatest(win, interval '1 day');
+	INSERT INTO login_failures (username, ip, refused) VALUES (username, ip, reason = 'locked');
+	PERFORM nextval(CASE reason WHEN 'locked' THEN 'login_refused_total' ELSE 'login_failed_total' END::regclass);
+	INSERT INTO audit_log (actor, action, object_type, object_id, project_id, after)
+	VALUES (username, 'login_failed', 'admins', account.id, account.project_id,
+			jsonb_strip_nulls(jsonb_build_object('username', username, 'ip', ip, 'reason', reason,
+												 'locked_until', locked_until, 'lock', scope)));
+	IF reason = 'password' THEN
+		-- did this failure begin a lockout?  (at most one failure at a time per username and address: try_login)
+		held := login_lock(username, NULL);
+		IF held.until IS NOT NULL AND
+		   (SELECT count(*) FROM login_failures f WHERE f.username = login_refusal.username AND NOT f.refused
+			AND NOT f.cleared AND f.at > now() - win) = s.max_failures THEN
+			PERFORM nextval('login_lockouts_total');
+			INSERT INTO audit_log (actor, action, object_type, object_id, project_id, after)
+			VALUES (username, 'login_locked', 'admins', account.id, account.project_id,
+					jsonb_build_object('lock', 'account', 'username', username, 'until', held.until));
+		END IF;
+		IF ip IS NOT NULL AND
+		   (SELECT count(*) FROM login_failures f WHERE f.ip = login_refusal.ip AND NOT f.refused
+			AND f.at > now() - win) = s.address_max_failures THEN
+			PERFORM nextval('login_lockouts_total');
+			INSERT INTO audit_log (actor, action, object_type, object_id, project_id, after)
+			VALUES (username, 'login_locked', 'admins', NULL, NULL,
+					jsonb_build_object('lock', 'address', 'ip', ip, 'until', (login_lock(NULL, ip)).until));
+		END IF;
+	END IF;
+	IF reason = 'locked' THEN
+		RETURN jsonb_build_object('error', jsonb_build_object(
+			'sqlstate', '28P01', 'constraint', 'login_locked',
+			'message', 'too many failed logins: try again later',
+			'detail', format('locked until %s', to_char(locked_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))));
+	END IF;
+	RETURN jsonb_build_object('error', jsonb_build_object(
+		'sqlstate', '28P01', 'constraint', 'login_failed', 'message', 'invalid username or password'));
+END
+$$;
+COMMENT ON FUNCTION rollout.login_refusal(text, inet, rollout.admins, text, timestamptz, text) IS
+	'records, counts and audits a failed login (and the lockout it begins); returns try_login''s {error}';
+
+/*
+ * A login that never raises for a wrong password or a lockout, so that what
+ * it records about the failure commits: {token, expires_at, username, role,
+ * project} or {error: {sqlstate, constraint, message, detail}}.  The route
+ * POST /auth/login runs it (the shim answers an {error} as that error);
+ * login() raises it for SQL callers.
+ */
+CREATE FUNCTION rollout.try_login(username text, password text, ttl interval DEFAULT '12 hours', ip inet DEFAULT NULL)
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	who text := left(coalesce(username, ''), 100);
 	a admins;
+	held record;
 	tok text;
 	exp timestamptz;
 BEGIN
 	IF ttl IS NULL OR ttl < interval '1 minute' OR ttl > interval '90 days' THEN
 		PERFORM invalid_argument('ttl', 'ttl must be between 1 minute and 90 days');
 	END IF;
-	SELECT * INTO a FROM admins x WHERE x.username = login.username AND x.is_active;
-	-- the same work whether or not the account exists
+	-- one attempt at a time per username and per address: none slips past a lock being reached
+	PERFORM pg_advisory_xact_lock(hashtext('rollout.login.user'), hashtext(who));
+	IF ip IS NOT NULL THEN
+		PERFORM pg_advisory_xact_lock(hashtext('rollout.login.ip'), hashtext(host(ip)));
+	END IF;
+	SELECT * INTO a FROM admins x WHERE x.username = who AND x.is_active;
+	-- a locked login is refused before, and without, its password being looked at
+	held := login_lock(who, ip);
+	IF held.until IS NOT NULL THEN
+		RETURN login_refusal(who, ip, a, 'locked', held.until, held.scope);
+	END IF;
+	-- the same work whether or not the account exists, and the same answer
 	IF NOT verify_password(coalesce(password, ''),
 						   coalesce(a.password_hash, 'pbkdf2-sha256$100000$00000000000000000000000000000000$0000000000000000000000000000000000000000000000000000000000000000'))
 	   OR a.id IS NULL THEN
-		RAISE EXCEPTION 'invalid username or password' USING ERRCODE = '28P01', CONSTRAINT = 'login_failed';
+		RETURN login_refusal(who, ip, a, 'password', NULL, NULL);
 	END IF;
+	UPDATE login_failures f SET cleared = true WHERE f.username = who AND NOT f.cleared;
 	tok := random_token();
 	exp := now() + ttl;
 	INSERT INTO api_tokens (admin_id, token_hash, name, expires_at)
 	VALUES (a.id, sha256(convert_to(tok, 'UTF8')), 'login', exp);
-	INSERT INTO audit_log (actor, action, object_type, object_id) VALUES (a.username, 'login', 'admins', a.id);
+	INSERT INTO audit_log (actor, action, object_type, object_id, after)
+	VALUES (a.username, 'login', 'admins', a.id, CASE WHEN ip IS NOT NULL THEN jsonb_build_object('ip', ip) END);
 	RETURN jsonb_build_object('token', tok, 'expires_at', exp, 'username', a.username, 'role', a.role,
 							  'project', (SELECT slug FROM projects WHERE id = a.project_id));
 END
 $$;
+COMMENT ON FUNCTION rollout.try_login(text, text, interval, inet) IS
+	'checks a password, throttled per username and address: a new bearer token {token, expires_at, username, role, project}, or {error} (28P01 login_failed or login_locked), the failure recorded and audited';
+
+CREATE FUNCTION rollout.login(username text, password text, ttl interval DEFAULT '12 hours') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	r jsonb := try_login(username, password, ttl, NULL);
+BEGIN
+	IF r ? 'error' AND r -> 'error' ? 'detail' THEN
+		RAISE EXCEPTION '%', r #>> '{error,message}' USING ERRCODE = r #>> '{error,sqlstate}',
+			CONSTRAINT = r #>> '{error,constraint}', DETAIL = r #>> '{error,detail}';
+	ELSIF r ? 'error' THEN
+		RAISE EXCEPTION '%', r #>> '{error,message}' USING ERRCODE = r #>> '{error,sqlstate}',
+			CONSTRAINT = r #>> '{error,constraint}';
+	END IF;
+	RETURN r;
+END
+$$;
 COMMENT ON FUNCTION rollout.login(text, text, interval) IS
-	'checks a password and returns a new bearer token {token, expires_at, username, role, project}; 28P01 on failure';
+	'try_login for SQL callers: a new bearer token {token, expires_at, username, role, project}; 28P01 on failure (which then rolls back with the caller''s transaction)';
+
+CREATE FUNCTION rollout.login_metrics() RETURNS jsonb
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record := login_settings();
+	win interval := make_interval(secs => s."window");
+BEGIN
+	RETURN jsonb_build_object(
+		'failed_total', (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM login_failed_total),
+		'refused_total', (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM login_refused_total),
+		'lockouts_total', (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM login_lockouts_total),
+		'locked_usernames', (SELECT count(*) FROM (SELECT 1 FROM login_failures f
+							 WHERE NOT f.refused AND NOT f.cleared AND f.at > now() - win
+							 GROUP BY f.username HAVING count(*) >= s.max_failures) x),
+		'locked_addresses', (SELECT count(*) FROM (SELECT 1 FROM login_failures f
+							 WHERE NOT f.refused AND f.ip IS NOT NULL AND f.at > now() - win
+							 GROUP BY f.ip HAVING count(*) >= s.address_max_failures) x));
+END
+$$;
+COMMENT ON FUNCTION rollout.login_metrics() IS
+	'the login throttle for /metrics: {failed_total, refused_total, lockouts_total} counters, {locked_usernames, locked_addresses} now';
 
 CREATE FUNCTION rollout.authenticate(token text) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp

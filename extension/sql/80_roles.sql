@@ -64,11 +64,11 @@ GRANT EXECUTE ON FUNCTION
 	rollout.revoke_api_token(bigint), rollout.flush_checks(integer), rollout.check_queue(),
 	rollout.whoami(), rollout.dashboard(text), rollout.simulate_check(text, text, text, text, text, text, text, text),
 	rollout.cohort_count(bigint, numeric), rollout.change_password(text, text), rollout.list_approvals(text, text),
-	rollout.live_ticket()
+	rollout.live_ticket(), rollout.login_metrics()
 	TO rollout_reader;
 
 GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),
-	rollout.login(text, text, interval), rollout.authenticate(text), rollout.revoke_token(text),
+	rollout.try_login(text, text, interval, inet), rollout.authenticate(text), rollout.revoke_token(text),
 	rollout.count_download(text), rollout.redeem_live_ticket(text), rollout.begin_request(text)
 	TO rollout_client;
 
