@@ -121,7 +121,7 @@ match_path(const char *pattern, const char *path, json_t *params)
 			char		name[64];
 			size_t		n = close - pattern - 1;
 			size_t		vlen;
-			char	   *value;
+			json_t	   *value;
 
 			if (!end)
 				end = path + strlen(path);
@@ -130,12 +130,13 @@ match_path(const char *pattern, const char *path, json_t *params)
 				return 0;
 			memcpy(name, pattern + 1, n);
 			name[n] = '\0';
+			/* a parameter is text: a segment that is not UTF-8 matches nothing */
+			if (!(value = json_stringn(path, vlen)))
+				return 0;
 			if (params)
-			{
-				value = strndup(path, vlen);
-				json_object_set_new(params, name, json_string(value));
-				free(value);
-			}
+				json_object_set_new(params, name, value);
+			else
+				json_decref(value);
 			pattern = close + 1;
 			path = end;
 			continue;
@@ -146,30 +147,50 @@ match_path(const char *pattern, const char *path, json_t *params)
 	return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
 }
 
-/* Decode a URL-encoded query string into params (later keys win). */
-static void
+/*
+ * Decode a URL-encoded query string into params (later keys win).  False if
+ * a key or value decodes to a NUL byte or to text that is not UTF-8: such a
+ * query is refused rather than bound cut short.
+ */
+static bool
 parse_query(const char *qs, json_t *params)
 {
-	char	   *copy;
+	char	   *copy,
+			   *key,
+			   *val;
 	char	   *save = NULL;
+	bool		ok = true;
+	size_t		n;
 
 	if (!qs || !*qs)
-		return;
+		return true;
+	/* a decoded text is never longer than its source: nothing is truncated */
+	n = strlen(qs);
 	copy = strdup(qs);
-	for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save))
+	key = malloc(n + 1);
+	val = malloc(n + 1);
+	for (char *pair = strtok_r(copy, "&", &save); pair && ok; pair = strtok_r(NULL, "&", &save))
 	{
 		char	   *eq = strchr(pair, '=');
-		char		key[128],
-					val[4096];
+		int			klen,
+					vlen;
+		json_t	   *v;
 
 		if (eq)
 			*eq = '\0';
-		if (mg_url_decode(pair, (int) strlen(pair), key, sizeof(key), 1) <= 0)
+		klen = mg_url_decode(pair, (int) strlen(pair), key, (int) n + 1, 1);
+		if (klen <= 0)
 			continue;
-		mg_url_decode(eq ? eq + 1 : "", eq ? (int) strlen(eq + 1) : 0, val, sizeof(val), 1);
-		json_object_set_new(params, key, json_string(val));
+		vlen = mg_url_decode(eq ? eq + 1 : "", eq ? (int) strlen(eq + 1) : 0, val, (int) n + 1, 1);
+		v = vlen < 0 || memchr(val, '\0', vlen) ? NULL : json_stringn(val, vlen);
+		ok = v != NULL && strlen(key) == (size_t) klen && json_object_set_new(params, key, v) == 0;
+		if (!ok && v && strlen(key) != (size_t) klen)
+			json_decref(v);
 	}
 	free(copy);
+	free(key);
+	free(val);
+	return ok;
 }
 
 /*
@@ -595,9 +616,8 @@ client_arg(const char *body, size_t len, const char *ip, const char *user_agent,
 		return NULL;
 	}
 	json_object_set_new(json, "ip", json_string(ip));
-	if (user_agent)
-		json_object_set_new(json, "user_agent", json_string(user_agent));
-	else
+	/* the header's user agent (if it is text), never the body's own */
+	if (!user_agent || json_object_set_new(json, "user_agent", json_string(user_agent)) != 0)
 		json_object_del(json, "user_agent");
 	arg = json_dumps(json, JSON_COMPACT);
 	json_decref(json);
@@ -874,7 +894,12 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	}
 
 	/* arguments: query string, then the JSON body, then path parameters */
-	parse_query(ri->query_string, args);
+	if (!parse_query(ri->query_string, args))
+	{
+		respond_error(conn, ri_index, 400, lang, "invalid", "query", started, ip);
+		json_decref(args);
+		return 1;
+	}
 	if (strcmp(route->function, "add_artifact") == 0 && mg_get_header(conn, "Content-Type") &&
 		strncasecmp(mg_get_header(conn, "Content-Type"), "application/json", 16) != 0)
 	{
