@@ -350,6 +350,39 @@ answer(Conn *c, char *resp, size_t len)
 	serve(c);
 }
 
+/*
+ * The Content-Length of a complete request head (head_len bytes) if it is
+ * up to FRONT_BODY_MAX and the client does not wait for a 100 Continue;
+ * else 0.
+ */
+static long
+small_body(const char *head, size_t head_len)
+{
+	const char *end = head + head_len;
+	const char *p = memmem(head, head_len, "\r\n", 2);
+	long		n = 0;
+
+	while (p && (p += 2) < end)
+	{
+		const char *eol = memmem(p, end - p, "\r\n", 2);
+
+		if (!eol)
+			break;
+		if (eol - p > 7 && strncasecmp(p, "Expect:", 7) == 0)
+			return 0;
+		if (eol - p > 15 && strncasecmp(p, "Content-Length:", 15) == 0)
+		{
+			char	   *e;
+
+			n = strtol(p + 15, &e, 10);
+			if (n < 0 || n > FRONT_BODY_MAX)
+				return 0;
+		}
+		p = eol;
+	}
+	return n;
+}
+
 static void start_tunnel(Conn *c);
 
 /*
@@ -383,6 +416,18 @@ serve(Conn *c)
 	}
 	if (route < 0)
 	{
+		long		body = h.head_len > 0 ? small_body(c->in, h.head_len) : 0;
+
+		/*
+		 * a body that fits is read here before civetweb sees the request: a
+		 * client that sends half of one then waits holds no civetweb thread
+		 */
+		if (body > 0 && c->inlen < h.head_len + body)
+		{
+			if (!reserve(&c->in, &c->incap, c->inlen, h.head_len + body - c->inlen))
+				conn_close(c);
+			return;
+		}
 		start_tunnel(c);
 		return;
 	}
