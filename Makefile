@@ -5,6 +5,7 @@
 #   make run        install dependencies, build, start a local cluster in ./.data
 #   make test       install dependencies, build, run every test suite
 #   make bench      run the benchmarks in bench/
+#   make soak       the soak and fault test for SOAK_SECONDS (default 600)
 
 EXTVERSION := $(shell sed -n 's/^   "version": "\([^"]*\)".*/\1/p' META.json | head -n 1)
 PG_CONFIG ?= pg_config
@@ -99,7 +100,7 @@ extension/rollout.control: extension/rollout.control.in META.json
 		{ echo "no upgrade script to $(EXTVERSION) (version from META.json): add extension/rollout--A--$(EXTVERSION).sql" >&2; exit 1; }
 	sed 's/@VERSION@/$(EXTVERSION)/' $< > $@
 
-.PHONY: run test bench stop deps shim
+.PHONY: run test bench soak stop deps shim
 
 # The HTTP server: civetweb (no pkg-config file), libpq, jansson.
 SHIM_SRCS = shim/main.c shim/front.c shim/http_head.c shim/db.c shim/lanes.c shim/i18n.c shim/limits.c shim/live.c shim/files.c shim/sha256.c
@@ -130,3 +131,12 @@ test:
 
 bench:
 	bench/run.sh
+
+# The soak and fault test (test/soak/) for SOAK_SECONDS (default 600): its own
+# cluster, restarted under load; make test runs a short one (test/run-soak.sh).
+SOAK_SECONDS ?= 600
+soak:
+	scripts/deps.sh
+	$(MAKE) -s >/dev/null
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) -s install >/dev/null; else sudo $(MAKE) -s install >/dev/null; fi
+	SOAK_SECONDS=$(SOAK_SECONDS) test/soak/soak.sh
