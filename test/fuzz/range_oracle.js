@@ -4,7 +4,7 @@
 // checked with its own version and a fixed list of versions: the extension's
 // parser (semver_cli, extension/semver_core.c) and node-semver must agree on
 // accepting the range and on every match. Prints the counts and the first
-// disagreements; ends with "N passed, N failed" and exits 1 on a disagreement.
+// disagreements (acceptance, canonical text, match); ends with "N passed, N failed" and exits 1 on a disagreement.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -46,14 +46,18 @@ function node(range, version) {
   } catch (e) {
     return { error: 'range' };
   }
+  const canonical = r.range;
   let v;
   try {
     v = new semver.SemVer(version);
   } catch (e) {
-    return { verror: true };
+    return { canonical, verror: true };
   }
-  return { match: r.test(v) };
+  return { canonical, match: r.test(v) };
 }
+
+// node-semver prints '' for '*' and joins sets with '||'
+const normalize = (c) => c.split(' || ').map((s) => (s === '*' ? '' : s)).join('||');
 
 function ours(list) {
   const input = list.map(([r, v]) => `${r}\t${v}`).join('\n') + '\n';
@@ -61,9 +65,9 @@ function ours(list) {
   return list.map((_, i) => {
     const line = out[i];
     if (line.startsWith('range-error:')) return { error: 'range' };
-    const res = line.split('\t')[1];
-    if (res.startsWith('version-error')) return { verror: true };
-    return { match: res === 'true' };
+    const [canonical, res] = line.split('\t');
+    if (res.startsWith('version-error')) return { canonical, verror: true };
+    return { canonical, match: res === 'true' };
   });
 }
 
@@ -85,6 +89,7 @@ pairs.forEach(([r, v], i) => {
     b = node(r.replace(/V/g, 'v'), v);
   }
   if (a.error || b.error) ok = !!a.error === !!b.error;
+  else if (normalize(a.canonical) !== b.canonical) ok = false;
   else if (a.verror || b.verror) ok = true; // the version, not the range, is refused by one of us
   else { ok = a.match === b.match; compared++; }
   if (!ok) bad.push({ range: r, version: v, ours: a, node: b });
@@ -95,7 +100,7 @@ console.log(`${ranges.size} ranges from the fuzzer's corpus (${skipped} inputs l
   `${compared} matches compared with node-semver ${require('semver/package.json').version}` +
   (upperV.size ? `; ${upperV.size} ranges with an upper-case V prefix, which node-semver refuses (SPEC §6)` : ''));
 if (bad.length === 0) {
-  console.log('ok - every range accepted or refused alike, every match agrees');
+  console.log('ok - every range accepted or refused alike, with the same canonical text, every match agrees');
   console.log('1 passed, 0 failed');
 } else {
   console.log(`not ok - ${bad.length} pairs (${uniq.length} ranges) differ from node-semver`);
