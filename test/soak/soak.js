@@ -37,6 +37,7 @@ const uploadDir = env.SOAK_UPLOAD_DIR;
 const seconds = Number(env.SOAK_SECONDS || 75);
 const nclients = Number(env.SOAK_CLIENTS || 12);
 const pgCtl = env.SOAK_PG_CTL;
+const smallDisk = env.SOAK_SMALL_DISK === '1';	// the upload directory is a 4 MB disk of its own
 const base = `http://127.0.0.1:${port}`;
 const RECOVERY_BOUND_MS = 2000;		// SPEC: service back within 2 s of the database
 const GRACE_MS = 500;				// requests in flight when an outage ends
@@ -115,6 +116,7 @@ const outages = [];		// {kind, start, end, httpDown}
 const answers = [];		// {route, status, start, end} of every 5xx and every error
 const counts = {};		// route -> status -> n
 let requests = 0;
+const checkMs = [];	// latency of every check-update answered 200
 function count(route, status) {
   counts[route] = counts[route] || {};
   counts[route][status] = (counts[route][status] || 0) + 1;
@@ -131,6 +133,7 @@ async function call(route, method, p, body, headers = {}) {
     const res = await fetch(base + p, init);
     const text = await res.text();
     count(route, res.status);
+    if (res.status === 200 && route === 'check-update') checkMs.push(now() - start);
     if (res.status >= 500) answers.push({ route, status: res.status, start, end: now(), text: text.slice(0, 200) });
     let json = null;
     try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
@@ -297,7 +300,7 @@ async function fillDisk() {
     }
   }
   log(`disk fill ${ep}: ${results.map((r) => r.status).join(' ')}`);
-  if (full === 0) uploadStats.violations.push({ episode: ep, why: 'the disk never filled', statuses: results.map((r) => r.status) });
+  if (full === 0 && smallDisk) uploadStats.violations.push({ episode: ep, why: 'the disk never filled', statuses: results.map((r) => r.status) });
   await freeDisk();
 }
 async function freeDisk() {
@@ -448,7 +451,8 @@ async function main() {
 
   // 4. uploads
   check(`a failed upload leaves no file and no artifact row (${uploadStats.ok} stored, ${uploadStats.refusedFull} refused by the full disk, ${uploadStats.cut} cut off)`,
-    uploadStats.violations.length === 0 && uploadStats.refusedFull > 0 && uploadStats.cut > 0, uploadStats.violations.slice(0, 5));
+    uploadStats.violations.length === 0 && (uploadStats.refusedFull > 0 || !smallDisk) && uploadStats.cut > 0, uploadStats.violations.slice(0, 5));
+  if (!smallDisk) console.log('# the upload directory was not a small disk of its own (soak.sh could not mount one): a full disk was not tried');
   const stray = [];
   const walk = (d) => { for (const f of storedFiles(d)) { const p = path.join(d, f); if (fs.statSync(p).isDirectory()) walk(p); else stray.push(p); } };
   walk(uploadDir);
@@ -474,6 +478,7 @@ async function main() {
   const total = Object.values(counts).reduce((s, byStatus) => s + Object.values(byStatus).reduce((a, b) => a + b, 0), 0);
   const report = {
     seconds: elapsed / 1000, clients: nclients, requests: total, requests_per_second: Math.round(total / (elapsed / 1000)),
+    check_update_ms: (() => { const a = checkMs.slice().sort((x, y) => x - y); return { p50: a[Math.floor(a.length / 2)], p99: a[Math.floor(a.length * 0.99)], max: a[a.length - 1] }; })(),
     client_cycles: cycles, install_results_acked: acked.size, install_results_missing: missing.length,
     by_route: counts, postgres_restarts: pgRecoveries, rollout_http_kills: restartsMs.length, rollout_http_restart_ms: restartsMs,
     uploads: { ...uploadStats, violations: uploadStats.violations.length },

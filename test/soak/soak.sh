@@ -42,6 +42,7 @@ elif [ "$(id -u)" = 0 ] && dd if=/dev/zero of="$work/disk.img" bs=1M count=4 sta
 else
 	echo "# the upload directory is not a small disk of its own (no root, or mounting refused): the disk-full case cannot fill it"
 fi
+[ -n "$mounted" ] && export SOAK_SMALL_DISK=1
 echo "# upload directory: ${mounted:-a plain directory} ($(df -h --output=size "$uploads" | tail -n 1 | tr -d ' '))"
 
 export PGPORT=$(free_port 56432) PGHOST=127.0.0.1 PGUSER=postgres PGDATABASE=postgres
