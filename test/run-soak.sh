@@ -3,4 +3,6 @@
 # for make test: ROLLOUT_SOAK_SECONDS, default 90 (`make soak` runs it for 600).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-SOAK_SECONDS=${ROLLOUT_SOAK_SECONDS:-90} mkdir -p test/out && SOAK_REPORT=test/out/soak.json exec test/soak/soak.sh
+mkdir -p test/out
+export SOAK_SECONDS=${ROLLOUT_SOAK_SECONDS:-90} SOAK_REPORT=test/out/soak.json
+exec test/soak/soak.sh
