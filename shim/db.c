@@ -18,6 +18,8 @@
 static Signature *sigs;
 static int	nsigs;
 
+static void forget_conn(const PGconn *conn);
+
 /* The signature of a rollout function, or NULL. */
 static const Signature *
 find_signature(const char *name)
@@ -164,6 +166,7 @@ db_ensure(PGconn **pc, const char *conninfo)
 		return 0;
 	if (*pc)
 	{
+		forget_conn(*pc);
 		PQfinish(*pc);
 		metrics_connection(-1);
 	}
@@ -422,6 +425,21 @@ forget_prepared(void)
 	nprepared = 0;
 }
 
+/*
+ * conn is about to be closed: forget what it prepared.  (The next connection
+ * may well get the same address from malloc, and would then be taken for
+ * this one: "prepared statement r0 does not exist" after every reconnection.)
+ */
+static void
+forget_conn(const PGconn *conn)
+{
+	if (prepared_conn == conn)
+	{
+		forget_prepared();
+		prepared_conn = NULL;
+	}
+}
+
 /* A worker thread ends: forget what its connection prepared. */
 void
 db_thread_end(void)
@@ -625,6 +643,7 @@ lost:
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		/* the database went away: 503, and a fresh connection next time */
+		forget_conn(conn);
 		PQfinish(conn);
 		metrics_connection(-1);
 		*connp = NULL;
