@@ -203,6 +203,7 @@ async function pgRestart(mode) {
 
 let lastKillEnd = null;
 const restartsMs = [];
+const rssSeries = [];	// [s, pid, kB] after each round of faults
 async function killHttp() {
   const o = { kind: 'rollout-http SIGKILL', start: now(), end: Infinity, httpDown: true };
   outages.push(o);
@@ -282,7 +283,7 @@ async function fillDisk() {
   for (let k = 0; k < tries.length; k++) {
     const t = tries[k];
     const r = results[k];
-    const dir = path.join(uploadDir, 'default', '1.0.0', `${t.os}-${t.arch}`);
+    const dir = path.join(uploadDir, 'default', '2.0.0', `${t.os}-${t.arch}`);
     const files = storedFiles(dir);
     const rows = await artifactRows(versionId, t.os, t.arch);
     if (r.status === 200) {
@@ -315,7 +316,7 @@ async function cutUploads() {
   await Promise.all([0, 1, 2].map((k) => upload(versionId, 'linux', `c${ep}_${k}`, 'app.bin', bytes, 100 * 1024 * (k + 1))));
   await sleep(1500);	// the server notices the client is gone
   for (const k of [0, 1, 2]) {
-    const dir = path.join(uploadDir, 'default', '1.0.0', `linux-c${ep}_${k}`);
+    const dir = path.join(uploadDir, 'default', '2.0.0', `linux-c${ep}_${k}`);
     const files = storedFiles(dir);
     const rows = await artifactRows(versionId, 'linux', `c${ep}_${k}`);
     uploadStats.cut++;
@@ -367,7 +368,7 @@ async function holdConnections(n, holdMs) {
 }
 
 // ---- the run -----------------------------------------------------------------
-let versionId = null;
+let versionId = null;	// the draft that receives the uploads
 async function setup() {
   const r = await call('setup', 'POST', '/admin/api/v1/auth/login', { username: 'admin', password: 'soak-password-1' });
   token = r.json && r.json.data && r.json.data.token;
@@ -375,8 +376,11 @@ async function setup() {
   const auth = { Authorization: `Bearer ${token}` };
   const v = await call('setup', 'POST', '/admin/api/v1/versions',
     { project: 'default', version: '1.0.0', title: 'Soak', file_url: 'https://downloads.example.com/app-1.0.0.tgz' }, auth);
-  versionId = v.json.data.id;
-  await call('setup', 'POST', `/admin/api/v1/versions/${versionId}/publish`, undefined, auth);
+  await call('setup', 'POST', `/admin/api/v1/versions/${v.json.data.id}/publish`, undefined, auth);
+  // uploads go to a draft of their own: a version with files for some
+  // platforms only is not offered to the others, and the load must go on
+  const u = await call('setup', 'POST', '/admin/api/v1/versions', { project: 'default', version: '2.0.0', title: 'Uploads' }, auth);
+  versionId = u.json.data.id;
 }
 
 async function faults() {
@@ -398,7 +402,8 @@ async function faults() {
     else if (f === 'pg-immediate') await pgRestart('immediate');
     else if (f === 'fill') await fillDisk();
     else if (f === 'cut') await cutUploads();
-    else if (f === 'hold') await holdConnections(Math.min(600, 300 + 100 * Math.floor(i / plan.length)), Math.min(8000, total / 10));
+    else if (f === 'hold') await holdConnections(400, Math.min(8000, total / 10));
+    if (i % plan.length === plan.length - 1) rssSeries.push([Math.round(now() / 1000), server.pid, rssKb(server.pid)]);
     await sleep(1500);
   }
   while (now() < total) await sleep(200);
@@ -484,7 +489,7 @@ async function main() {
     uploads: { ...uploadStats, violations: uploadStats.violations.length },
     connections_held: holdStats.held, connections_closed_by_server: holdStats.closedByServer,
     probe_ms_while_held: { healthz_max: Math.max(...holdStats.healthDuring.filter((x) => typeof x === 'number')), admin_max: Math.max(...holdStats.adminDuring.filter((x) => typeof x === 'number')) },
-    rss_kb: { after_warm_up: rssAfterWarm, end: rssEnd, growth_percent: growth === null ? null : Math.round(growth * 1000) / 10 },
+    rss_kb: { series: rssSeries, after_warm_up: rssAfterWarm, end: rssEnd, growth_percent: growth === null ? null : Math.round(growth * 1000) / 10 },
     max_recovery_ms: { client: Math.max(...pgRecoveries.map((r) => r.client)), admin: Math.max(...pgRecoveries.map((r) => r.admin)), healthz: Math.max(...pgRecoveries.map((r) => r.health)) },
     sanitizer_reports: sanitizerReports.length, processes: starts,
   };

@@ -60,7 +60,7 @@ done
 ctl="$PG_BINDIR/pg_ctl -D $work/data -w -t 60"
 [ "$(id -u)" = 0 ] && ctl="runuser -u $SERVER_USER -- $ctl"
 export SOAK_PG_CTL="$ctl -o '-p $PGPORT' -l $work/data/server.log"
-export SOAK_BIN=$top/shim/rollout-http-asan SOAK_PORT=$(free_port 18480) SOAK_UPLOAD_DIR=$uploads
+export SOAK_BIN=${SOAK_BIN:-$top/shim/rollout-http-asan} SOAK_PORT=$(free_port 18480) SOAK_UPLOAD_DIR=$uploads
 export SOAK_DB_URL="postgresql://postgres@127.0.0.1:$PGPORT/postgres"
 # ASan keeps freed memory in quarantine (256 MB by default), which would look like growth
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:quarantine_size_mb=16 UBSAN_OPTIONS=print_stacktrace=1
