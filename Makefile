@@ -102,20 +102,23 @@ extension/rollout.control: extension/rollout.control.in META.json
 
 .PHONY: run test bench soak stop deps shim
 
-# The HTTP server: civetweb (no pkg-config file), libpq, jansson.
-SHIM_SRCS = shim/main.c shim/front.c shim/http_head.c shim/db.c shim/lanes.c shim/i18n.c shim/limits.c shim/live.c shim/files.c shim/sha256.c
+# The HTTP server: civetweb (no pkg-config file), libpq, jansson, OpenSSL's
+# libcrypto (SHA-256 of uploads). One file per job: see shim/main.c.
+SHIM_SRCS = $(sort $(wildcard shim/*.c))
+SHIM_HDRS = $(wildcard shim/*.h)
+SHIM_LIBS = -L$(shell $(PG_CONFIG) --libdir) -lpq -lcivetweb -ljansson -lcrypto -lpthread
 SHIM_CFLAGS ?= -O2 -g
 shim: shim/rollout-http
 
-shim/rollout-http: $(SHIM_SRCS) shim/shim.h shim/sha256.h shim/http_head.h
+shim/rollout-http: $(SHIM_SRCS) $(SHIM_HDRS)
 	$(CC) $(SHIM_CFLAGS) -std=gnu11 -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
-		-o $@ $(SHIM_SRCS) -L$(shell $(PG_CONFIG) --libdir) -lpq -lcivetweb -ljansson -lpthread
+		-o $@ $(SHIM_SRCS) $(SHIM_LIBS)
 
 # The same server under AddressSanitizer and UBSan, for the HTTP tests.
-shim/rollout-http-asan: $(SHIM_SRCS) shim/shim.h shim/sha256.h shim/http_head.h
+shim/rollout-http-asan: $(SHIM_SRCS) $(SHIM_HDRS)
 	$(CC) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
 		-std=gnu11 -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) \
-		-o $@ $(SHIM_SRCS) -L$(shell $(PG_CONFIG) --libdir) -lpq -lcivetweb -ljansson -lpthread
+		-o $@ $(SHIM_SRCS) $(SHIM_LIBS)
 
 deps:
 	scripts/deps.sh

@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(
 	make gcc clang libclang-rt-14-dev
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
-	libcivetweb-dev libjansson-dev
+	libcivetweb-dev libjansson-dev libssl-dev
 	libipc-run-perl curl
 	nodejs npm
 	chromium fonts-wqy-microhei

@@ -1,32 +1,59 @@
 /*
  * db.c
- *		rollout-http's database side: function signatures from pg_catalog,
- *		binding JSON to named arguments, one transaction per request.
+ *		rollout-http's database side for everything but the clients' routes:
+ *		function signatures from pg_catalog (reloaded when the extension is
+ *		updated), binding JSON to named arguments, one round trip per request.
+ *
+ * An admin request is one pipeline ending in one Sync, so one round trip
+ * and one implicit transaction: SELECT rollout.begin_request($token), which
+ * authenticates and sets the actor and the database role for the rest of
+ * the transaction (as PostgREST's pre-request function does), then the
+ * route's function.  An error in either undoes both.
  *
  * Nothing from a request is ever spliced into SQL: argument names come from
  * pg_catalog (and are quoted), values travel as one $1::jsonb parameter and
- * are typed by jsonb_to_record, roles come from a fixed list.
+ * are typed by jsonb_to_record.
  */
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdbool.h>
 #include <string.h>
-#include <poll.h>
 
-#include "shim.h"
+#include "config.h"
+#include "db.h"
+#include "metrics.h"
 
-static Signature *sigs;
-static int	nsigs;
+/* A function's signature, read from pg_catalog. */
+typedef struct Signature
+{
+	char	   *name;
+	int			nargs;
+	int			nrequired;
+	char	  **argnames;
+	char	  **argtypes;
+	int			nnames,			/* the arrays' lengths */
+				ntypes;
+} Signature;
 
-static void forget_conn(const PGconn *conn);
+/* The signatures, replaced whole by a reload; readers hold the lock. */
+typedef struct Signatures
+{
+	int			n;
+	Signature  *sigs;
+} Signatures;
 
-/* The signature of a rollout function, or NULL. */
+static Signatures *current;
+static pthread_rwlock_t sig_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* The signature of a rollout function, or NULL (the caller holds sig_lock). */
 static const Signature *
 find_signature(const char *name)
 {
-	for (int i = 0; i < nsigs; i++)
-		if (strcmp(sigs[i].name, name) == 0)
-			return &sigs[i];
+	for (int i = 0; current && i < current->n; i++)
+		if (strcmp(current->sigs[i].name, name) == 0)
+			return &current->sigs[i];
 	return NULL;
 }
 
@@ -70,19 +97,41 @@ split_array(const char *lit, char ***out)
 	return n;
 }
 
-/* Read every function of schema rollout that a route uses. */
-int
-db_load_signatures(const char *conninfo)
+static void
+free_signatures(Signatures *s)
 {
-	PGconn	   *conn = PQconnectdb(conninfo);
-	PGresult   *r;
-
-	if (PQstatus(conn) != CONNECTION_OK)
+	if (s == NULL)
+		return;
+	for (int i = 0; i < s->n; i++)
 	{
-		fprintf(stderr, "rollout-http: cannot connect to the database: %s", PQerrorMessage(conn));
-		PQfinish(conn);
-		return -1;
+		Signature  *g = &s->sigs[i];
+
+		for (int k = 0; k < g->nnames; k++)
+			free(g->argnames[k]);
+		for (int k = 0; k < g->ntypes; k++)
+			free(g->argtypes[k]);
+		free(g->argnames);
+		free(g->argtypes);
+		free(g->name);
 	}
+	free(s->sigs);
+	free(s);
+}
+
+/*
+ * (Re)read the signature of every function of schema rollout on conn, and
+ * say which routes' functions the database lacks (an extension older than
+ * this server: those routes answer 503 until it is updated).  -1 if the
+ * catalog could not be read.
+ */
+int
+db_reload_signatures(PGconn *conn)
+{
+	PGresult   *r;
+	Signatures *s;
+	Signatures *old;
+	int			missing = 0;
+
 	r = PQexec(conn,
 			   "SELECT p.proname, coalesce(p.proargnames, '{}'), "
 			   "       array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) ORDER BY i), "
@@ -93,41 +142,79 @@ db_load_signatures(const char *conninfo)
 		fprintf(stderr, "rollout-http: cannot read function signatures (is the rollout extension installed?): %s",
 				PQerrorMessage(conn));
 		PQclear(r);
+		return -1;
+	}
+	s = calloc(1, sizeof(Signatures));
+	s->n = PQntuples(r);
+	s->sigs = calloc(s->n, sizeof(Signature));
+	for (int i = 0; i < s->n; i++)
+	{
+		Signature  *g = &s->sigs[i];
+		g->name = strdup(PQgetvalue(r, i, 0));
+		g->nnames = split_array(PQgetvalue(r, i, 1), &g->argnames);
+		g->ntypes = split_array(PQgetvalue(r, i, 2), &g->argtypes);
+		g->nargs = atoi(PQgetvalue(r, i, 3));
+		g->nrequired = g->nargs - atoi(PQgetvalue(r, i, 4));
+		if (g->nnames != g->nargs || g->ntypes != g->nargs)
+			g->nargs = g->nnames < g->ntypes ? g->nnames : g->ntypes;	/* unnamed arguments: never bound */
+	}
+	PQclear(r);
+	pthread_rwlock_wrlock(&sig_lock);
+	old = current;
+	current = s;
+	for (int i = 0; i < nroutes; i++)
+		if (!find_signature(routes[i].function))
+		{
+			fprintf(stderr, "rollout-http: the database lacks rollout.%s: %s %s answers 503 until "
+					"ALTER EXTENSION rollout UPDATE\n", routes[i].function, routes[i].method, routes[i].pattern);
+			missing++;
+		}
+	if (!find_signature("begin_request"))
+	{
+		fprintf(stderr, "rollout-http: the database lacks rollout.begin_request: the admin API answers 503 until "
+				"ALTER EXTENSION rollout UPDATE\n");
+		missing++;
+	}
+	pthread_rwlock_unlock(&sig_lock);
+	free_signatures(old);
+	if (missing == 0 && old != NULL)
+		fprintf(stderr, "rollout-http: function signatures reloaded\n");
+	return 0;
+}
+
+/* At exit. */
+void
+db_cleanup(void)
+{
+	pthread_rwlock_wrlock(&sig_lock);
+	free_signatures(current);
+	current = NULL;
+	pthread_rwlock_unlock(&sig_lock);
+}
+
+/* At start-up: the signatures, on a connection of its own. */
+int
+db_load_signatures(void)
+{
+	PGconn	   *conn = PQconnectdb(config.conninfo);
+	int			rc;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		fprintf(stderr, "rollout-http: cannot connect to the database: %s", PQerrorMessage(conn));
 		PQfinish(conn);
 		return -1;
 	}
-	nsigs = PQntuples(r);
-	sigs = calloc(nsigs, sizeof(Signature));
-	for (int i = 0; i < nsigs; i++)
-	{
-		Signature  *s = &sigs[i];
-
-		s->name = strdup(PQgetvalue(r, i, 0));
-		split_array(PQgetvalue(r, i, 1), &s->argnames);
-		split_array(PQgetvalue(r, i, 2), &s->argtypes);
-		s->nargs = atoi(PQgetvalue(r, i, 3));
-		s->nrequired = s->nargs - atoi(PQgetvalue(r, i, 4));
-	}
-	PQclear(r);
+	rc = db_reload_signatures(conn);
 	PQfinish(conn);
-	for (int i = 0; i < nroutes; i++)
-	{
-		if (!find_signature(routes[i].function) ||
-			(routes[i].wrap && !find_signature(routes[i].wrap)))
-		{
-			fprintf(stderr, "rollout-http: the database lacks rollout.%s (update the extension)\n",
-					find_signature(routes[i].function) ? routes[i].wrap : routes[i].function);
-			return -1;
-		}
-	}
-	return 0;
+	return rc;
 }
 
 /* A new connection, or NULL. */
 PGconn *
-db_connect(const char *conninfo)
+db_connect(void)
 {
-	PGconn	   *conn = PQconnectdb(conninfo);
+	PGconn	   *conn = PQconnectdb(config.conninfo);
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
@@ -160,17 +247,22 @@ db_alive(PGconn *conn)
  * keeping the connection gauge of /metrics right.  Returns 0 if it is.
  */
 int
-db_ensure(PGconn **pc, const char *conninfo)
+db_ensure(PGconn **pc)
 {
 	if (db_alive(*pc))
 		return 0;
 	if (*pc)
 	{
-		forget_conn(*pc);
+		/*
+		 * forget what it prepared: the next connection may well get its
+		 * address from malloc and be taken for it ("prepared statement r0
+		 * does not exist" after a restart of the database)
+		 */
+		db_thread_end();
 		PQfinish(*pc);
 		metrics_connection(-1);
 	}
-	*pc = db_connect(conninfo);
+	*pc = db_connect();
 	if (*pc == NULL)
 		return -1;
 	metrics_connection(1);
@@ -186,12 +278,12 @@ db_ensure(PGconn **pc, const char *conninfo)
  * the database's outage).
  */
 json_t *
-db_check_queue(PGconn **pc, const char *conninfo, bool *db_ok)
+db_check_queue(PGconn **pc, bool *db_ok)
 {
 	PGresult   *r;
 	json_t	   *state = NULL;
 
-	*db_ok = db_ensure(pc, conninfo) == 0;
+	*db_ok = db_ensure(pc) == 0;
 	if (!*db_ok)
 		return NULL;
 	r = PQexec(*pc, "SELECT rollout.check_queue()");
@@ -206,78 +298,6 @@ db_check_queue(PGconn **pc, const char *conninfo, bool *db_ok)
 		state = NULL;
 	}
 	return state;
-}
-
-/* PostgREST's mapping of SQLSTATE to HTTP status, plus our own classes (a cancelled statement: 503). */
-int
-db_status_for_sqlstate(const char *s)
-{
-	if (strncmp(s, "08", 2) == 0 || strcmp(s, "57014") == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
-		strcmp(s, "57P03") == 0 || strcmp(s, "53300") == 0)
-		return 503;
-	if (strcmp(s, "28P01") == 0 || strcmp(s, "28000") == 0)
-		return 401;
-	if (strcmp(s, "42501") == 0)
-		return 403;
-	if (strcmp(s, "P0002") == 0 || strcmp(s, "42883") == 0)
-		return 404;
-	if (strcmp(s, "23505") == 0 || strcmp(s, "23503") == 0 || strcmp(s, "40001") == 0)
-		return 409;
-	if (strcmp(s, "54000") == 0)
-		return 413;
-	if (strncmp(s, "22", 2) == 0 || strncmp(s, "23", 2) == 0 || strcmp(s, "42P02") == 0)
-		return 400;
-	return 500;
-}
-
-static char *
-dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-/* Fill res from a failed result (r NULL: from the connection's state). */
-void
-db_set_error(DbResult *res, const PGresult *r, PGconn *conn)
-{
-	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-
-	snprintf(res->sqlstate, sizeof(res->sqlstate), "%s",
-			 state ? state : (PQstatus(conn) == CONNECTION_OK ? "XX000" : "08006"));
-	res->status = db_status_for_sqlstate(res->sqlstate);
-	res->message = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
-	res->detail = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL);
-	res->hint = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL);
-	res->field = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_COLUMN_NAME) : NULL);
-	res->key = dup_or_null(r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL);
-	if (res->key && strchr(res->key, '_') && strstr(res->key, "_check"))
-	{
-		/* a table constraint, not one of our message keys */
-		free(res->key);
-		res->key = strdup("invalid");
-	}
-}
-
-/* Unless res holds an error already: the database cannot be reached (503). */
-void
-db_set_unavailable(DbResult *res, const char *why)
-{
-	if (res->status != 0)
-		return;
-	snprintf(res->sqlstate, sizeof(res->sqlstate), "08006");
-	res->status = 503;
-	res->key = strdup("unavailable");
-	res->message = strdup(why);
-}
-
-/* Set a request error decided by the shim itself (no SQL ran). */
-static void
-set_shim_error(DbResult *res, int status, const char *key, const char *field)
-{
-	res->sqlstate[0] = '\0';
-	res->status = status;
-	res->key = strdup(key);
-	res->field = dup_or_null(field);
 }
 
 /* Append s to a growing buffer. */
@@ -325,27 +345,34 @@ buf_ident(Buf *b, const char *name)
 /*
  * Build "SELECT to_jsonb(rollout.f(a => r.a, ...)) FROM jsonb_to_record($1)
  * AS r(a type, ...)" for the keys of args; unknown keys and missing
- * required arguments are request errors.
+ * required arguments are request errors, a function the database lacks a
+ * 503.  A client route's statement takes the body as its one jsonb.
  */
 static char *
 build_call(const Route *route, json_t *args, DbResult *res)
 {
-	const Signature *s = find_signature(route->function);
+	const Signature *s;
 	Buf			call = {0},
-				cols = {0};
+				cols = {0},
+				b = {0};
 	const char *key;
 	json_t	   *value;
 	int			n = 0;
 
-	if (route->flags & ROUTE_BODY)
+	if (route->flags & ROUTE_CLIENT)
 	{
-		Buf			b = {0};
-
-		/* the clients' functions return jsonb already */
 		buf_add(&b, "SELECT rollout.");
 		buf_ident(&b, route->function);
 		buf_add(&b, "($1::jsonb)");
 		return b.data;
+	}
+	pthread_rwlock_rdlock(&sig_lock);
+	s = find_signature(route->function);
+	if (s == NULL || !find_signature("begin_request"))
+	{
+		pthread_rwlock_unlock(&sig_lock);
+		result_set_request_error(res, 503, "outdated_extension", route->function);
+		return NULL;
 	}
 	json_object_foreach(args, key, value)
 	{
@@ -355,7 +382,8 @@ build_call(const Route *route, json_t *args, DbResult *res)
 			found = strcmp(s->argnames[i], key) == 0;
 		if (!found)
 		{
-			set_shim_error(res, 400, "unknown_field", key);
+			pthread_rwlock_unlock(&sig_lock);
+			result_set_request_error(res, 400, "unknown_field", key);
 			free(call.data);
 			free(cols.data);
 			return NULL;
@@ -367,7 +395,8 @@ build_call(const Route *route, json_t *args, DbResult *res)
 		{
 			if (i < s->nrequired)
 			{
-				set_shim_error(res, 400, "required", s->argnames[i]);
+				pthread_rwlock_unlock(&sig_lock);
+				result_set_request_error(res, 400, "required", s->argnames[i]);
 				free(call.data);
 				free(cols.data);
 				return NULL;
@@ -384,26 +413,30 @@ build_call(const Route *route, json_t *args, DbResult *res)
 		buf_add(&cols, s->argtypes[i]);
 		n++;
 	}
+	pthread_rwlock_unlock(&sig_lock);
+	buf_add(&b, "SELECT to_jsonb(rollout.");
+	buf_ident(&b, route->function);
+	buf_add(&b, "(");
+	buf_add(&b, call.data ? call.data : "");
+	buf_add(&b, ")");
+	if (n > 0)
 	{
-		Buf			b = {0};
-
-		buf_add(&b, "SELECT to_jsonb(rollout.");
-		buf_ident(&b, route->function);
-		buf_add(&b, "(");
-		buf_add(&b, call.data ? call.data : "");
+		buf_add(&b, ") FROM jsonb_to_record($1::jsonb) AS r(");
+		buf_add(&b, cols.data);
 		buf_add(&b, ")");
-		if (n > 0)
-		{
-			buf_add(&b, ") FROM jsonb_to_record($1::jsonb) AS r(");
-			buf_add(&b, cols.data);
-			buf_add(&b, ")");
-		}
-		else
-			buf_add(&b, ") WHERE $1::jsonb IS NOT NULL");
-		free(call.data);
-		free(cols.data);
-		return b.data;
 	}
+	else
+		buf_add(&b, ") WHERE $1::jsonb IS NOT NULL");
+	free(call.data);
+	free(cols.data);
+	return b.data;
+}
+
+/* The statement of a client route (ROUTE_CLIENT): its one argument is the body. */
+char *
+db_client_sql(const Route *route)
+{
+	return build_call(route, NULL, NULL);
 }
 
 /*
@@ -423,21 +456,6 @@ forget_prepared(void)
 	for (int i = 0; i < nprepared; i++)
 		free(prepared_sql[i]);
 	nprepared = 0;
-}
-
-/*
- * conn is about to be closed: forget what it prepared.  (The next connection
- * may well get the same address from malloc, and would then be taken for
- * this one: "prepared statement r0 does not exist" after every reconnection.)
- */
-static void
-forget_conn(const PGconn *conn)
-{
-	if (prepared_conn == conn)
-	{
-		forget_prepared();
-		prepared_conn = NULL;
-	}
 }
 
 /* A worker thread ends: forget what its connection prepared. */
@@ -463,206 +481,155 @@ prepared_index(const PGconn *conn, const char *sql)
 	return -1;
 }
 
-/* Run one statement, prepared on first use; on failure fill res and return NULL. */
-static PGresult *
-run(PGconn *conn, const char *sql, int nparams, const char *const *params, DbResult *res)
+/*
+ * The name of sql among this connection's prepared statements into name,
+ * preparing it on first use (outside any pipeline); "" if the connection
+ * holds as many as it keeps (the call is then sent unprepared).  False with
+ * res filled if the server refused it.
+ */
+static bool
+prepare(PGconn *conn, const char *sql, int nparams, char *name, size_t size, DbResult *res)
 {
-	PGresult   *r;
 	int			i = prepared_index(conn, sql);
-	char		name[16];
+	PGresult   *r;
 
+	name[0] = '\0';
 	if (i < 0 && nprepared < MAX_PREPARED)
 	{
-		/* prepared only once the server accepted it */
-		snprintf(name, sizeof(name), "r%d", nprepared);
+		snprintf(name, size, "r%d", nprepared);
 		r = PQprepare(conn, name, sql, nparams, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		{
-			db_set_error(res, r, conn);
+			result_set_error(res, r, conn);
 			PQclear(r);
-			return NULL;
+			name[0] = '\0';
+			return false;
 		}
 		PQclear(r);
 		prepared_sql[nprepared] = strdup(sql);
 		i = nprepared++;
 	}
 	if (i >= 0)
-	{
-		snprintf(name, sizeof(name), "r%d", i);
-		r = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
-	}
-	else
-		r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
-		return r;
-	db_set_error(res, r, conn);
-	PQclear(r);
-	return NULL;
+		snprintf(name, size, "r%d", i);
+	return true;
 }
 
-/* The statement of a client route (ROUTE_BODY): its one argument is the body. */
-char *
-db_client_sql(const Route *route)
+static bool
+send_statement(PGconn *conn, const char *name, const char *sql, int nparams, const char *const *params)
 {
-	return build_call(route, NULL, NULL);
-}
-
-/* A client call's result r (NULL if it failed: res is filled) into res; frees r. */
-void
-db_client_result(PGresult *r, DbResult *res)
-{
-	if (r == NULL)
-		return;
-	/* jsonb text is JSON: passed on without parsing it again */
-	res->raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
-	PQclear(r);
-	res->status = 200;
-}
-
-/* Run a client's statement on a shared lane (lanes.c); its result, or error, into res. */
-void
-db_client_call(const char *sql, const char *arg, bool shared, DbResult *res)
-{
-	db_client_result(lanes_call(sql, arg, shared, res), res);
+	return name[0] ? PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, 0) :
+		PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 }
 
 /*
- * Run a route in one transaction: authenticate the token (if the route
- * needs one), set the actor and the database role, call the function.
- * Reconnects once if the connection was lost; 503 if that fails too.
+ * Run a route: one pipeline, one Sync, one round trip.  begin_request
+ * authenticates the token (NULL for a route without login) and sets the
+ * actor and the role; then the function runs.  The first error is the
+ * answer, and undoes everything.  A lost connection is a 503, and the next
+ * request reconnects.
  */
 void
-db_call(PGconn **connp, const char *conninfo, const Route *route, json_t *args,
-		const char *token, DbResult *res)
+db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResult *res)
 {
+	static const char begin_sql[] = "SELECT rollout.begin_request($1)";
 	PGconn	   *conn;
-	PGresult   *r;
 	char	   *sql = NULL;
 	char	   *argtext = NULL;
-	const char *actor = "";
-	const char *role = "rollout_client";
-	char		actor_buf[128] = "";
-	char		role_buf[64] = "";
+	char		begin_name[16],
+				call_name[16];
+	const char *begin_params[1] = {route->auth == AUTH_TOKEN ? token : NULL};
+	const char *call_params[1];
+	PGresult   *r;
+	PGresult   *answer = NULL;
+	int			step = 0;
+	bool		ok;
 
 	memset(res, 0, sizeof(*res));
-	if (route->auth == AUTH_NONE && !route->wrap)
+	sql = build_call(route, args, res);
+	if (sql == NULL)
+		return;
+	if (db_ensure(pc) != 0)
 	{
-		/* a client's request: one statement, on a shared lane (lanes.c) */
-		sql = build_call(route, args, res);
-		if (sql == NULL)
-			return;
-		argtext = json_dumps(args, JSON_COMPACT);
-		db_client_call(sql, argtext, (route->flags & ROUTE_SHARE_TX) != 0, res);
+		result_set_unavailable(res, "cannot connect to the database");
+		free(sql);
+		return;
+	}
+	conn = *pc;
+	argtext = json_dumps(args, JSON_COMPACT);
+	call_params[0] = argtext;
+	ok = prepare(conn, begin_sql, 1, begin_name, sizeof(begin_name), res) &&
+		prepare(conn, sql, 1, call_name, sizeof(call_name), res);
+	if (!ok && PQstatus(conn) == CONNECTION_OK)
+	{
+		/* refused by the server (res says why): nothing ran */
 		free(sql);
 		free(argtext);
 		return;
 	}
-
-	if (db_ensure(connp, conninfo) != 0)
+	if (ok)
+		ok = PQenterPipelineMode(conn) &&
+			send_statement(conn, begin_name, begin_sql, 1, begin_params) &&
+			send_statement(conn, call_name, sql, 1, call_params) &&
+			PQpipelineSync(conn);
+	/* two statements' results (each ends with NULL), then the Sync's */
+	while (ok && step < 3)
 	{
-		db_set_unavailable(res, "cannot connect to the database");
-		return;
+		r = PQgetResult(conn);
+		if (r == NULL)
+		{
+			if (step < 2)
+				step++;
+			else
+				ok = false;
+			if (PQstatus(conn) != CONNECTION_OK)
+				ok = false;
+			continue;
+		}
+		switch (PQresultStatus(r))
+		{
+			case PGRES_PIPELINE_SYNC:
+				step = 3;
+				PQclear(r);
+				break;
+			case PGRES_TUPLES_OK:
+				if (step == 1 && answer == NULL)
+					answer = r;
+				else
+					PQclear(r);
+				break;
+			case PGRES_FATAL_ERROR:
+				if (res->status == 0)
+					result_set_error(res, r, conn);
+				PQclear(r);
+				break;
+			default:			/* PGRES_PIPELINE_ABORTED: skipped after an error */
+				PQclear(r);
+				break;
+		}
 	}
-	conn = *connp;
-
-	if (!(r = run(conn, "BEGIN", 0, NULL, res)))
-		goto lost;
-	PQclear(r);
-
-	if (route->auth == AUTH_TOKEN)
+	if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF && (!ok || !PQexitPipelineMode(conn)))
+		ok = false;
+	if (!ok || PQstatus(conn) != CONNECTION_OK)
 	{
-		const char *p[1] = {token ? token : ""};
-
-		if (!(r = run(conn, "SELECT a ->> 'username', a ->> 'db_role' FROM rollout.authenticate($1) a", 1, p, res)))
-			goto fail;
-		snprintf(actor_buf, sizeof(actor_buf), "%s", PQgetvalue(r, 0, 0));
-		snprintf(role_buf, sizeof(role_buf), "%s", PQgetvalue(r, 0, 1));
-		PQclear(r);
-		actor = actor_buf;
-		/* only our own roles, whatever the database said */
-		if (strcmp(role_buf, "rollout_admin") != 0 && strcmp(role_buf, "rollout_maintainer") != 0 &&
-			strcmp(role_buf, "rollout_reader") != 0)
-			snprintf(role_buf, sizeof(role_buf), "rollout_reader");
-		role = role_buf;
-	}
-	{
-		const char *p[2] = {actor, role};
-
-		if (!(r = run(conn, "SELECT set_config('rollout.actor', $1, true), set_config('role', $2, true)", 2, p, res)))
-			goto fail;
-		PQclear(r);
-	}
-
-	sql = build_call(route, args, res);
-	if (sql == NULL)
-		goto fail;
-	argtext = json_dumps(args, JSON_COMPACT);
-	{
-		const char *p[1] = {argtext};
-
-		if (!(r = run(conn, sql, 1, p, res)))
-			goto fail;
-	}
-	if (route->wrap && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-	{
-		/* answer with the created object: a second statement sees the new row */
-		Buf			w = {0};
-		char	   *id = strdup(PQgetvalue(r, 0, 0));
-		const char *p[1] = {id};
-
-		PQclear(r);
-		buf_add(&w, "SELECT to_jsonb(rollout.");
-		buf_ident(&w, route->wrap);
-		buf_add(&w, "($1::bigint))");
-		r = run(conn, w.data, 1, p, res);
-		free(w.data);
-		free(id);
-		if (!r)
-			goto fail;
-	}
-	res->data = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ?
-		json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL) : json_null();
-	PQclear(r);
-	if (!(r = run(conn, "COMMIT", 0, NULL, res)))
-	{
-		json_decref(res->data);
-		res->data = NULL;
-		goto lost;
-	}
-	PQclear(r);
-	res->status = 200;
-	free(sql);
-	free(argtext);
-	return;
-
-fail:
-	PQclear(PQexec(conn, "ROLLBACK"));
-lost:
-	free(sql);
-	free(argtext);
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		/* the database went away: 503, and a fresh connection next time */
-		forget_conn(conn);
+		/* the database went away, or the connection is in no state to go on */
+		if (answer)
+			PQclear(answer);
+		answer = NULL;
 		PQfinish(conn);
 		metrics_connection(-1);
-		*connp = NULL;
-		res->status = 503;
-		if (!res->key)
-			res->key = strdup("unavailable");
+		*pc = NULL;
+		db_thread_end();
+		result_free(res);
+		result_set_unavailable(res, "the database connection was lost");
 	}
-}
-
-void
-db_result_free(DbResult *res)
-{
-	if (res->data)
-		json_decref(res->data);
-	free(res->raw);
-	free(res->message);
-	free(res->detail);
-	free(res->hint);
-	free(res->field);
-	free(res->key);
-	memset(res, 0, sizeof(*res));
+	else if (res->status == 0)
+	{
+		res->data = answer && PQntuples(answer) > 0 && !PQgetisnull(answer, 0, 0) ?
+			json_loads(PQgetvalue(answer, 0, 0), JSON_DECODE_ANY, NULL) : json_null();
+		res->status = 200;
+	}
+	if (answer)
+		PQclear(answer);
+	free(sql);
+	free(argtext);
 }

@@ -22,8 +22,11 @@
 
 #include <civetweb.h>
 
-#include "sha256.h"
-#include "shim.h"
+#include <openssl/evp.h>
+
+#include "db.h"
+#include "files.h"
+#include "result.h"
 
 static const char *upload_dir;
 static long long max_upload;
@@ -175,11 +178,10 @@ storage_error(DbResult *res, int err)
  * res (like db_call); the caller writes the response.
  */
 int
-files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json_t *args,
-			 const char *token, DbResult *res)
+files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *token, DbResult *res)
 {
-	static const Route check = {"POST", "", "can_upload", NULL, AUTH_TOKEN, 0};
-	static const Route add = {"POST", "", "add_artifact", "get_artifact", AUTH_TOKEN, 0};
+	static const Route check = {"POST", "", "can_upload", AUTH_TOKEN, 0};
+	static const Route add = {"POST", "", "add_artifact", AUTH_TOKEN, 0};
 	const char *os = json_string_value(json_object_get(args, "os"));
 	const char *arch = json_string_value(json_object_get(args, "arch"));
 	const char *name = json_string_value(json_object_get(args, "filename"));
@@ -193,7 +195,9 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 	const char *project,
 			   *version;
 	int			fd;
-	Sha256		sha;
+	EVP_MD_CTX *sha;
+	unsigned char digest[32];
+	unsigned int dlen = 0;
 	long long	size = 0;
 	long long	expected;
 	char	   *buf;
@@ -218,7 +222,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 
 	/* may this account add files to this version?  (before reading a byte) */
 	cargs = json_pack("{s:s}", "version_id", vid ? vid : "");
-	db_call(pc, conninfo, &check, cargs, token, res);
+	db_call(pc, &check, cargs, token, res);
 	json_decref(cargs);
 	if (res->status != 200)
 		return res->status;
@@ -226,7 +230,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 	version = json_string_value(json_object_get(res->data, "version"));
 	if (!safe_segment(project) || !safe_segment(version))
 	{
-		db_result_free(res);
+		result_free(res);
 		res->status = 500;
 		res->key = strdup("invalid");
 		return res->status;
@@ -235,7 +239,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 	snprintf(dir, sizeof(dir), "%s/%s/%s/%s-%s", upload_dir, project, version, os, arch);
 	snprintf(final, sizeof(final), "%s/%s", dir, name);
 	snprintf(tmpname, sizeof(tmpname), "%s/.upload-XXXXXX", dir);
-	db_result_free(res);
+	result_free(res);
 	if (make_dirs(dir) != 0 || (fd = open_unnamed(dir, tmpname, &named)) < 0)
 	{
 		storage_error(res, errno);
@@ -247,10 +251,20 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 	 * thread stacks); a body that ends before its Content-Length, or a read
 	 * error, is a failed upload like a full disk: nothing of it is kept
 	 */
-	sha256_init(&sha);
+	sha = EVP_MD_CTX_new();
 	buf = malloc(65536);
+	if (sha == NULL || buf == NULL || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+	{
+		EVP_MD_CTX_free(sha);
+		free(buf);
+		close(fd);
+		if (named)
+			unlink(tmpname);
+		storage_error(res, ENOMEM);
+		return res->status;
+	}
 	expected = mg_get_request_info(conn)->content_length;
-	while (buf && (n = mg_read(conn, buf, 65536)) > 0)
+	while ((n = mg_read(conn, buf, 65536)) > 0)
 	{
 		ssize_t		w = 0;
 
@@ -272,10 +286,12 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 		}
 		if (werr)
 			break;
-		sha256_update(&sha, buf, n);
+		EVP_DigestUpdate(sha, buf, n);
 	}
 	free(buf);
-	if (buf == NULL || size > max_upload || werr || n < 0 || (expected >= 0 && size != expected))
+	EVP_DigestFinal_ex(sha, digest, &dlen);
+	EVP_MD_CTX_free(sha);
+	if (size > max_upload || werr || n < 0 || (expected >= 0 && size != expected))
 	{
 		close(fd);
 		if (named)
@@ -285,8 +301,8 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 			res->status = 413;
 			res->key = strdup("body_too_large");
 		}
-		else if (werr || buf == NULL)
-			storage_error(res, buf == NULL ? ENOMEM : werr);
+		else if (werr)
+			storage_error(res, werr);
 		else
 		{
 			res->status = 400;
@@ -294,7 +310,9 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 		}
 		return res->status;
 	}
-	sha256_hex(&sha, hex);
+	for (unsigned int i = 0; i < dlen && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	hex[64] = '\0';
 	if (fsync(fd) != 0 || fchmod(fd, 0644) != 0 || (!named && link_unnamed(fd, tmpname) != 0) ||
 		rename(tmpname, final) != 0)
 	{
@@ -324,7 +342,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, const char *conninfo, json
 		snprintf(checksum, sizeof(checksum), "sha256:%s", hex);
 		aargs = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "version_id", vid, "os", os, "arch", arch,
 						  "file_url", url, "file_size", (json_int_t) size, "file_checksum", checksum);
-		db_call(pc, conninfo, &add, aargs, token, res);
+		db_call(pc, &add, aargs, token, res);
 		json_decref(aargs);
 		if (res->status != 200)
 			unlink(final);
@@ -358,7 +376,7 @@ files_download(struct mg_connection *conn, void *cbdata)
 		mg_send_http_error(conn, 404, "%s", "Not found");
 		return 404;
 	}
-	if (pc && *pc && PQstatus(*pc) == CONNECTION_OK && strcmp(ri->request_method, "GET") == 0)
+	if (pc && strcmp(ri->request_method, "GET") == 0 && db_ensure(pc) == 0)
 	{
 		const char *p[1] = {url};
 

@@ -1,12 +1,13 @@
 /*
  * http_head.c
- *		The front door's reading of a request head.
+ *		The client address's reading of a request head.
  *
- * Only what the front door answers itself is read here: a POST with a
+ * Only what the client address answers is read here: a POST with a
  * Content-Length and nothing that asks for more of HTTP (chunked bodies,
- * Expect, Upgrade, folded or malformed lines, a target with a query or
- * escapes).  Everything else is HEAD_OTHER and goes, bytes untouched, to
- * civetweb, which knows the rest of HTTP.  No allocation, no side effect:
+ * an Expect other than 100-continue, Upgrade, folded or malformed lines, a
+ * target with a query or escapes).  Everything else is HEAD_OTHER, refused
+ * there with a pointer to the main address, where civetweb knows the rest
+ * of HTTP.  No allocation, no side effect:
  * test/fuzz/fuzz_http_head.c feeds it arbitrary bytes.
  */
 #define _GNU_SOURCE				/* memmem */
@@ -99,8 +100,13 @@ http_head_parse(char *buf, size_t len, size_t head_max, HttpHead *h)
 			}
 			h->content_length = n;
 		}
+		else if (header_is(p, line_end, "Expect", &v, &ve))
+		{
+			if (ve - v != 12 || strncasecmp(v, "100-continue", 12) != 0)
+				return HEAD_OTHER;
+			h->expect_continue = true;
+		}
 		else if (header_is(p, line_end, "Transfer-Encoding", &v, &ve) ||
-				 header_is(p, line_end, "Expect", &v, &ve) ||
 				 header_is(p, line_end, "Upgrade", &v, &ve))
 			return HEAD_OTHER;
 		else if (header_is(p, line_end, "Connection", &v, &ve))
@@ -113,4 +119,41 @@ http_head_parse(char *buf, size_t len, size_t head_max, HttpHead *h)
 			h->forwarded_for = v, h->forwarded_for_len = ve - v;
 	}
 	return h->content_length < 0 ? HEAD_OTHER : HEAD_CLIENT;
+}
+
+/*
+ * The value of header name in a head that http_head_parse did not read
+ * (HEAD_OTHER), into out (truncated to size - 1); false if it is not there.
+ */
+bool
+http_head_value(const char *buf, size_t len, size_t head_max, const char *name, char *out, size_t size)
+{
+	const char *end = memmem(buf, len < head_max ? len : head_max, "\r\n\r\n", 4);
+	const char *p = end ? memmem(buf, end - buf, "\r\n", 2) : NULL;
+	size_t		n = strlen(name);
+
+	while (p && p < end)
+	{
+		const char *line = p + 2;
+		const char *line_end = memmem(line, end + 2 - line, "\r\n", 2);
+
+		if (line_end == NULL)
+			break;
+		if ((size_t) (line_end - line) > n && line[n] == ':' && strncasecmp(line, name, n) == 0)
+		{
+			const char *v = line + n + 1;
+			size_t		vlen;
+
+			while (v < line_end && (*v == ' ' || *v == '\t'))
+				v++;
+			vlen = line_end - v;
+			if (vlen >= size)
+				vlen = size - 1;
+			memcpy(out, v, vlen);
+			out[vlen] = '\0';
+			return true;
+		}
+		p = line_end;
+	}
+	return false;
 }

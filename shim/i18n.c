@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shim.h"
+#include <strings.h>
+
+#include "i18n.h"
 
 static json_t *catalog_en;
 static json_t *catalog_zh;
@@ -94,4 +96,11 @@ i18n_message(const char *lang, const char *key, const char *field)
 	strcpy(out + (at - tmpl), field);
 	strcat(out, at + strlen("{field}"));
 	return out;
+}
+
+/* Does the English catalog declare key? */
+bool
+i18n_has(const char *key)
+{
+	return json_is_string(json_object_get(catalog_en, key));
 }

@@ -1,31 +1,27 @@
 /*
  * lanes.c
- *		The clients' routes share a few database connections, "lanes".
+ *		The clients' routes share a few database connections, "lanes", and
+ *		one scheduler: every client request, from civetweb's threads (the
+ *		main address) or from the client address's event loops
+ *		(client_port.c), is a call queued on a lane, and the lane's thread
+ *		runs what is queued in batches.
  *
- * A client request is one statement, made by rollout_client.  Instead of one
- * connection per worker thread, each waiting for its own round trip, a lane
- * runs requests in batches: sends them in pipeline mode and reads the results
- * in order.  A busy server thus answers many requests per wake-up of a few
- * backends rather than one request per wake-up of many.  The front door's
- * event loops (front.c) each have a lane of their own and hand it the
- * requests that arrived together (lanes_run); requests that reach civetweb's
- * threads queue on the shared lanes, and whichever thread finds its lane
- * idle takes everything queued and hands each result back (lanes_call).
- *
- * Requests that write (download-started, install-result, login) get a Sync
- * each: each is its own transaction, and one failure touches no other.
- * Checks (ROUTE_SHARE_TX) write nothing themselves (the extension queues a
- * check for its recorder when the transaction commits), so neighbouring
- * checks share one transaction and one Sync, and the server answers them
- * with one write instead of one per request.  When one of them fails, the
- * others of its transaction were undone with it and are run again, each on
- * its own.
+ * A batch is sent in pipeline mode and its results read in order, so a
+ * busy server answers many requests per wake-up of a few backends rather
+ * than one request per wake-up of many.  Requests that write
+ * (download-started, install-result) get a Sync each: each is its own
+ * transaction, and one failure touches no other.  Checks (ROUTE_SHARE_TX)
+ * write nothing themselves (the extension queues a check for its recorder
+ * when the transaction commits), so neighbouring checks share one
+ * transaction and one Sync, and the server answers them with one write
+ * instead of one per request.  When one of them fails, the others of its
+ * transaction were undone with it and are run again, each on its own.
  *
  * A lane's connection has the clients' context for its whole session
  * (role rollout_client, an empty rollout.actor, the clients' statement
- * timeout): nothing else ever runs on it.
+ * timeout): nothing else ever runs on it.  Only the lane's thread touches
+ * it; the queue is the only shared state, under the lane's lock.
  */
-#define _GNU_SOURCE				/* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -34,50 +30,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shim.h"
+#include "config.h"
+#include "db.h"
+#include "lanes.h"
+#include "metrics.h"
 
 #define LANE_PREPARED 16
 
-struct Lane
+typedef struct Lane
 {
+	pthread_t	thread;
 	pthread_mutex_t lock;
-	PGconn	   *conn;
-	bool		busy;			/* a thread is running a batch on conn */
-	LaneCall   *head,
+	pthread_cond_t work;		/* signalled: calls queued, or quit */
+	LaneCall   *head,			/* queued calls, in order */
 			   *tail;
+	bool		quit;
+	PGconn	   *conn;			/* the lane thread's own */
 	int			nprepared;		/* statements "c0", "c1", ... of conn */
 	char	   *prepared[LANE_PREPARED];
-};
+} Lane;
 
 static Lane *lanes;
 static int	nlanes;
 static unsigned int next_lane;
-static const char *lane_conninfo;
-static int	lane_timeout_ms;
-
-void
-lanes_start(int n, const char *conninfo, int timeout_ms)
-{
-	nlanes = n;
-	lane_conninfo = conninfo;
-	lane_timeout_ms = timeout_ms;
-	lanes = calloc(n, sizeof(Lane));
-	pthread_mutexattr_t attr;
-
-	/* the queue is held for a few pointer moves: spin briefly before sleeping */
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-	for (int i = 0; i < n; i++)
-		pthread_mutex_init(&lanes[i].lock, &attr);
-	pthread_mutexattr_destroy(&attr);
-}
-
-static void
-sem_wait_uninterrupted(sem_t *s)
-{
-	while (sem_wait(s) != 0 && errno == EINTR)
-		;
-}
 
 static void
 lane_forget(Lane *lane)
@@ -99,19 +74,6 @@ lane_disconnect(Lane *lane)
 	lane_forget(lane);
 }
 
-void
-lanes_stop(void)
-{
-	for (int i = 0; i < nlanes; i++)
-	{
-		lane_disconnect(&lanes[i]);
-		pthread_mutex_destroy(&lanes[i].lock);
-	}
-	free(lanes);
-	lanes = NULL;
-	nlanes = 0;
-}
-
 /* Connect the lane if it is not, with the clients' session context. */
 static bool
 lane_connect(Lane *lane)
@@ -123,11 +85,11 @@ lane_connect(Lane *lane)
 	if (db_alive(lane->conn))
 		return true;
 	lane_disconnect(lane);
-	lane->conn = db_connect(lane_conninfo);
+	lane->conn = db_connect();
 	if (lane->conn == NULL)
 		return false;
 	metrics_connection(1);
-	snprintf(timeout, sizeof(timeout), "%d", lane_timeout_ms);
+	snprintf(timeout, sizeof(timeout), "%d", config.client_timeout_ms);
 	r = PQexecParams(lane->conn,
 					 "SELECT set_config('rollout.actor', '', false), set_config('role', 'rollout_client', false),"
 					 " set_config('statement_timeout', $1, false)", 1, NULL, params, NULL, NULL, 0);
@@ -165,7 +127,7 @@ lane_prepare(Lane *lane, const char *sql, char *name, size_t size, DbResult *res
 		r = PQprepare(lane->conn, name, sql, 1, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		{
-			db_set_error(res, r, lane->conn);
+			result_set_error(res, r, lane->conn);
 			PQclear(r);
 			return false;
 		}
@@ -237,7 +199,7 @@ lane_pass(Lane *lane, LaneCall **calls, const int *idx, int n, bool share, int *
 			}
 			if (st == PGRES_FATAL_ERROR && c->res->status == 0)
 			{
-				db_set_error(c->res, r, conn);
+				result_set_error(c->res, r, conn);
 				if (strcmp(c->res->sqlstate, "57014") == 0 && c->res->key == NULL)
 					c->res->key = strdup("busy");	/* the client timeout */
 				group_failed = true;
@@ -297,10 +259,10 @@ lane_pass(Lane *lane, LaneCall **calls, const int *idx, int n, bool share, int *
 				if (c->out)
 					PQclear(c->out);
 				c->out = NULL;
-				db_set_unavailable(c->res, "the database connection was lost");
+				result_set_unavailable(c->res, "the database connection was lost");
 			}
 		for (k = 0; k < *nretry; k++)
-			db_set_unavailable(calls[retry[k]]->res, "the database connection was lost");
+			result_set_unavailable(calls[retry[k]]->res, "the database connection was lost");
 		*nretry = 0;
 		lane_disconnect(lane);
 		return false;
@@ -314,8 +276,8 @@ lane_pass(Lane *lane, LaneCall **calls, const int *idx, int n, bool share, int *
  * error of another call undid are run again, each in its own transaction.
  * Every call ends with its result in out, or res filled.
  */
-void
-lanes_run(Lane *lane, LaneCall *batch)
+static void
+lane_run(Lane *lane, LaneCall *batch)
 {
 	LaneCall   *calls[LANE_BATCH_CALLS];
 	int			todo[LANE_BATCH_CALLS];
@@ -333,7 +295,7 @@ lanes_run(Lane *lane, LaneCall *batch)
 	if (!lane_connect(lane))
 	{
 		for (int i = 0; i < n; i++)
-			db_set_unavailable(calls[i]->res, "cannot connect to the database");
+			result_set_unavailable(calls[i]->res, "cannot connect to the database");
 		return;
 	}
 	while (n > 0)
@@ -348,7 +310,7 @@ lanes_run(Lane *lane, LaneCall *batch)
 	}
 	for (int i = 0; i < total; i++)
 		if (calls[i]->out == NULL && calls[i]->res->status == 0)
-			db_set_unavailable(calls[i]->res, "the database connection was lost");
+			result_set_unavailable(calls[i]->res, "the database connection was lost");
 }
 
 /*
@@ -356,8 +318,8 @@ lanes_run(Lane *lane, LaneCall *batch)
  * LANE_BATCH_CALLS calls or LANE_BATCH_BYTES bytes of arguments; returns the
  * calls after it.
  */
-LaneCall *
-lanes_cut_batch(LaneCall *head)
+static LaneCall *
+cut_batch(LaneCall *head)
 {
 	LaneCall   *last = head,
 			   *rest;
@@ -374,88 +336,138 @@ lanes_cut_batch(LaneCall *head)
 	return rest;
 }
 
-/* A lane of one's own (front.c), not shared with lanes_call's callers. */
-Lane *
-lanes_new(void)
+/*
+ * A lane's thread: take what is queued (a batch at most), run it, hand each
+ * call back; sleep when there is nothing.  Asked to quit, it first runs
+ * what is queued.
+ */
+static void *
+lane_main(void *arg)
 {
-	Lane	   *lane = calloc(1, sizeof(Lane));
+	Lane	   *lane = arg;
 
-	if (lane)
-		pthread_mutex_init(&lane->lock, NULL);
-	return lane;
+	for (;;)
+	{
+		LaneCall   *batch,
+				   *next;
+
+		pthread_mutex_lock(&lane->lock);
+		while (lane->head == NULL && !lane->quit)
+			pthread_cond_wait(&lane->work, &lane->lock);
+		if (lane->head == NULL)
+		{
+			pthread_mutex_unlock(&lane->lock);
+			break;
+		}
+		batch = lane->head;
+		lane->head = cut_batch(batch);
+		if (lane->head == NULL)
+			lane->tail = NULL;
+		pthread_mutex_unlock(&lane->lock);
+		lane_run(lane, batch);
+		for (LaneCall *c = batch; c; c = next)
+		{
+			next = c->next;
+			c->next = NULL;
+			c->done(c);
+		}
+	}
+	lane_disconnect(lane);
+	return NULL;
 }
 
+/* n lanes, each with its thread; connections are opened on first use. */
 void
-lanes_free(Lane *lane)
+lanes_start(int n)
 {
-	if (lane == NULL)
-		return;
-	lane_disconnect(lane);
-	pthread_mutex_destroy(&lane->lock);
-	free(lane);
+	nlanes = n;
+	lanes = calloc(n, sizeof(Lane));
+	for (int i = 0; i < n; i++)
+	{
+		pthread_mutex_init(&lanes[i].lock, NULL);
+		pthread_cond_init(&lanes[i].work, NULL);
+		pthread_create(&lanes[i].thread, NULL, lane_main, &lanes[i]);
+	}
+}
+
+/* Run what is queued, then stop every lane (after the callers stopped submitting). */
+void
+lanes_stop(void)
+{
+	for (int i = 0; i < nlanes; i++)
+	{
+		pthread_mutex_lock(&lanes[i].lock);
+		lanes[i].quit = true;
+		pthread_cond_signal(&lanes[i].work);
+		pthread_mutex_unlock(&lanes[i].lock);
+	}
+	for (int i = 0; i < nlanes; i++)
+	{
+		pthread_join(lanes[i].thread, NULL);
+		pthread_mutex_destroy(&lanes[i].lock);
+		pthread_cond_destroy(&lanes[i].work);
+	}
+	free(lanes);
+	lanes = NULL;
+	nlanes = 0;
 }
 
 /*
- * Run sql with the one parameter arg as a client request on a lane.  Returns
- * its result, or NULL with res filled (res->status is 0 on entry).
- *
- * A lane with nobody running a batch is idle and has an empty queue.  The
- * thread that finds it idle leads: it takes the queue (itself first) as a
- * batch, runs it, hands every result back and passes the lane to the first
- * thread still queued, if any.  Each waiting thread sleeps on its own
- * semaphore and is posted once: with its result, or to lead.
+ * Queue calls (linked by next, in order) on a lane (an index; -1: the next
+ * in turn).  Each call's done runs on the lane's thread when it is answered.
+ */
+void
+lanes_submit(int lane, LaneCall *calls)
+{
+	Lane	   *l;
+	LaneCall   *last = calls;
+
+	if (calls == NULL)
+		return;
+	if (lane < 0)
+		lane = (int) (__atomic_fetch_add(&next_lane, 1, __ATOMIC_RELAXED) % nlanes);
+	l = &lanes[lane % nlanes];
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&l->lock);
+	if (l->tail)
+		l->tail->next = calls;
+	else
+	{
+		l->head = calls;
+		pthread_cond_signal(&l->work);
+	}
+	l->tail = last;
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* A call whose caller sleeps until it is answered (lanes_call). */
+typedef struct SyncCall
+{
+	LaneCall	call;			/* first: done gets its address */
+	sem_t		answered;
+} SyncCall;
+
+static void
+sync_done(LaneCall *call)
+{
+	sem_post(&((SyncCall *) call)->answered);
+}
+
+/*
+ * Run sql with the one parameter arg as a client request on a lane, and
+ * wait for it (civetweb's threads).  Returns its result, or NULL with res
+ * filled (res->status is 0 on entry).
  */
 PGresult *
 lanes_call(const char *sql, const char *arg, bool shared, DbResult *res)
 {
-	Lane	   *lane = &lanes[__atomic_fetch_add(&next_lane, 1, __ATOMIC_RELAXED) % nlanes];
-	LaneCall	me = {.sql = sql, .arg = arg, .res = res, .shared = shared};
-	LaneCall   *batch,
-			   *last,
-			   *next,
-			   *c;
-	bool		lead;
+	SyncCall	s = {.call = {.sql = sql, .arg = arg, .shared = shared, .res = res, .done = sync_done}};
 
-	sem_init(&me.wake, 0, 0);
-	pthread_mutex_lock(&lane->lock);
-	if (lane->tail)
-		lane->tail->next = &me;
-	else
-		lane->head = &me;
-	lane->tail = &me;
-	lead = !lane->busy;
-	lane->busy = true;
-	pthread_mutex_unlock(&lane->lock);
-	if (!lead)
-		sem_wait_uninterrupted(&me.wake);
-	if (!__atomic_load_n(&me.done, __ATOMIC_ACQUIRE))
-	{
-		/* lead: take the queue, which starts with us, up to a batch */
-		pthread_mutex_lock(&lane->lock);
-		batch = lane->head;
-		lane->head = lanes_cut_batch(batch);
-		if (lane->head == NULL)
-			lane->tail = NULL;
-		pthread_mutex_unlock(&lane->lock);
-
-		lanes_run(lane, batch);
-
-		pthread_mutex_lock(&lane->lock);
-		next = lane->head;
-		if (next == NULL)
-			lane->busy = false;
-		pthread_mutex_unlock(&lane->lock);
-		for (c = batch; c; c = last)
-		{
-			/* once posted, c may be gone: its thread returns */
-			last = c->next;
-			__atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
-			if (c != &me)
-				sem_post(&c->wake);
-		}
-		if (next)
-			sem_post(&next->wake);
-	}
-	sem_destroy(&me.wake);
-	return me.out;
+	sem_init(&s.answered, 0, 0);
+	lanes_submit(-1, &s.call);
+	while (sem_wait(&s.answered) != 0 && errno == EINTR)
+		;
+	sem_destroy(&s.answered);
+	return s.call.out;
 }

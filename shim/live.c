@@ -14,12 +14,20 @@
  * rollout.redeem_live_ticket before the connection is accepted, and good
  * for 30 seconds.  ?token= is not accepted.
  *
+ * The same listener hears NOTIFY rollout_schema, which the extension sends
+ * when it is created or updated (an event trigger): the function
+ * signatures of the route table are then read again, so that an
+ * ALTER EXTENSION rollout UPDATE needs no restart of rollout-http.  They
+ * are read again after each reconnection too: the database may have been
+ * updated while it was away.
+ *
  * Events are the payloads as they come: audited changes ({"type":
  * "versions.update", ...}), automatic pauses, and {"type": "stats",
  * "project_id": N} when checks (once per batch of the background recorder),
  * downloads or install results were recorded.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +37,8 @@
 #include <civetweb.h>
 #include <jansson.h>
 
-#include "shim.h"
+#include "db.h"
+#include "live.h"
 
 #define MAX_LIVE 256
 
@@ -38,7 +47,6 @@ static int	nlive;
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t listener;
 static volatile int listener_stop;
-static const char *live_conninfo;
 
 /*
  * Accept the socket only with a valid ticket, which this uses up: 0
@@ -58,7 +66,7 @@ live_connect(const struct mg_connection *conn, void *cbdata)
 		mg_get_var(ri->query_string, strlen(ri->query_string), "ticket", ticket, sizeof(ticket));
 	if (pc == NULL || ticket[0] == '\0')
 		return 1;
-	if (db_ensure(pc, live_conninfo) == 0)
+	if (db_ensure(pc) == 0)
 	{
 		const char *p[1] = {ticket};
 		PGresult   *r = PQexecParams(*pc, "SELECT rollout.redeem_live_ticket($1) ->> 'project_id'",
@@ -142,6 +150,7 @@ static void *
 listen_loop(void *arg)
 {
 	PGconn	   *conn = NULL;
+	bool		first = true;
 
 	(void) arg;
 	while (!listener_stop)
@@ -155,9 +164,15 @@ listen_loop(void *arg)
 		{
 			if (conn)
 				PQfinish(conn);
-			conn = db_connect(live_conninfo);
+			conn = db_connect();
 			if (conn)
+			{
 				PQclear(PQexec(conn, "LISTEN rollout_events"));
+				PQclear(PQexec(conn, "LISTEN rollout_schema"));
+				if (!first)
+					db_reload_signatures(conn);
+				first = false;
+			}
 			else
 			{
 				sleep(1);
@@ -173,7 +188,10 @@ listen_loop(void *arg)
 			continue;
 		while ((n = PQnotifies(conn)) != NULL)
 		{
-			broadcast(n->extra);
+			if (strcmp(n->relname, "rollout_schema") == 0)
+				db_reload_signatures(conn);
+			else
+				broadcast(n->extra);
 			PQfreemem(n);
 		}
 	}
@@ -184,9 +202,8 @@ listen_loop(void *arg)
 
 /* Register the websocket route and start the listener. */
 void
-live_start(struct mg_context *ctx, const char *conninfo)
+live_start(struct mg_context *ctx)
 {
-	live_conninfo = conninfo;
 	mg_set_websocket_handler(ctx, "/admin/api/v1/live$", live_connect, live_ready, live_data, live_close, NULL);
 	pthread_create(&listener, NULL, listen_loop, NULL);
 }

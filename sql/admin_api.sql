@@ -31,7 +31,7 @@ SELECT pg_temp.err($$SELECT rollout.hash_password('')$$);
 SELECT length(random_token()) AS token_length, random_token() <> random_token() AS random;
 
 -- projects
-SELECT create_project(slug => 'panel', name => 'RunPanel') AS panel \gset
+SELECT (create_project(slug => 'panel', name => 'RunPanel') ->> 'id')::bigint AS panel \gset
 SELECT name FROM channels WHERE project_id = :panel ORDER BY rank;
 SELECT get_project('panel') ->> 'name' AS name, jsonb_array_length(list_projects()) AS projects;
 SELECT update_project('panel', name => 'RunPanel 2', failure_threshold => 15) ->> 'name' AS renamed;
@@ -44,16 +44,16 @@ SELECT pg_temp.err(q) FROM unnest(ARRAY[
   $$SELECT rollout.get_project('nope')$$]) q;
 
 -- versions with every field, by name
-SELECT create_version(project => 'panel', version => 'v2.0.0-rc.1', channel => 'beta', title => 'Two RC',
+SELECT (create_version(project => 'panel', version => 'v2.0.0-rc.1', channel => 'beta', title => 'Two RC',
        file_url => 'https://dl.example.com/panel-2.0.0-rc.1.tgz', file_size => 4096,
        file_checksum => 'sha256:' || repeat('ab', 32), description => 'desc', release_notes => '# Notes',
        breaking_changes => 'config moved', min_upgrade_version => '1.5.0', is_forced => true,
-       rollout_percentage => 12.5) AS rc \gset
+       rollout_percentage => 12.5) ->> 'id')::bigint AS rc \gset
 SELECT v - 'id' - 'project_id' - 'channel_id' - 'created_at' - 'updated_at' AS created FROM get_version(:rc) v;
 SELECT update_version(:rc, title => 'Two RC1', rollout_percentage => 50, clear => '{min_upgrade_version}')
        - 'id' - 'project_id' - 'channel_id' - 'created_at' - 'updated_at' - 'artifacts' AS updated;
-SELECT add_artifact(:rc, 'linux', 'amd64', 'panel-linux-amd64.tgz', 10, 'sha256:' || repeat('cd', 32)) AS art \gset
-SELECT add_artifact(:rc, 'linux', 'amd64', 'panel-linux-amd64-v2.tgz') = :art AS replaced_same_row;
+SELECT (add_artifact(:rc, 'linux', 'amd64', 'panel-linux-amd64.tgz', 10, 'sha256:' || repeat('cd', 32)) ->> 'id')::bigint AS art \gset
+SELECT (add_artifact(:rc, 'linux', 'amd64', 'panel-linux-amd64-v2.tgz') ->> 'id')::bigint = :art AS replaced_same_row;
 SELECT jsonb_array_length(get_version(:rc) -> 'artifacts') AS artifacts;
 SELECT (list_versions('panel') ->> 'total')::int AS total, list_versions('panel', 'stable') -> 'items' AS stable_items;
 SELECT count(create_version('panel', '1.' || i || '.0')) AS created FROM generate_series(1, 25) i;
@@ -78,17 +78,17 @@ SELECT pg_temp.err(q) FROM unnest(ARRAY[
   $$SELECT rollout.publish_version(999999)$$,
   $$SELECT rollout.resume_version(1)$$]) q;
 -- SQL-looking text is stored verbatim
-SELECT create_version('panel', '4.0.0', title => $$'); DROP TABLE rollout.versions; --$$) AS sqlish \gset
+SELECT (create_version('panel', '4.0.0', title => $$'); DROP TABLE rollout.versions; --$$) ->> 'id')::bigint AS sqlish \gset
 SELECT title FROM versions WHERE id = :sqlish;
 
 -- channels, mirrors, rules
 SELECT set_channel('panel', 'beta', rollout_percentage => 25.5, is_active => true) ->> 'rollout_percentage' AS beta_pct;
 SELECT name, rollout_percentage, display_name ->> 'zh-CN' AS zh FROM jsonb_to_recordset(list_channels('panel'))
   AS c(name text, rollout_percentage numeric, display_name jsonb);
-SELECT set_mirror('panel', 'CN', 'https://mirror.example.cn/panel') = set_mirror('panel', 'cn', 'https://m2.example.cn') AS upserted;
+SELECT (set_mirror('panel', 'CN', 'https://mirror.example.cn/panel') ->> 'id')::bigint = (set_mirror('panel', 'cn', 'https://m2.example.cn') ->> 'id')::bigint AS upserted;
 SELECT list_mirrors('panel') -> 0 ->> 'base_url' AS cn_mirror;
-SELECT create_rule('panel', 'hold windows', priority => 3, target_os => 'windows', target_version_range => '^1.2',
-                   rollout_config => '{"pin": "1.9.0", "percentage": 10}') AS rule \gset
+SELECT (create_rule('panel', 'hold windows', priority => 3, target_os => 'windows', target_version_range => '^1.2',
+                   rollout_config => '{"pin": "1.9.0", "percentage": 10}') ->> 'id')::bigint AS rule \gset
 SELECT r - 'id' - 'project_id' - 'created_at' - 'updated_at' AS rule FROM get_rule(:rule) r;
 SELECT update_rule(:rule, priority => 7, clear => '{target_os}') ->> 'target_os' AS os_cleared;
 SELECT jsonb_array_length(list_rules('panel')) AS rules;
@@ -107,8 +107,8 @@ SELECT pg_temp.err(q) FROM unnest(ARRAY[
 SELECT delete_rule(:rule) AS deleted;
 
 -- admins, login and tokens
-SELECT create_admin('alice', 'correct horse', 'admin') > 0 AS alice, create_admin('mia', 'maintainer1', 'maintainer', 'panel') > 0 AS mia,
-       create_admin('vic', 'viewer-pass', 'viewer') > 0 AS vic;
+SELECT (create_admin('alice', 'correct horse', 'admin') ->> 'id')::bigint > 0 AS alice, (create_admin('mia', 'maintainer1', 'maintainer', 'panel') ->> 'id')::bigint > 0 AS mia,
+       (create_admin('vic', 'viewer-pass', 'viewer') ->> 'id')::bigint > 0 AS vic;
 SELECT jsonb_path_query_array(list_admins(), '$[*].username') AS admins, list_admins()::text LIKE '%password%' AS leaks_hash;
 SELECT pg_temp.err(q) FROM unnest(ARRAY[
   $$SELECT rollout.create_admin('alice', 'another-pass')$$,
@@ -147,7 +147,7 @@ SELECT actor = session_user AS dba_actor, after ->> 'title' AS title FROM audit_
 
 -- per-project scope of the acting account
 SET rollout.actor = 'mia';
-SELECT create_version('panel', '5.0.0') > 0 AS maintainer_in_own_project;
+SELECT (create_version('panel', '5.0.0') ->> 'id')::bigint > 0 AS maintainer_in_own_project;
 SELECT pg_temp.err(q) FROM unnest(ARRAY[
   $$SELECT rollout.create_version('default', '5.0.0')$$,
   $$SELECT rollout.create_project('mine', 'Mine')$$,
@@ -181,13 +181,13 @@ SELECT pg_temp.err(q) FROM unnest(ARRAY[
   $$SELECT rollout.create_admin('eve', 'password123')$$]) q;
 RESET ROLE;
 SET ROLE rollout_maintainer;
-SELECT create_version('panel', '6.0.0') > 0 AS maintainer_creates, count(*) > 0 AS maintainer_reads_views FROM stats_overview;
+SELECT (create_version('panel', '6.0.0') ->> 'id')::bigint > 0 AS maintainer_creates, count(*) > 0 AS maintainer_reads_views FROM stats_overview;
 SELECT pg_temp.err(q) FROM unnest(ARRAY[
   $$SELECT rollout.create_project('x', 'x')$$,
   $$SELECT rollout.create_admin('eve', 'password123')$$,
   $$DELETE FROM rollout.versions$$]) q;
 RESET ROLE;
 SET ROLE rollout_admin;
-SELECT create_project('ops', 'Ops') > 0 AS admin_creates_projects, jsonb_array_length(list_admins()) AS admins;
+SELECT (create_project('ops', 'Ops') ->> 'id')::bigint > 0 AS admin_creates_projects, jsonb_array_length(list_admins()) AS admins;
 SELECT pg_temp.err($$SELECT count(*) FROM rollout.api_tokens$$);
 RESET ROLE;

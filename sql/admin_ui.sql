@@ -29,11 +29,11 @@ CREATE FUNCTION pg_temp.recorded() RETURNS text LANGUAGE sql AS $$
 		(SELECT count(*) FROM rollout.update_events), (SELECT count(*) FROM rollout.client_results)) $$;
 
 -- accounts used below
-SELECT create_admin('root', 'root-password', 'admin') > 0 AS root, create_admin('ann', 'ann-password', 'admin') > 0 AS ann,
-       create_admin('max', 'max-password', 'maintainer', 'default') > 0 AS max,
-       create_admin('val', 'val-password', 'viewer') > 0 AS val;
-SELECT create_project('other', 'Other') AS other \gset
-SELECT create_admin('olga', 'olga-password', 'viewer', 'other') > 0 AS olga;
+SELECT (create_admin('root', 'root-password', 'admin') ->> 'id')::bigint > 0 AS root, (create_admin('ann', 'ann-password', 'admin') ->> 'id')::bigint > 0 AS ann,
+       (create_admin('max', 'max-password', 'maintainer', 'default') ->> 'id')::bigint > 0 AS max,
+       (create_admin('val', 'val-password', 'viewer') ->> 'id')::bigint > 0 AS val;
+SELECT (create_project('other', 'Other') ->> 'id')::bigint AS other \gset
+SELECT (create_admin('olga', 'olga-password', 'viewer', 'other') ->> 'id')::bigint > 0 AS olga;
 
 -- 1. the threshold of a percentage: the one conversion the decision's cache and cohort_count use
 SELECT p, rollout_threshold(p) FROM unnest(ARRAY[0, 0.01, 12.345, 33.33, 50, 99.99, 100]::numeric[]) p;
@@ -45,33 +45,33 @@ RESET rollout.actor;
 SELECT pg_temp.err('SELECT rollout.whoami()');
 
 -- 3. default project: functions that take a project work without one
-SELECT create_version(version => '1.0.0', title => 'One', file_url => 'pkg/one.tgz') AS v100 \gset
+SELECT (create_version(version => '1.0.0', title => 'One', file_url => 'pkg/one.tgz') ->> 'id')::bigint AS v100 \gset
 SELECT pg_temp.err($$SELECT rollout.create_version(title => 'no version')$$);
 SELECT set_channel(channel => 'beta', rollout_percentage => 80) ->> 'project' AS channel_project;
 SELECT pg_temp.err($$SELECT rollout.set_channel(rollout_percentage => 80)$$);
-SELECT set_mirror(region => 'cn', base_url => 'https://cn.example.com/dl') > 0 AS mirror_set;
+SELECT (set_mirror(region => 'cn', base_url => 'https://cn.example.com/dl') ->> 'id')::bigint > 0 AS mirror_set;
 SELECT delete_mirror(region => 'cn') AS mirror_deleted, delete_mirror(region => 'cn') AS again;
 SELECT pg_temp.err($$SELECT rollout.delete_mirror()$$);
-SELECT create_rule(name => 'later') > 0 AS rule_made, update_project(name => 'Default!') ->> 'name' AS project_renamed;
+SELECT (create_rule(name => 'later') ->> 'id')::bigint > 0 AS rule_made, update_project(name => 'Default!') ->> 'name' AS project_renamed;
 
 -- 4. a project to decide in: channels, percentages, rules, min_upgrade, per-platform files, schedules
 SELECT publish_version(:v100) ->> 'status' AS published;
-SELECT create_version(version => '1.1.0', rollout_percentage => 30, file_url => 'pkg/110.tgz') AS v110 \gset
-SELECT add_artifact(:v110, 'linux', 'amd64', 'pkg/110-linux.tgz') > 0 AS art1, add_artifact(:v110, 'windows', 'amd64', 'pkg/110-win.zip') > 0 AS art2;
-SELECT create_version(version => '1.2.0', min_upgrade_version => '1.1.0', is_forced => true) AS v120 \gset
-SELECT create_version(version => '2.0.0-beta.1', channel => 'beta') AS vbeta \gset
-SELECT create_version(version => '1.3.0') AS v130 \gset
-SELECT create_version(version => '1.2.5') AS v125 \gset
+SELECT (create_version(version => '1.1.0', rollout_percentage => 30, file_url => 'pkg/110.tgz') ->> 'id')::bigint AS v110 \gset
+SELECT (add_artifact(:v110, 'linux', 'amd64', 'pkg/110-linux.tgz') ->> 'id')::bigint > 0 AS art1, (add_artifact(:v110, 'windows', 'amd64', 'pkg/110-win.zip') ->> 'id')::bigint > 0 AS art2;
+SELECT (create_version(version => '1.2.0', min_upgrade_version => '1.1.0', is_forced => true) ->> 'id')::bigint AS v120 \gset
+SELECT (create_version(version => '2.0.0-beta.1', channel => 'beta') ->> 'id')::bigint AS vbeta \gset
+SELECT (create_version(version => '1.3.0') ->> 'id')::bigint AS v130 \gset
+SELECT (create_version(version => '1.2.5') ->> 'id')::bigint AS v125 \gset
 SELECT count(publish_version(id)) AS published FROM versions WHERE id IN (:v110, :v120, :vbeta, :v125);
 SELECT publish_version(:v130, now() + interval '1 day') ->> 'status' AS scheduled, pause_version(:v125) ->> 'status' AS paused;
-SELECT set_mirror(region => 'global', base_url => 'https://dl.example.com') > 0 AS mirror;
-SELECT create_rule(name => 'eu pinned', priority => 5, target_region => 'eu', rollout_config => '{"pin": "1.1.0"}') > 0,
-       create_rule(name => 'mars blocked', priority => 4, target_region => 'mars', rollout_config => '{"block": true}') > 0,
-       create_rule(name => 'cn half', priority => 3, target_region => 'cn', rollout_config => '{"percentage": 50}') > 0,
-       create_rule(name => 'us beta', priority => 2, target_region => 'us', rollout_config => '{"channel": "beta"}') > 0;
+SELECT (set_mirror(region => 'global', base_url => 'https://dl.example.com') ->> 'id')::bigint > 0 AS mirror;
+SELECT (create_rule(name => 'eu pinned', priority => 5, target_region => 'eu', rollout_config => '{"pin": "1.1.0"}') ->> 'id')::bigint > 0,
+       (create_rule(name => 'mars blocked', priority => 4, target_region => 'mars', rollout_config => '{"block": true}') ->> 'id')::bigint > 0,
+       (create_rule(name => 'cn half', priority => 3, target_region => 'cn', rollout_config => '{"percentage": 50}') ->> 'id')::bigint > 0,
+       (create_rule(name => 'us beta', priority => 2, target_region => 'us', rollout_config => '{"channel": "beta"}') ->> 'id')::bigint > 0;
 -- a yanked release: its clients go back to the newest good one
-SELECT create_project('yank', 'Yank') > 0 AS yank_project;
-SELECT publish_version(create_version('yank', '1.0.0')) ->> 'status', yank_version((publish_version(create_version('yank', '1.1.0')) ->> 'id')::bigint) ->> 'status';
+SELECT (create_project('yank', 'Yank') ->> 'id')::bigint > 0 AS yank_project;
+SELECT publish_version((create_version('yank', '1.0.0') ->> 'id')::bigint) ->> 'status', yank_version((publish_version((create_version('yank', '1.1.0') ->> 'id')::bigint) ->> 'id')::bigint) ->> 'status';
 
 -- 5. the simulator: check_update's answer plus steps, recording nothing
 SELECT pg_temp.recorded() AS before_simulating \gset
@@ -146,8 +146,8 @@ SELECT p, (cohort_count(:v110, p) ->> 'inside')::bigint AS inside,
           AND in_rollout(cs.client_id, 'default@1.1.0', p)) AS in_rollout
 FROM unnest(ARRAY[0, 0.01, 12.5, 30, 50, 99.99, 100]::numeric[]) p;
 -- and the decision agrees: exactly inside_now of the audience are offered 1.1.0 (alone in its own project)
-SELECT create_project('solo', 'Solo') > 0 AS solo;
-SELECT create_version('solo', '1.0.0', rollout_percentage => 37.5) AS solo1 \gset
+SELECT (create_project('solo', 'Solo') ->> 'id')::bigint > 0 AS solo;
+SELECT (create_version('solo', '1.0.0', rollout_percentage => 37.5) ->> 'id')::bigint AS solo1 \gset
 SELECT publish_version(:solo1) ->> 'status' AS published;
 SELECT count(check_update(jsonb_build_object('project', 'solo', 'current_version', '0.5.0', 'client_id', 'solo-' || i))) AS checked
 FROM generate_series(1, 2000) i;
@@ -177,8 +177,8 @@ ROLLBACK;
 
 -- 8. approvals: a maintainer's publish becomes a request; an admin approves or rejects; each step audited
 SELECT update_project(require_approval => true) ->> 'require_approval' AS require_approval;
-SELECT create_version(version => '3.0.0') AS v300 \gset
-SELECT create_version(version => '3.1.0') AS v310 \gset
+SELECT (create_version(version => '3.0.0') ->> 'id')::bigint AS v300 \gset
+SELECT (create_version(version => '3.1.0') ->> 'id')::bigint AS v310 \gset
 SET rollout.actor = 'max';
 SELECT pg_temp.err(format('SELECT rollout.publish_version(%s)', :v300));
 SELECT r -> 'version' ->> 'status' AS status, (r -> 'approval') - 'id' - 'version_id' - 'requested_at' AS approval
@@ -206,13 +206,13 @@ FROM reject_publish((SELECT id FROM approvals WHERE version_id = :v310), 'notes 
 -- an admin publishes directly; so does a DBA without an account
 SELECT publish(:v310) -> 'approval' AS admin_needs_none;
 RESET rollout.actor;
-SELECT publish_version(create_version(version => '3.2.0')) ->> 'status' AS dba_publishes;
+SELECT publish_version((create_version(version => '3.2.0') ->> 'id')::bigint) ->> 'status' AS dba_publishes;
 -- a maintainer's version in an auto-publishing channel waits for approval too
 SELECT set_channel(channel => 'alpha', auto_publish => true) ->> 'auto_publish' AS alpha_auto;
 SET rollout.actor = 'max';
-SELECT create_version(version => '4.0.0-alpha.1', channel => 'alpha') AS alpha1 \gset
+SELECT (create_version(version => '4.0.0-alpha.1', channel => 'alpha') ->> 'id')::bigint AS alpha1 \gset
 SET rollout.actor = 'root';
-SELECT create_version(version => '4.0.0-alpha.2', channel => 'alpha') AS alpha2 \gset
+SELECT (create_version(version => '4.0.0-alpha.2', channel => 'alpha') ->> 'id')::bigint AS alpha2 \gset
 RESET rollout.actor;
 SELECT tag, status FROM versions WHERE id IN (:alpha1, :alpha2) ORDER BY tag;
 SELECT a ->> 'version' AS version, a ->> 'status' AS status, a ->> 'requested_by' AS requested_by, a ->> 'decided_by' AS decided_by

@@ -50,12 +50,12 @@ SELECT pg_temp.err($$SELECT rollout.check_update(jsonb_build_object('current_ver
 SELECT pg_temp.err('SELECT rollout.check_update(NULL)');
 
 -- a project with releases on every channel
-SELECT create_version('default', 'v1.0.0', title => 'One') AS v100 \gset
-SELECT create_version('default', 'v1.1.0', title => 'One one', is_forced => true) AS v110 \gset
-SELECT create_version('default', 'v1.2.0', title => 'One two', file_url => 'pkg/app-1.2.0.tgz',
-                      file_size => 1200, file_checksum => 'sha256:' || repeat('1', 64)) AS v120 \gset
-SELECT create_version('default', '2.0.0-beta.1', channel => 'beta', title => 'Two beta') AS v2b \gset
-SELECT create_version('default', '2.1.0-alpha.1', channel => 'alpha') AS v2a \gset
+SELECT (create_version('default', 'v1.0.0', title => 'One') ->> 'id')::bigint AS v100 \gset
+SELECT (create_version('default', 'v1.1.0', title => 'One one', is_forced => true) ->> 'id')::bigint AS v110 \gset
+SELECT (create_version('default', 'v1.2.0', title => 'One two', file_url => 'pkg/app-1.2.0.tgz',
+                      file_size => 1200, file_checksum => 'sha256:' || repeat('1', 64)) ->> 'id')::bigint AS v120 \gset
+SELECT (create_version('default', '2.0.0-beta.1', channel => 'beta', title => 'Two beta') ->> 'id')::bigint AS v2b \gset
+SELECT (create_version('default', '2.1.0-alpha.1', channel => 'alpha') ->> 'id')::bigint AS v2a \gset
 SELECT count(*) FILTER (WHERE publish_version(id) IS NOT NULL) AS published FROM versions;
 
 -- 2. candidates: newer, published, by channel rank
@@ -70,7 +70,7 @@ SELECT pg_temp.offer('1.0.0', 'c1', '{"channel": "beta"}') AS beta_off, pg_temp.
 SELECT set_channel('default', 'beta', is_active => true) ->> 'is_active' AS beta_active;
 
 -- scheduled publishing: not before its time
-SELECT create_version('default', 'v1.3.0') AS v130 \gset
+SELECT (create_version('default', 'v1.3.0') ->> 'id')::bigint AS v130 \gset
 SELECT publish_version(:v130, now() + interval '1 day') ->> 'status' AS status;
 SELECT pg_temp.offer('1.0.0') AS scheduled_not_offered;
 UPDATE versions SET publish_time = now() - interval '1 minute' WHERE id = :v130;
@@ -80,7 +80,7 @@ SELECT pause_version(:v130) ->> 'status' AS status, pg_temp.offer('1.0.0') AS pa
 SELECT resume_version(:v130) ->> 'status' AS status, pg_temp.offer('1.0.0') AS resumed;
 
 -- os/arch artifacts: a version with artifacts needs one for the client
-SELECT add_artifact(:v130, 'linux', 'amd64', 'pkg/app-1.3.0-linux-amd64.tgz', 1300, 'sha256:' || repeat('3', 64)) > 0 AS added;
+SELECT (add_artifact(:v130, 'linux', 'amd64', 'pkg/app-1.3.0-linux-amd64.tgz', 1300, 'sha256:' || repeat('3', 64)) ->> 'id')::bigint > 0 AS added;
 SELECT pg_temp.offer('1.0.0', 'c1', '{"os": "linux", "arch": "amd64"}') AS linux_amd64,
        pg_temp.offer('1.0.0', 'c1', '{"os": "Linux", "arch": "AMD64"}') AS case_folded,
        pg_temp.offer('1.0.0', 'c1', '{"os": "linux", "arch": "arm64"}') AS linux_arm64,
@@ -88,12 +88,12 @@ SELECT pg_temp.offer('1.0.0', 'c1', '{"os": "linux", "arch": "amd64"}') AS linux
        pg_temp.offer('1.0.0') AS no_platform;
 
 -- 7. download URLs: artifact first, relative paths through the region's mirror
-SELECT set_mirror('default', 'cn', 'https://cn.example.com/dl/') > 0, set_mirror('default', 'global', 'https://dl.example.com') > 0;
+SELECT (set_mirror('default', 'cn', 'https://cn.example.com/dl/') ->> 'id')::bigint > 0, (set_mirror('default', 'global', 'https://dl.example.com') ->> 'id')::bigint > 0;
 SELECT r ->> 'download_url' AS url, r ->> 'file_size' AS size, left(r ->> 'file_checksum', 12) AS checksum
 FROM unnest(ARRAY[pg_temp.chk('1.0.0', 'c1', '{"os": "linux", "arch": "amd64", "region": "cn"}'),
                   pg_temp.chk('1.0.0', 'c1', '{"os": "linux", "arch": "amd64", "region": "us"}'),
                   pg_temp.chk('1.0.0', 'c1', '{"os": "windows", "arch": "amd64", "region": "cn"}')]) r;
-SELECT add_artifact(:v130, 'darwin', 'arm64', 'https://cdn.example.org/app-1.3.0.dmg') > 0 AS absolute;
+SELECT (add_artifact(:v130, 'darwin', 'arm64', 'https://cdn.example.org/app-1.3.0.dmg') ->> 'id')::bigint > 0 AS absolute;
 SELECT pg_temp.chk('1.0.0', 'c1', '{"os": "darwin", "arch": "arm64", "region": "cn"}') ->> 'download_url' AS absolute_url_kept;
 DELETE FROM artifacts;
 
@@ -101,7 +101,7 @@ DELETE FROM artifacts;
 SELECT pg_temp.chk('1.0.0') ->> 'is_forced' AS from_100, pg_temp.chk('1.1.0') ->> 'is_forced' AS from_110;
 
 -- 5. stepping stones: 2.0.0 needs 1.3.0 first
-SELECT create_version('default', 'v2.0.0', min_upgrade_version => '1.3.0') AS v200 \gset
+SELECT (create_version('default', 'v2.0.0', min_upgrade_version => '1.3.0') ->> 'id')::bigint AS v200 \gset
 SELECT publish_version(:v200) ->> 'status' AS status;
 SELECT r ->> 'latest_version' AS offered, r -> 'reason' ->> 'stepping_stone' AS stone, r -> 'reason' ->> 'final_target' AS final
 FROM unnest(ARRAY[pg_temp.chk('1.0.0'), pg_temp.chk('1.2.9'), pg_temp.chk('1.3.0')]) r;
@@ -113,14 +113,14 @@ SELECT l AS locale, r ->> 'title' AS title, r ->> 'release_notes' AS notes
 FROM unnest(ARRAY['zh-CN', 'zh-TW', 'zh_CN', 'de-AT', 'fr', 'en']) l, LATERAL pg_temp.chk('1.3.0', 'c1', jsonb_build_object('locale', l)) r;
 
 -- 3. rules: the enabled matching rule with the highest priority wins
-SELECT create_rule('default', 'block old clients', priority => 10, target_version_range => '<1.1.0',
-                   rollout_config => '{"block": true}') AS r_block \gset
-SELECT create_rule('default', 'pin windows', priority => 5, target_os => 'windows',
-                   rollout_config => '{"pin": "1.2.0"}') AS r_pin \gset
-SELECT create_rule('default', 'cn slow', priority => 1, target_region => 'cn',
-                   rollout_config => '{"percentage": 0}') AS r_cn \gset
-SELECT create_rule('default', 'testers get beta', priority => 20, target_region => 'lab',
-                   rollout_config => '{"channel": "beta"}') AS r_lab \gset
+SELECT (create_rule('default', 'block old clients', priority => 10, target_version_range => '<1.1.0',
+                   rollout_config => '{"block": true}') ->> 'id')::bigint AS r_block \gset
+SELECT (create_rule('default', 'pin windows', priority => 5, target_os => 'windows',
+                   rollout_config => '{"pin": "1.2.0"}') ->> 'id')::bigint AS r_pin \gset
+SELECT (create_rule('default', 'cn slow', priority => 1, target_region => 'cn',
+                   rollout_config => '{"percentage": 0}') ->> 'id')::bigint AS r_cn \gset
+SELECT (create_rule('default', 'testers get beta', priority => 20, target_region => 'lab',
+                   rollout_config => '{"channel": "beta"}') ->> 'id')::bigint AS r_lab \gset
 SELECT pg_temp.offer('1.0.0') AS blocked, pg_temp.chk('1.0.0') -> 'reason' ->> 'why_not' AS why,
        pg_temp.chk('1.0.0') -> 'reason' -> 'rule' ->> 'name' AS rule;
 SELECT pg_temp.offer('1.1.0', 'c1', '{"os": "windows", "arch": "amd64"}') AS pinned,
@@ -132,7 +132,7 @@ SELECT pg_temp.offer('1.3.0', 'c1', '{"region": "cn"}') AS version_override;
 UPDATE versions SET rollout_percentage = NULL WHERE id = :v200;
 -- disabled rules do not match; a higher priority rule wins
 SELECT update_rule(:r_block, enabled => false) ->> 'enabled' AS enabled, pg_temp.offer('1.0.0') AS unblocked;
-SELECT create_rule('default', 'cn full', priority => 2, target_region => 'cn', rollout_config => '{"percentage": 100}') > 0;
+SELECT (create_rule('default', 'cn full', priority => 2, target_region => 'cn', rollout_config => '{"percentage": 100}') ->> 'id')::bigint > 0;
 SELECT pg_temp.offer('1.3.0', 'c1', '{"region": "cn"}') AS higher_priority_wins;
 DELETE FROM update_rules;
 

@@ -27,8 +27,8 @@ CREATE FUNCTION pg_temp.res(ver text, cid text, ok boolean) RETURNS jsonb LANGUA
 	SELECT rollout.install_result(jsonb_build_object('project', 'app', 'version', ver, 'client_id', cid, 'success', ok,
 	                                                 'error_message', CASE WHEN NOT ok THEN 'disk full' END)) $$;
 
-SELECT create_project('app', 'The App') AS app \gset
-SELECT publish_version(create_version('app', '1.0.0')) ->> 'status', publish_version(create_version('app', '1.1.0')) ->> 'status';
+SELECT (create_project('app', 'The App') ->> 'id')::bigint AS app \gset
+SELECT publish_version((create_version('app', '1.0.0') ->> 'id')::bigint) ->> 'status', publish_version((create_version('app', '1.1.0') ->> 'id')::bigint) ->> 'status';
 
 -- 100 clients check in from 1.0.0: 60 in cn, 40 in us; some check twice
 SELECT count(*) FILTER (WHERE pg_temp.chk('1.0.0', 'c' || i, CASE WHEN i <= 60 THEN 'cn' ELSE 'us' END) ->> 'latest_version' = '1.1.0') AS offered
@@ -70,7 +70,7 @@ SELECT pg_temp.err($$SELECT rollout.stats('app', '1y')$$), pg_temp.err($$SELECT 
 
 -- automatic safety: 20 % failures over at least 50 results pauses 1.2.0
 SELECT update_project('app', failure_threshold => 20, failure_min_samples => 50) ->> 'failure_threshold' AS threshold;
-SELECT publish_version(create_version('app', '1.2.0')) ->> 'status' AS status;
+SELECT publish_version((create_version('app', '1.2.0') ->> 'id')::bigint) ->> 'status' AS status;
 SELECT count(*) FROM generate_series(1, 40) i WHERE pg_temp.res('1.2.0', 'd' || i, true) IS NOT NULL;
 -- 10 failures of 50 results is exactly 20 %: not above the threshold
 SELECT bool_or((pg_temp.res('1.2.0', 'f' || i, false) ->> 'version_paused')::boolean) AS paused
@@ -95,7 +95,7 @@ SELECT pg_temp.err(q) FROM unnest(ARRAY[
   $$SELECT rollout.download_started('{"project": "ghost", "version": "1.1.0", "client_id": "x"}')$$,
   $$SELECT rollout.download_started('"1.1.0"')$$]) q;
 -- a draft cannot be reported on
-SELECT create_version('app', '1.3.0') > 0 AS draft;
+SELECT (create_version('app', '1.3.0') ->> 'id')::bigint > 0 AS draft;
 SELECT pg_temp.err($$SELECT rollout.download_started('{"project": "app", "version": "1.3.0", "client_id": "x"}')$$);
 
 -- partitions: maintain() creates the week's partitions and moves today's rows in

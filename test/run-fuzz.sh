@@ -23,9 +23,14 @@ passed=0 failed=0
 pgi=$(pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 pgl=$(pg_config --libdir 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)
 shim=../../shim
-# the shim targets include the file they test and link the rest of the shim
-shim_rest() { local f; for f in main front http_head db lanes i18n limits live files sha256; do [ "$f" = "$1" ] || echo "$shim/$f.c"; done; }
-shim_libs=(-Dmain=rollout_http_main -I"$pgi" -I"$shim" -L"$pgl" -lpq -lcivetweb -ljansson -lpthread)
+# the shim targets include the files they test and link the rest of the shim
+shim_rest() {
+	local f
+	for f in "$shim"/*.c; do
+		[[ " $* " == *" $(basename "$f" .c) "* ]] || echo "$f"
+	done
+}
+shim_libs=(-Dmain=rollout_http_main -I"$pgi" -I"$shim" -L"$pgl" -lpq -lcivetweb -ljansson -lcrypto -lpthread)
 
 # fuzz NAME SECONDS SEEDS [libFuzzer flags --] SOURCES...: build and run one target
 fuzz() {
@@ -107,7 +112,7 @@ fuzz fuzz_semver "$first" seeds fuzz_semver.c ../../extension/semver_core.c
 fuzz fuzz_http_head "$rest" seeds-http fuzz_http_head.c ../../shim/http_head.c
 fuzz fuzz_range "$rest" seeds-range -dict=range.dict -max_len=512 -- fuzz_range.c ../../extension/semver_core.c
 fuzz fuzz_upload_name "$rest" seeds-upload fuzz_upload_name.c $(shim_rest files) "${shim_libs[@]}"
-fuzz fuzz_request "$rest" seeds-request fuzz_request.c $(shim_rest main) "${shim_libs[@]}"
+fuzz fuzz_request "$rest" seeds-request fuzz_request.c $(shim_rest routes request) "${shim_libs[@]}"
 fuzz fuzz_bind "$rest" seeds-bind fuzz_bind.c $(shim_rest db) "${shim_libs[@]}"
 rm -f ../out-signatures.tsv
 echo "$passed passed, $failed failed"

@@ -169,7 +169,7 @@ COMMENT ON FUNCTION rollout.arg_version(text, text) IS 'parses a version argumen
 -- Admin API: projects
 -- ---------------------------------------------------------------------
 CREATE FUNCTION rollout.create_project(slug text, name text, default_channel text DEFAULT 'stable')
-	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
 	id bigint;
@@ -186,12 +186,12 @@ BEGIN
 	END IF;
 	INSERT INTO projects (slug, name, default_channel) VALUES ($1, $2, $3) RETURNING projects.id INTO id;
 	PERFORM seed_channels(id);
-	RETURN id;
+	RETURN get_project_by_id(id);
 EXCEPTION WHEN unique_violation THEN
 	RAISE EXCEPTION 'project already exists: "%"', slug USING ERRCODE = '23505', COLUMN = 'slug', CONSTRAINT = 'exists';
 END
 $$;
-COMMENT ON FUNCTION rollout.create_project(text, text, text) IS 'creates a project with stable, beta and alpha channels; returns its id';
+COMMENT ON FUNCTION rollout.create_project(text, text, text) IS 'creates a project with stable, beta and alpha channels; returns it';
 
 CREATE FUNCTION rollout.update_project(project text DEFAULT 'default', name text DEFAULT NULL, default_channel text DEFAULT NULL,
 									   failure_threshold numeric DEFAULT NULL, failure_min_samples integer DEFAULT NULL,
@@ -272,7 +272,7 @@ CREATE FUNCTION rollout.create_version(
 	description text DEFAULT '', release_notes text DEFAULT '', breaking_changes text DEFAULT '',
 	min_upgrade_version text DEFAULT NULL, is_forced boolean DEFAULT false, rollout_percentage numeric DEFAULT NULL,
 	title_i18n jsonb DEFAULT '{}', release_notes_i18n jsonb DEFAULT '{}', tag text DEFAULT NULL)
-	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
 	p projects := project_by_slug(project);
@@ -301,14 +301,14 @@ BEGIN
 	ELSIF c.auto_publish THEN
 		UPDATE versions SET status = 'published', publish_time = now() WHERE versions.id = vid;
 	END IF;
-	RETURN vid;
+	RETURN get_version(vid);
 EXCEPTION WHEN unique_violation THEN
 	RAISE EXCEPTION 'version % already exists in project %', v, p.slug
 		USING ERRCODE = '23505', COLUMN = 'version', CONSTRAINT = 'exists';
 END
 $$;
 COMMENT ON FUNCTION rollout.create_version(text, text, text, text, text, bigint, text, text, text, text, text, boolean, numeric, jsonb, jsonb, text) IS
-	'creates a version as a draft (published at once if its channel auto-publishes); returns its id';
+	'creates a version as a draft (published at once if its channel auto-publishes); returns it as get_version does';
 
 CREATE FUNCTION rollout.update_version(
 	version_id bigint, channel text DEFAULT NULL, title text DEFAULT NULL,
@@ -576,7 +576,7 @@ COMMENT ON FUNCTION rollout.list_versions(text, text, text, integer, integer, te
 
 CREATE FUNCTION rollout.add_artifact(version_id bigint, os text, arch text, file_url text,
 									 file_size bigint DEFAULT NULL, file_checksum text DEFAULT NULL)
-	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -598,11 +598,11 @@ BEGIN
 	ON CONFLICT (version_id, os, arch) DO UPDATE
 	SET file_url = EXCLUDED.file_url, file_size = EXCLUDED.file_size, file_checksum = EXCLUDED.file_checksum
 	RETURNING a.id INTO id;
-	RETURN id;
+	RETURN get_artifact(id);
 END
 $$;
 COMMENT ON FUNCTION rollout.add_artifact(bigint, text, text, text, bigint, text) IS
-	'adds (or replaces) the file of a version for one os/arch; a relative file_url resolves against the client region''s mirror';
+	'adds (or replaces) the file of a version for one os/arch and returns it; a relative file_url resolves against the client region''s mirror';
 
 CREATE FUNCTION rollout.delete_artifact(artifact_id bigint) RETURNS boolean
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
@@ -625,7 +625,7 @@ COMMENT ON FUNCTION rollout.delete_artifact(bigint) IS 'removes a per-platform f
 -- Admin API: mirrors and channels
 -- ---------------------------------------------------------------------
 CREATE FUNCTION rollout.set_mirror(project text DEFAULT 'default', region text DEFAULT NULL, base_url text DEFAULT NULL)
-	RETURNS bigint
+	RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -643,10 +643,10 @@ BEGIN
 	INSERT INTO mirrors AS m (project_id, region, base_url) VALUES (p.id, lower(region), base_url)
 	ON CONFLICT (project_id, region) DO UPDATE SET base_url = EXCLUDED.base_url
 	RETURNING m.id INTO id;
-	RETURN id;
+	RETURN get_mirror(id);
 END
 $$;
-COMMENT ON FUNCTION rollout.set_mirror(text, text, text) IS 'sets the download base URL of a region (upsert); returns its id';
+COMMENT ON FUNCTION rollout.set_mirror(text, text, text) IS 'sets the download base URL of a region (upsert); returns the mirror';
 
 CREATE FUNCTION rollout.delete_mirror(project text DEFAULT 'default', region text DEFAULT NULL) RETURNS boolean
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
@@ -769,7 +769,7 @@ COMMENT ON FUNCTION rollout.check_rule_targets(text, text, text, text) IS 'valid
 CREATE FUNCTION rollout.create_rule(project text DEFAULT 'default', name text DEFAULT NULL, priority integer DEFAULT 0, target_region text DEFAULT NULL,
 									target_version_range text DEFAULT NULL, target_os text DEFAULT NULL,
 									target_arch text DEFAULT NULL, rollout_config jsonb DEFAULT '{}', enabled boolean DEFAULT true)
-	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
 	p projects := project_by_slug(project);
@@ -785,11 +785,11 @@ BEGIN
 			check_rule_targets(target_region, target_version_range, target_os, target_arch),
 			target_os, target_arch, check_rule_config(p.id, rollout_config), coalesce(enabled, true))
 	RETURNING update_rules.id INTO id;
-	RETURN id;
+	RETURN get_rule(id);
 END
 $$;
 COMMENT ON FUNCTION rollout.create_rule(text, text, integer, text, text, text, text, jsonb, boolean) IS
-	'creates an update rule; returns its id';
+	'creates an update rule; returns it as get_rule does';
 
 CREATE FUNCTION rollout.update_rule(rule_id bigint, name text DEFAULT NULL, priority integer DEFAULT NULL,
 									target_region text DEFAULT NULL, target_version_range text DEFAULT NULL,

@@ -22,7 +22,7 @@ COMMENT ON FUNCTION rollout.random_token() IS '32 random bytes from a strong sou
 -- Admins, login and tokens
 -- ---------------------------------------------------------------------
 CREATE FUNCTION rollout.create_admin(username text, password text, role text DEFAULT 'admin', project text DEFAULT NULL)
-	RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
+	RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp
 AS $$
 DECLARE
 	pid bigint;
@@ -46,13 +46,13 @@ BEGIN
 	INSERT INTO admins (username, password_hash, role, project_id)
 	VALUES (username, hash_password(password), role, pid)
 	RETURNING admins.id INTO id;
-	RETURN id;
+	RETURN get_admin(id);
 EXCEPTION WHEN unique_violation THEN
 	RAISE EXCEPTION 'username already exists: "%"', username USING ERRCODE = '23505', COLUMN = 'username', CONSTRAINT = 'exists';
 END
 $$;
 COMMENT ON FUNCTION rollout.create_admin(text, text, text, text) IS
-	'creates an admin account (role admin, maintainer of one project, or viewer); returns its id';
+	'creates an admin account (role admin, maintainer of one project, or viewer); returns it without its password hash';
 
 CREATE FUNCTION rollout.admin_json(a rollout.admins) RETURNS jsonb
 	LANGUAGE sql STABLE SET search_path = rollout, pg_catalog, pg_temp
@@ -130,6 +130,54 @@ END
 $$;
 COMMENT ON FUNCTION rollout.authenticate(text) IS
 	'the account behind a bearer token {admin_id, username, role, db_role, project}; 28000 if invalid, expired or revoked';
+
+/*
+ * The HTTP server's pre-request function (as PostgREST's): the first
+ * statement of each admin request's transaction.  With a token it
+ * authenticates it and acts as its account; without, as a client (login).
+ * Sets rollout.actor and the database role for the rest of the transaction,
+ * so a request is one round trip: this, then the route's function, then the
+ * Sync.  Not SECURITY DEFINER: the role is set for the caller's session.
+ */
+CREATE FUNCTION rollout.begin_request(token text) RETURNS void
+	LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+	a jsonb;
+	db_role text := 'rollout_client';
+	actor text := '';
+BEGIN
+	IF token IS NOT NULL THEN
+		a := rollout.authenticate(token);
+		actor := a ->> 'username';
+		-- only our own roles, whatever the account says
+		db_role := CASE WHEN a ->> 'db_role' IN ('rollout_admin', 'rollout_maintainer', 'rollout_reader')
+						THEN a ->> 'db_role' ELSE 'rollout_reader' END;
+	END IF;
+	PERFORM pg_catalog.set_config('rollout.actor', actor, true), pg_catalog.set_config('role', db_role, true);
+END
+$$;
+COMMENT ON FUNCTION rollout.begin_request(text) IS
+	'starts an HTTP request: authenticates the bearer token (NULL: no login) and sets rollout.actor and the role for the transaction';
+
+/*
+ * After CREATE or ALTER EXTENSION: NOTIFY rollout_schema, so that running
+ * HTTP servers read the functions' signatures again (no restart needed).
+ */
+CREATE FUNCTION rollout.notify_schema_changed() RETURNS event_trigger
+	LANGUAGE plpgsql
+AS $$
+BEGIN
+	PERFORM pg_catalog.pg_notify('rollout_schema',
+								 (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'rollout'));
+END
+$$;
+COMMENT ON FUNCTION rollout.notify_schema_changed() IS
+	'event trigger: NOTIFY rollout_schema after an extension is altered, so HTTP servers reload signatures';
+
+CREATE EVENT TRIGGER rollout_schema_changed ON ddl_command_end
+	WHEN TAG IN ('ALTER EXTENSION')
+	EXECUTE FUNCTION rollout.notify_schema_changed();
 
 CREATE FUNCTION rollout.revoke_token(token text) RETURNS boolean
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = rollout, pg_catalog, pg_temp

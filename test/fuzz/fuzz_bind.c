@@ -40,12 +40,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_bind: cannot read %s\n", file);
 		exit(1);
 	}
-	sigs = calloc(1024, sizeof(Signature));
-	while (nsigs < 1024 && fgets(line, sizeof(line), f))
+	current = calloc(1, sizeof(Signatures));
+	current->sigs = calloc(1024, sizeof(Signature));
+	while (current->n < 1024 && fgets(line, sizeof(line), f))
 	{
 		char	   *field[5];
 		char	   *p = line;
-		Signature  *s = &sigs[nsigs];
+		Signature  *s = &current->sigs[current->n];
 
 		line[strcspn(line, "\n")] = '\0';
 		for (int i = 0; i < 5; i++)
@@ -58,16 +59,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 				goto skip;
 		}
 		s->name = strdup(field[0]);
-		split_array(field[1], &s->argnames);
-		split_array(field[2], &s->argtypes);
+		s->nnames = split_array(field[1], &s->argnames);
+		s->ntypes = split_array(field[2], &s->argtypes);
 		s->nargs = atoi(field[3]);
 		s->nrequired = s->nargs - atoi(field[4]);
-		nsigs++;
+		current->n++;
 skip:	;
 	}
 	fclose(f);
 	for (int i = 0; i < nroutes; i++)
-		if (!find_signature(routes[i].function))
+		if (!find_signature(routes[i].function) || !find_signature("begin_request"))
 		{
 			fprintf(stderr, "fuzz_bind: %s lacks rollout.%s\n", file, routes[i].function);
 			exit(1);
@@ -145,13 +146,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unknown |= !is_argname(s, key, strlen(key));
 	for (int i = 0; i < s->nrequired; i++)
 		missing |= json_object_get(args, s->argnames[i]) == NULL;
-	if (route->flags & ROUTE_BODY)
+	if (route->flags & ROUTE_CLIENT)
 		unknown = missing = false;	/* the body is the one jsonb argument */
 	if (sql == NULL)
 	{
 		if (!(unknown || missing) || res.status != 400 || res.field == NULL)
 			abort();
-		db_result_free(&res);
+		result_free(&res);
 		json_decref(args);
 		return 0;
 	}

@@ -1,18 +1,18 @@
 /*
  * fuzz_request.c
- *		libFuzzer target for how rollout-http reads a request (shim/main.c):
- *		the path against the route table (match_path, client_route), the
- *		query string (parse_query), the client's address behind a proxy
- *		(client_ip_from) and a client's JSON body (client_arg).
+ *		libFuzzer target for how rollout-http reads a request: the path
+ *		against the route table (routes.c match_path, routes_client), the
+ *		query string (routes_bind_query), the client's address behind a
+ *		proxy and a client's JSON body (request.c client_ip_from, client_arg).
  *
- * main.c is included (its main renamed), so its static functions are
+ * routes.c and request.c are included, so their static functions are
  * reachable; the rest of the shim is linked as is.  The input is split at
  * its first two 0xff bytes into path, query and body.  Properties:
  *  - a path matches a route pattern exactly when the pattern with its
  *    captured parameters put back gives the path (an optional final slash
  *    aside); parameters are never empty and never hold a slash;
  *  - a query is refused when a key or value decodes to a NUL byte or to
- *    text that is not UTF-8; else every pair is bound whole, as an
+ *    text that is not UTF-8, or a value has no name; else every pair is bound whole, as an
  *    independent decoder reads it (nothing truncated or cut at a NUL);
  *  - the address is the peer's, or one made of hex digits, colons and dots;
  *  - a client's body becomes an object whose "ip" is the connection's and
@@ -21,12 +21,13 @@
 #define _GNU_SOURCE
 #include <stdint.h>
 
-#include "../../shim/main.c"
+#include "../../shim/routes.c"
+#include "../../shim/request.c"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int
-hexval(int c)
+ref_hexval(int c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
 		c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -40,9 +41,9 @@ ref_decode(const char *s, size_t n, char *out)
 
 	for (size_t i = 0; i < n; i++)
 	{
-		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0)
+		if (s[i] == '%' && i + 2 < n && ref_hexval(s[i + 1]) >= 0 && ref_hexval(s[i + 2]) >= 0)
 		{
-			out[j++] = (char) (hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			out[j++] = (char) (ref_hexval(s[i + 1]) * 16 + ref_hexval(s[i + 2]));
 			i += 2;
 		}
 		else if (s[i] == '+')
@@ -96,7 +97,7 @@ check_path(const char *path)
 		else if (strchr(routes[i].pattern, '{') == NULL && strcmp(routes[i].pattern, path) == 0)
 			abort();
 		json_decref(params);
-		if ((routes[i].flags & ROUTE_BODY) && m && client_route(routes[i].method, path) != i)
+		if ((routes[i].flags & ROUTE_CLIENT) && m && routes_client(routes[i].method, path) != i)
 			abort();
 	}
 }
@@ -127,7 +128,10 @@ check_query(const char *qs)
 		klen = ref_decode(pair, strlen(pair), kbuf);
 		vlen = eq ? ref_decode(eq + 1, strlen(eq + 1), vbuf) : 0;
 		if (klen == 0)
+		{
+			refusable = true;	/* "=value": a value without a name */
 			continue;
+		}
 		v = json_stringn(vbuf, vlen);
 		kbuf[klen] = '\0';
 		k = json_string(kbuf);	/* NULL if the key is not UTF-8 */
@@ -140,7 +144,7 @@ check_query(const char *qs)
 		}
 		json_object_set_new(ref, kbuf, v);
 	}
-	if (!parse_query(qs, params))
+	if (!routes_bind_query(qs, params))
 	{
 		if (!refusable)
 			abort();
@@ -180,11 +184,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char		out[64];
 
 		check_query(query);
-		trusted_proxies = "127.0.0.1,::1";
+		config.trusted_proxies = "127.0.0.1,::1";
 		client_ip_from("127.0.0.1", query, out, sizeof(out));
 		if (strcmp(out, "127.0.0.1") != 0 && strspn(out, "0123456789abcdefABCDEF:.") != strlen(out))
 			abort();
-		trusted_proxies = "";
+		config.trusted_proxies = "";
 	}
 	if (body)
 	{
@@ -210,7 +214,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		else if (res.status != 400)
 			abort();
-		db_result_free(&res);
+		result_free(&res);
 	}
 	free(s);
 	return 0;

@@ -13,6 +13,7 @@
  * the checks see is its C string, as from a decoded query) and split in two
  * at its first 0xff byte, for a name with a platform.
  */
+#define _GNU_SOURCE
 #include <stdint.h>
 
 #include "../../shim/files.c"

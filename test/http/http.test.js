@@ -23,6 +23,7 @@ fs.writeFileSync(path.join(webRoot, 'assets', 'x-abc123.js.gz'), require('zlib')
 fs.writeFileSync(path.join(os.tmpdir(), 'rollout-web-outside.txt'), 'outside the web root');
 
 const [bin, dbUrl, port] = process.argv.slice(2);
+const clientPort = Number(port) + 10;	// the main server's client address (startServer)
 const base = `http://127.0.0.1:${port}`;
 let passed = 0;
 let failed = 0;
@@ -61,6 +62,7 @@ async function expectStatus(name, status, method, path, body, opts, more) {
 function startServer(listenPort, extraEnv) {
   return spawn(bin, [], {
     env: { ...process.env, DATABASE_URL: dbUrl, ROLLOUT_LISTEN: `127.0.0.1:${listenPort}`, ROLLOUT_MAX_BODY: '65536',
+      ROLLOUT_CLIENT_LISTEN: `127.0.0.1:${Number(listenPort) + 10}`,
       ROLLOUT_THREADS: '16', ROLLOUT_DB_LANES: '1', ROLLOUT_RATE_LIMIT: '1000', ROLLOUT_UPLOAD_DIR: uploadDir,
       ROLLOUT_MAX_UPLOAD: String(1024 * 1024), ROLLOUT_WEB_ROOT: webRoot, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -401,11 +403,16 @@ async function run() {
       await expectStatus(`matrix maintainer may not: ${method} ${path}`, 403, method, path, body, { token: maint });
     }
   }
-  const tableRoutes = (fs.readFileSync(path.join(__dirname, '..', '..', 'shim', 'main.c'), 'utf8')
-    .match(/\{"(GET|POST|PUT|DELETE)", "\/admin\/api\/v1\/[^"]*", "[a-z_]+", [^,]+, AUTH_TOKEN/g) || []).length;
+  // the table, as the server prints it: every admin route that needs a token
+  const table = JSON.parse(require('child_process').execFileSync(bin, ['--routes']).toString());
+  const tableRoutes = table.filter((r) => r.auth === 'token').length;
+  const matches = (r, m, p) => r.method === m
+    && new RegExp(`^${r.path.replace(/\{[a-z_]+\}/g, '[^/]+')}$`).test(p.split('?')[0]);
+  const missing = table.filter((r) => r.auth === 'token' && !['list_api_tokens', 'create_api_token', 'revoke_api_token'].includes(r.function)
+    && !every.some(([m, p]) => matches(r, m, p))).map((r) => `${r.method} ${r.path}`);
   // (the three token routes are checked below, by their own rules)
-  check('the matrix covers every admin route of the table', every.length === 45 && tableRoutes === every.length + 3,
-    { every: every.length, tableRoutes });
+  check('the matrix covers every admin route of the table', tableRoutes === every.length + 3 && missing.length === 0,
+    { every: every.length, tableRoutes, missing });
 
   // token management: long-lived tokens of one's own account, listed without secrets, revocable
   const made = await expectStatus('a viewer creates an API token', 200, 'POST', '/admin/api/v1/tokens',
@@ -551,47 +558,62 @@ function rawPost(path, body, headers = '', version = '1.1') {
   return `POST ${path} HTTP/${version}\r\nHost: t\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
 }
 
-// The front door answers client requests itself and passes the rest to
-// civetweb through a tunnel: both must behave as one server.
+// A client's request takes one path (client_begin, a lane, client_end) from
+// either address: the main one (civetweb) and the client address (event
+// loops, --client-listen). Both must answer alike.
 async function frontDoor() {
   const check1 = (id) => rawPost('/api/v1/check-update', { current_version: '1.0.0', client_id: id });
   const statusLines = (text) => text.match(/HTTP\/1\.1 \d{3}/g) || [];
 
-  const piped = await rawExchange(port, [check1('fd-p1') + check1('fd-p2') + check1('fd-p3')]);
-  check('front door: pipelined client requests each get their answer, in order',
-    statusLines(piped.data).join() === 'HTTP/1.1 200,HTTP/1.1 200,HTTP/1.1 200'
-    && (piped.data.match(/"has_update"/g) || []).length === 3, piped.data.slice(0, 300));
+  for (const [where, p] of [['main address', port], ['client address', clientPort]]) {
+    const piped = await rawExchange(p, [check1('fd-p1') + check1('fd-p2') + check1('fd-p3')]);
+    check(`${where}: pipelined client requests each get their answer, in order`,
+      statusLines(piped.data).join() === 'HTTP/1.1 200,HTTP/1.1 200,HTTP/1.1 200'
+      && (piped.data.match(/"has_update"/g) || []).length === 3, piped.data.slice(0, 300));
 
-  const whole = check1('fd-split');
-  const pieces = [];
-  for (let i = 0; i < whole.length; i += 9) pieces.push(whole.slice(i, i + 9));
-  const split = await rawExchange(port, pieces, { gapMs: 2 });
-  check('front door: a request arriving a few bytes at a time is answered', statusLines(split.data).join() === 'HTTP/1.1 200'
-    && /"has_update"/.test(split.data), split.data.slice(0, 300));
+    const whole = check1('fd-split');
+    const pieces = [];
+    for (let i = 0; i < whole.length; i += 9) pieces.push(whole.slice(i, i + 9));
+    const split = await rawExchange(p, pieces, { gapMs: 2 });
+    check(`${where}: a request arriving a few bytes at a time is answered`, statusLines(split.data).join() === 'HTTP/1.1 200'
+      && /"has_update"/.test(split.data), split.data.slice(0, 300));
+
+    const old = await rawExchange(p, [rawPost('/api/v1/check-update', { current_version: '1.0.0', client_id: 'fd-10' }, '', '1.0')]);
+    check(`${where}: an HTTP/1.0 client gets its answer and the connection closes`, old.closed
+      && /^HTTP\/1\.1 200/.test(old.data) && /\r\nConnection: close\r\n/.test(old.data), old);
+
+    const bad = await rawExchange(p, [rawPost('/api/v1/check-update', '{"client_id": ', 'Accept-Language: zh-CN\r\n')]);
+    check(`${where}: malformed JSON is a 400 in the client's language, and the response says it closes`,
+      /^HTTP\/1\.1 400/.test(bad.data) && /\r\nConnection: close\r\n/.test(bad.data)
+      && bad.data.includes(JSON.stringify(zhMsg('error.bad_json')).slice(1, -1)), bad.data);
+
+    const expect = await rawExchange(p, [rawPost('/api/v1/check-update', { current_version: '1.0.0', client_id: 'fd-e' },
+      'Expect: 100-continue\r\n')]);
+    check(`${where}: Expect: 100-continue is answered`, /HTTP\/1\.1 200/.test(expect.data) && /"has_update"/.test(expect.data),
+      expect.data.slice(0, 300));
+  }
 
   const mixed = await rawExchange(port, [check1('fd-m1'), 'GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n', check1('fd-m2')], { gapMs: 300 });
   const parts = mixed.data.split(/(?=HTTP\/1\.1 )/);
-  check('front door: client, admin and client requests on one connection all answered, in order',
-    parts.length === 3 && parts.every((p) => p.startsWith('HTTP/1.1 200')) && /"has_update"/.test(parts[0])
+  check('main address: client, admin and client requests on one connection all answered, in order',
+    parts.length === 3 && parts.every((x) => x.startsWith('HTTP/1.1 200')) && /"has_update"/.test(parts[0])
     && /"database":"ok"/.test(parts[1]) && /"has_update"/.test(parts[2]), mixed.data.slice(0, 600));
 
-  const old = await rawExchange(port, [rawPost('/api/v1/check-update', { current_version: '1.0.0', client_id: 'fd-10' }, '', '1.0')]);
-  check('front door: an HTTP/1.0 client gets its answer and the connection closes', old.closed
-    && /^HTTP\/1\.1 200/.test(old.data) && /\r\nConnection: close\r\n/.test(old.data), old);
+  const query = await rawExchange(port, [rawPost('/api/v1/check-update?via=query', { current_version: '1.0.0', client_id: 'fd-q' })]);
+  check('main address: a client request with a query string is answered', /HTTP\/1\.1 200/.test(query.data)
+    && /"has_update"/.test(query.data), query.data.slice(0, 300));
 
-  const bad = await rawExchange(port, [rawPost('/api/v1/check-update', '{"client_id": ', 'Accept-Language: zh-CN\r\n')]);
-  check('front door: malformed JSON is a 400 in the client\'s language and the connection closes', bad.closed
-    && /^HTTP\/1\.1 400/.test(bad.data) && bad.data.includes(JSON.stringify(zhMsg('error.bad_json')).slice(1, -1)), bad.data);
-
-  const expect = await rawExchange(port, [rawPost('/api/v1/check-update?via=query', { current_version: '1.0.0', client_id: 'fd-q' },
-    'Expect: 100-continue\r\n')]);
-  check('front door: a client request it does not take (query string, Expect) is answered by civetweb',
-    /HTTP\/1\.1 200/.test(expect.data) && /"has_update"/.test(expect.data), expect.data.slice(0, 300));
-
-  // civetweb's own port answers only the front door's tunnels
-  const internal = /civetweb on 127\.0\.0\.1:(\d+)/.exec(serverLog);
-  const direct = internal ? await fetch(`http://127.0.0.1:${internal[1]}/healthz`).then((r) => r.status, () => 0) : 0;
-  check('civetweb\'s internal port turns away anything but the front door', direct === 403, { internal: internal && internal[1], direct });
+  // the client address answers the clients' routes only, and says where the rest goes
+  for (const [what, raw] of [
+    ['an admin route', 'GET /admin/api/v1/me HTTP/1.1\r\nHost: t\r\nAccept-Language: zh-CN\r\n\r\n'],
+    ['a query string', rawPost('/api/v1/check-update?via=query', { current_version: '1.0.0', client_id: 'fd-q2' }, 'Accept-Language: zh-CN\r\n')],
+    ['the admin UI', 'GET / HTTP/1.1\r\nHost: t\r\nAccept-Language: zh-CN\r\n\r\n'],
+  ]) {
+    const r = await rawExchange(clientPort, [raw]);
+    check(`client address: ${what} is refused with 404 pointing to the main address, and closes`,
+      /^HTTP\/1\.1 404/.test(r.data) && r.closed && r.data.includes(JSON.stringify(zhMsg('error.client_port_only')).slice(1, -1)),
+      r.data.slice(0, 400));
+  }
 
   // the client's address, on both paths: X-Forwarded-For only from a trusted proxy
   const port4 = Number(port) + 3;
@@ -919,6 +941,54 @@ async function recorderRestart() {
   check('metrics: the restart is counted', await restarts() === before + 1, { before });
 }
 
+// A server started on a database whose extension is older (0.3.0, without
+// begin_request) answers the admin API 503 with what to do; after
+// ALTER EXTENSION rollout UPDATE it serves it, with no restart: the update
+// sends NOTIFY rollout_schema and the server reads the signatures again.
+async function schemaReload() {
+  const { execFileSync } = require('child_process');
+  const db = `rollout_reload_${process.pid}`;
+  const reloadUrl = dbUrl.replace(/\/[^/]*$/, `/${db}`);
+  const psql = (url, sql) => execFileSync('psql', [url, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', sql]).toString().trim();
+  psql(dbUrl, `CREATE DATABASE ${db}`);
+  const port5 = Number(port) + 4;
+  let srv = null;
+  let log = '';
+  try {
+    psql(reloadUrl, "SET client_min_messages = warning; CREATE EXTENSION rollout VERSION '0.3.0'");
+    psql(reloadUrl, "SELECT rollout.create_admin('reload', 'reload-password-1', 'admin')");
+    srv = spawn(bin, [], { env: { ...process.env, DATABASE_URL: reloadUrl, ROLLOUT_LISTEN: `127.0.0.1:${port5}`,
+      ROLLOUT_UPLOAD_DIR: uploadDir, ROLLOUT_WEB_ROOT: webRoot, ROLLOUT_RATE_LIMIT: '1000' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    srv.stderr.on('data', (d) => { log += d; });
+    await waitHealthy(`http://127.0.0.1:${port5}`);
+    const loginAt = () => fetch(`http://127.0.0.1:${port5}/admin/api/v1/auth/login`, { method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Accept-Language': 'zh-CN' },
+      body: JSON.stringify({ username: 'reload', password: 'reload-password-1' }) })
+      .then(async (r) => ({ status: r.status, json: await r.json().catch(() => null) }));
+    const before = await loginAt();
+    const check0 = await fetch(`http://127.0.0.1:${port5}/api/v1/check-update`, { method: 'POST',
+      body: JSON.stringify({ current_version: '1.0.0', client_id: 'reload-1' }) });
+    check('an older extension: the admin API answers 503 saying to update it (in the client\'s language)',
+      before.status === 503 && before.json && before.json.message === zhMsg('error.outdated_extension', 'begin_request')
+      && /lacks rollout\.begin_request/.test(log), { before, log: log.slice(0, 600) });
+    check('an older extension: clients are still answered', check0.status === 200, { status: check0.status });
+    psql(reloadUrl, 'ALTER EXTENSION rollout UPDATE');
+    let after = null;
+    for (let i = 0; i < 50; i++) {
+      after = await loginAt();
+      if (after.status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    check('after ALTER EXTENSION rollout UPDATE the same server logs in, without a restart',
+      after && after.status === 200 && /^[0-9a-f]{64}$/.test(after.json.data.token) && /signatures reloaded/.test(log),
+      { after, log: log.slice(-600) });
+  } finally {
+    if (srv) srv.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    try { psql(dbUrl, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`); } catch (e) { /* reported by the checks */ }
+  }
+}
+
 async function operations() {
   const { execSync } = require('child_process');
   await live();
@@ -942,6 +1012,7 @@ async function operations() {
   await recorderRestart();
 
   await frontDoor();
+  await schemaReload();
 
   // rate limit: a second server allowing 1 request per second (bursts of 2)
   const port2 = Number(port) + 1;

@@ -15,16 +15,16 @@ $node->safe_psql('src', q{
 	CREATE EXTENSION rollout;
 	SET search_path = public, rollout;
 	SELECT create_project('panel', 'RunPanel');
-	SELECT publish_version(create_version('panel', 'v1.0.0'));
-	SELECT publish_version(create_version('panel', 'v1.1.0', title => 'Eleven', title_i18n => '{"zh-CN": "\\u5341\\u4e00"}',
-	       file_url => 'pkg/panel-1.1.0.tgz', file_size => 11, file_checksum => 'sha256:' || repeat('b', 64)));
+	SELECT publish_version((create_version('panel', 'v1.0.0') ->> 'id')::bigint);
+	SELECT publish_version((create_version('panel', 'v1.1.0', title => 'Eleven', title_i18n => '{"zh-CN": "\\u5341\\u4e00"}',
+	       file_url => 'pkg/panel-1.1.0.tgz', file_size => 11, file_checksum => 'sha256:' || repeat('b', 64)) ->> 'id')::bigint);
 	SELECT add_artifact(2, 'linux', 'amd64', 'pkg/panel-linux.tgz', 7, 'sha256:' || repeat('c', 64));
 	SELECT set_mirror('panel', 'cn', 'https://cn.example.com');
 	SELECT create_rule('panel', 'slow cn', priority => 5, target_region => 'cn', target_version_range => '<1.1.0',
 	       rollout_config => '{"percentage": 50}');
 	-- the seeded default project is changed too: the change must survive
 	SELECT set_channel('default', 'stable', rollout_percentage => 40);
-	SELECT publish_version(create_version('default', '2.0.0'));
+	SELECT publish_version((create_version('default', '2.0.0') ->> 'id')::bigint);
 	SELECT create_admin('alice', 'correct horse', 'admin');
 	SELECT check_update(jsonb_build_object('project', 'panel', 'current_version', '1.0.0', 'client_id', 'c' || i,
 	       'region', CASE WHEN i % 2 = 0 THEN 'cn' ELSE 'us' END, 'os', 'linux', 'arch', 'amd64'))
@@ -63,7 +63,7 @@ is($node->safe_psql('dst', q{SELECT rollout.login('alice', 'correct horse') ->> 
 my $stats = q{SELECT total_clients || '/' || success_rate_7d FROM rollout.stats_overview WHERE project = 'panel'};
 is($node->safe_psql('dst', $stats), $node->safe_psql('src', $stats), 'statistics survive');
 # new writes keep working (sequences restored)
-is($node->safe_psql('dst', q{SELECT rollout.create_version('panel', '1.2.0') > (SELECT max(id) FROM rollout.versions WHERE tag <> '1.2.0')}),
+is($node->safe_psql('dst', q{SELECT (rollout.create_version('panel', '1.2.0') ->> 'id')::bigint > (SELECT max(id) FROM rollout.versions WHERE tag <> '1.2.0')}),
 	't', 'ids continue after the restored ones');
 
 $node->stop;

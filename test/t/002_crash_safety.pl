@@ -13,7 +13,7 @@ $node->append_conf('postgresql.conf', "wal_writer_delay = 10000ms\nsynchronous_c
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION rollout;
-	SELECT rollout.publish_version(rollout.create_version('default', '1.0.0'));
+	SELECT rollout.publish_version((rollout.create_version('default', '1.0.0') ->> 'id')::bigint);
 });
 
 for my $round (1 .. 3)

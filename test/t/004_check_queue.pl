@@ -24,7 +24,7 @@ $node->safe_psql('postgres', q{
 	SELECT rollout.create_project(slug, slug) FROM unnest(ARRAY['qa', 'qs', 'fa', 'fs']) slug;
 	UPDATE rollout.projects SET record_check_events = true WHERE slug IN ('qa', 'qs');
 	-- (no partial rollout: the buckets of two projects differ)
-	SELECT rollout.publish_version(rollout.create_version(p, v))
+	SELECT rollout.publish_version((rollout.create_version(p, v) ->> 'id')::bigint)
 	FROM unnest(ARRAY['qa', 'qs', 'fa', 'fs']) p, unnest(ARRAY['1.0.0', '1.1.0', '2.0.0']) v;
 });
 like($node->safe_psql('postgres', q{SELECT rollout.check_queue()}), qr/"enabled": true/, 'the worker records this database');
@@ -194,7 +194,7 @@ is($node->safe_psql('postgres', q{
 $node->safe_psql('postgres', q{
 	DROP EXTENSION rollout CASCADE;
 	CREATE EXTENSION rollout;
-	SELECT rollout.publish_version(rollout.create_version('default', '1.0.0'));
+	SELECT rollout.publish_version((rollout.create_version('default', '1.0.0') ->> 'id')::bigint);
 });
 $node->safe_psql('postgres', q{
 	SELECT rollout.check_update('{"client_id": "after-recreate", "current_version": "0.9.0"}');

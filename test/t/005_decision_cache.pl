@@ -12,7 +12,7 @@ $node->init;
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION rollout;
-	SELECT rollout.publish_version(rollout.create_version('default', 'v1.0.0'));
+	SELECT rollout.publish_version((rollout.create_version('default', 'v1.0.0') ->> 'id')::bigint);
 });
 
 # two long-lived sessions (PostgreSQL::Test::BackgroundPsql)
@@ -27,10 +27,10 @@ sub q_in
 my $offer = q{SELECT coalesce(rollout.check_update('{"current_version": "0.9.0", "client_id": "c1"}') ->> 'latest_version', '-');};
 
 is(q_in('a', $offer), 'v1.0.0', 'session a caches the project');
-$node->safe_psql('postgres', q{SELECT rollout.publish_version(rollout.create_version('default', 'v1.1.0'))});
+$node->safe_psql('postgres', q{SELECT rollout.publish_version((rollout.create_version('default', 'v1.1.0') ->> 'id')::bigint)});
 is(q_in('a', $offer), 'v1.1.0', "another session's committed publish reaches a");
 
-q_in('b', q{BEGIN; SELECT rollout.publish_version(rollout.create_version('default', 'v1.2.0'));});
+q_in('b', q{BEGIN; SELECT rollout.publish_version((rollout.create_version('default', 'v1.2.0') ->> 'id')::bigint);});
 is(q_in('a', $offer), 'v1.1.0', "an uncommitted publish of b is not seen by a");
 q_in('b', 'COMMIT;');
 is(q_in('a', $offer), 'v1.2.0', 'it is once b commits');
@@ -38,7 +38,7 @@ is(q_in('a', $offer), 'v1.2.0', 'it is once b commits');
 q_in('b', q{BEGIN; UPDATE rollout.versions SET status = 'paused' WHERE tag = 'v1.2.0'; ROLLBACK;});
 is(q_in('a', $offer), 'v1.2.0', 'a rolled-back pause changes nothing');
 
-q_in('a', q{BEGIN; SELECT rollout.publish_version(rollout.create_version('default', 'v1.3.0'));});
+q_in('a', q{BEGIN; SELECT rollout.publish_version((rollout.create_version('default', 'v1.3.0') ->> 'id')::bigint);});
 is(q_in('a', $offer), 'v1.3.0', "a session sees its own uncommitted publish");
 q_in('a', 'ROLLBACK;');
 is(q_in('a', $offer), 'v1.2.0', 'and forgets it when it rolls back');

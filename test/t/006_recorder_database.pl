@@ -35,7 +35,7 @@ $node->safe_psql('postgres', q{CREATE DATABASE later});
 $node->safe_psql('later', q{
 	CREATE EXTENSION rollout;
 	SELECT rollout.create_project('app', 'App');
-	SELECT rollout.publish_version(rollout.create_version('app', '1.0.0'));
+	SELECT rollout.publish_version((rollout.create_version('app', '1.0.0') ->> 'id')::bigint);
 });
 my $enabled = '';
 for (my $i = 0; $i < 300 && $enabled !~ /"enabled": true/; $i++)

@@ -22,7 +22,7 @@ $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION rollout;
 	SELECT rollout.create_project('second', 'Second');
-	SELECT rollout.publish_version(rollout.create_version(p, '1.0.0')) FROM unnest(ARRAY['default', 'second']) p;
+	SELECT rollout.publish_version((rollout.create_version(p, '1.0.0') ->> 'id')::bigint) FROM unnest(ARRAY['default', 'second']) p;
 });
 like($node->safe_psql('postgres', q{SELECT rollout.check_queue()}), qr/"enabled": true/, 'the worker records this database');
 my ($default_id, $second_id) = split /\|/,

@@ -34,7 +34,7 @@ sub set_up
 	$node->safe_psql('app', q{
 		CREATE EXTENSION rollout;
 		SELECT rollout.create_project('app', 'App');
-		SELECT rollout.publish_version(rollout.create_version('app', '1.0.0'));
+		SELECT rollout.publish_version((rollout.create_version('app', '1.0.0') ->> 'id')::bigint);
 	});
 }
 set_up();

@@ -26,7 +26,7 @@ $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION rollout;
 	SELECT rollout.create_project('fb', 'fb');
-	SELECT rollout.publish_version(rollout.create_version('fb', v)) FROM unnest(ARRAY['1.0.0', '1.1.0', '2.0.0']) v;
+	SELECT rollout.publish_version((rollout.create_version('fb', v) ->> 'id')::bigint) FROM unnest(ARRAY['1.0.0', '1.1.0', '2.0.0']) v;
 });
 like($node->safe_psql('postgres', q{SELECT rollout.check_queue()}), qr/"enabled": true/, 'the worker records this database');
 

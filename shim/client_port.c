@@ -1,25 +1,23 @@
 /*
- * front.c
- *		The front door: event loops that own the listening socket.
+ * client_port.c
+ *		The client address (--client-listen): event loops that answer the
+ *		clients' routes and nothing else.
  *
- * civetweb gives each open connection a thread of its own, so a client's
- * check costs two sleeps and wake-ups of that thread: for the request, then
- * for its result.  The clients' routes are most of the traffic, so the front
- * door answers them itself.  Each loop reads the requests of all its
- * connections, hands those that arrived together to its lane thread as one
- * batch (lanes.c) and writes the responses: one wake-up of each thread for
- * a whole batch, and while a batch runs in the database the loop reads the
- * next.
+ * civetweb gives each open connection a thread of its own, so on the main
+ * address a client's check costs two sleeps and wake-ups of that thread:
+ * for the request, then for its result.  The clients' routes are most of
+ * the traffic of a large fleet, so they can have an address of their own,
+ * where each loop reads the requests of all its connections, queues those
+ * that arrived together on its lane as one batch (lanes.c, the scheduler
+ * civetweb's threads use too) and writes the responses: one wake-up of
+ * each thread for a whole batch, and while a batch runs in the database the
+ * loop reads the next.  Requests take the same path as on the main address
+ * (client_begin, a lane, client_end in request.c); only the socket differs.
  *
- * Everything else (the admin API, the web UI, downloads, uploads, the live
- * websocket, and any request that is not a plain client request: chunked,
- * Expect, a query string, a body above 64 kB, ...) turns its connection into
- * a tunnel to civetweb, listening on a private loopback port, for the rest
- * of the connection's life.  civetweb learns the client's address from
- * front_peer(): the tunnel's local port maps to it, and civetweb turns away
- * connections that did not come through the front door.
- *
- * Each connection belongs to one loop; only that loop's thread touches it.
+ * Anything that is not a plain client request (another route, chunked,
+ * a query string, a body above 64 kB, ...) is answered with an error that
+ * points to the main address.  Each connection belongs to one loop; only
+ * that loop's thread touches it.
  */
 #define _GNU_SOURCE				/* accept4 */
 #include <arpa/inet.h>
@@ -28,8 +26,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,20 +39,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client_port.h"
+#include "config.h"
 #include "http_head.h"
-#include "shim.h"
+#include "i18n.h"
+#include "lanes.h"
+#include "request.h"
+#include "respond.h"
+#include "routes.h"
 
-#define HEAD_MAX 8192			/* a request head above this goes to civetweb */
-#define FRONT_BODY_MAX 65536	/* so does a body above this */
-#define TUNNEL_BUF 65536		/* bytes buffered each way of a tunnel */
+#define HEAD_MAX 8192			/* a request head above this is refused */
+#define CLIENT_BODY_MAX 65536	/* so is a body above this */
 #define REQUEST_TIMEOUT_MS 30000	/* a request, or a response, stalled this long: closed */
 #define LINGER_MS 2000			/* after a closing response, input is drained this long */
 
 typedef enum ConnState
 {
-	CONN_HTTP,					/* requests answered here */
-	CONN_CONNECTING,			/* tunnel being connected */
-	CONN_TUNNEL,				/* bytes relayed to and from civetweb */
+	CONN_HTTP,					/* requests answered */
 	CONN_LINGER					/* closing: our side shut, the client's input drained */
 } ConnState;
 
@@ -75,8 +76,6 @@ typedef struct Conn
 	Loop	   *loop;
 	ConnState	state;
 	Side		client;
-	Side		tunnel;			/* fd -1 unless tunnelled */
-	int			tunnel_port;	/* its local port, in the peer table */
 	char		peer[64];
 	char	   *in;				/* from the client, not yet used */
 	size_t		inlen,
@@ -90,8 +89,7 @@ typedef struct Conn
 	bool		closing;		/* close once out is written */
 	bool		dead;			/* closed while busy: freed when its call returns */
 	bool		served;			/* has answered a request */
-	bool		client_eof;
-	bool		tunnel_eof;
+	bool		continued;		/* "100 Continue" sent for the request being read */
 	char		path[64];		/* of the request in the lane (in may move) */
 	double		last;			/* ms of the last progress */
 	ClientRequest q;
@@ -103,15 +101,13 @@ typedef struct Conn
 struct Loop
 {
 	pthread_t	thread;
-	pthread_t	lane_thread;
+	int			index;			/* its lane's */
 	int			ep;
-	int			done_fd;		/* eventfd: the lane thread finished a batch */
-	Lane	   *lane;
-	sem_t		work;			/* posted: a batch to run (or quit) */
-	LaneCall   *queue,			/* calls waiting for the lane, in order */
+	int			done_fd;		/* eventfd: the lane answered calls of this loop */
+	LaneCall   *queue,			/* calls read this round, for the lane */
 			   *queue_tail;
-	LaneCall   *running;		/* the batch the lane thread has */
-	bool		lane_busy;
+	LaneCall   *answered;		/* pushed by the lane's thread (atomic), newest first */
+	int			pending;		/* calls given to the lane and not answered yet */
 	volatile bool quit;
 	double		listen_paused_until;
 	Conn	   *conns;
@@ -119,32 +115,12 @@ struct Loop
 };
 
 static int	listen_fd = -1;
-static int	internal_port;
-static long body_max;
-static int	keep_ms;
 static Loop *loops;
 static int	nloops;
 
 /* epoll tags that are not connections */
 static char listen_tag,
 			done_tag;
-
-/* Tunnel local port -> client address, read by civetweb's threads. */
-typedef struct Peer
-{
-	int			set;			/* atomic: ip is valid */
-	char		ip[64];
-} Peer;
-static Peer peers[65536];
-
-bool
-front_peer(int port, char *out, size_t size)
-{
-	if (port <= 0 || port > 65535 || !__atomic_load_n(&peers[port].set, __ATOMIC_ACQUIRE))
-		return false;
-	snprintf(out, size, "%s", peers[port].ip);
-	return true;
-}
 
 static void
 watch(Loop *l, Side *s, uint32_t events)
@@ -191,7 +167,7 @@ free_graveyard(Loop *l)
 	}
 }
 
-/* Close a connection (and its tunnel); if its call is in the lane, bury it when it returns. */
+/* Close a connection; if its call is in the lane, bury it when it returns. */
 static void
 conn_close(Conn *c)
 {
@@ -200,12 +176,6 @@ conn_close(Conn *c)
 	if (c->client.fd >= 0)
 		close(c->client.fd);
 	c->client.fd = -1;
-	if (c->tunnel.fd >= 0)
-	{
-		__atomic_store_n(&peers[c->tunnel_port].set, 0, __ATOMIC_RELEASE);
-		close(c->tunnel.fd);
-	}
-	c->tunnel.fd = -1;
 	c->dead = true;
 	if (!c->busy)
 		conn_bury(c);
@@ -277,23 +247,9 @@ rewatch_client(Conn *c)
 
 	if (c->outlen > 0)
 		ev |= EPOLLOUT;
-	if (!c->client_eof && (c->state == CONN_LINGER ||
-						   (c->state == CONN_HTTP && c->inlen < HEAD_MAX + FRONT_BODY_MAX) ||
-						   (c->state != CONN_HTTP && c->inlen < TUNNEL_BUF)))
+	if (c->state == CONN_LINGER || c->inlen < HEAD_MAX + CLIENT_BODY_MAX)
 		ev |= EPOLLIN;
 	watch(c->loop, &c->client, ev);
-}
-
-static void
-rewatch_tunnel(Conn *c)
-{
-	uint32_t	ev = 0;
-
-	if (c->state == CONN_CONNECTING || c->inlen > 0)
-		ev |= EPOLLOUT;
-	if (!c->tunnel_eof && c->outlen < TUNNEL_BUF)
-		ev |= EPOLLIN;
-	watch(c->loop, &c->tunnel, ev);
 }
 
 /* Stop sending; drain what the client still sends for a while, then close. */
@@ -350,44 +306,50 @@ answer(Conn *c, char *resp, size_t len)
 	serve(c);
 }
 
-/*
- * The Content-Length of a complete request head (head_len bytes) if it is
- * up to FRONT_BODY_MAX and the client does not wait for a 100 Continue;
- * else 0.
- */
-static long
-small_body(const char *head, size_t head_len)
+/* Answer, without a call, a request this address does not serve, and close. */
+static void
+refuse(Conn *c, int status, const char *key, const char *lang)
 {
-	const char *end = head + head_len;
-	const char *p = memmem(head, head_len, "\r\n", 2);
-	long		n = 0;
+	DbResult	res = {0};
+	size_t		blen = 0,
+				len = 0;
+	bool		closes;
+	char	   *body,
+			   *resp;
 
-	while (p && (p += 2) < end)
+	char		method[16] = "-",
+				target[256] = "-";
+	const char *line_end = memchr(c->in, '\n', c->inlen);
+
+	/* the request line's method and target, for the access log, if it came whole */
+	if (line_end)
 	{
-		const char *eol = memmem(p, end - p, "\r\n", 2);
+		const char *sp = memchr(c->in, ' ', line_end - c->in);
+		const char *sp2 = sp ? memchr(sp + 1, ' ', line_end - sp - 1) : NULL;
 
-		if (!eol)
-			break;
-		if (eol - p > 7 && strncasecmp(p, "Expect:", 7) == 0)
-			return 0;
-		if (eol - p > 15 && strncasecmp(p, "Content-Length:", 15) == 0)
+		if (sp && sp2 && sp - c->in < (long) sizeof(method) && sp2 - sp - 1 < (long) sizeof(target))
 		{
-			char	   *e;
-
-			n = strtol(p + 15, &e, 10);
-			if (n < 0 || n > FRONT_BODY_MAX)
-				return 0;
+			snprintf(method, sizeof(method), "%.*s", (int) (sp - c->in), c->in);
+			snprintf(target, sizeof(target), "%.*s", (int) (sp2 - sp - 1), sp + 1);
+			target[strcspn(target, "?")] = '\0';
 		}
-		p = eol;
 	}
-	return n;
+	result_set_request_error(&res, status, key, NULL);
+	body = respond_body(lang, &res, &blen);
+	resp = body ? respond_bytes(status, body, blen, false, &len, &closes) : NULL;
+	respond_done(-1, status, now_ms(), method, target, c->peer);
+	free(body);
+	result_free(&res);
+	c->reqlen = c->inlen;
+	c->q.close = true;
+	answer(c, resp, len);
 }
 
-static void start_tunnel(Conn *c);
+static void call_done(LaneCall *call);
 
 /*
  * Serve the connection's next request if it is in: a client request is
- * answered here (queued for the lane), anything else goes to civetweb.
+ * queued for the lane; anything else is refused.
  */
 static void
 serve(Conn *c)
@@ -404,46 +366,50 @@ serve(Conn *c)
 		case HEAD_INCOMPLETE:
 			return;
 		case HEAD_CLIENT:
-			if (h.content_length <= FRONT_BODY_MAX && h.content_length <= body_max)
-			{
-				h.path[h.path_len] = '\0';
-				route = client_route("POST", h.path);
-				h.path[h.path_len] = ' ';
-			}
+			h.path[h.path_len] = '\0';
+			route = routes_client("POST", h.path);
+			h.path[h.path_len] = ' ';
 			break;
 		case HEAD_OTHER:
 			break;
 	}
+	if (h.lang)
+		h.lang[h.lang_len] = '\0';
 	if (route < 0)
 	{
-		long		body = h.head_len > 0 ? small_body(c->in, h.head_len) : 0;
+		char		lang[32];
 
-		/*
-		 * a body that fits is read here before civetweb sees the request: a
-		 * client that sends half of one then waits holds no civetweb thread
-		 */
-		if (body > 0 && c->inlen < h.head_len + body)
-		{
-			if (!reserve(&c->in, &c->incap, c->inlen, h.head_len + body - c->inlen))
-				conn_close(c);
-			return;
-		}
-		start_tunnel(c);
+		/* a head this address does not read: its Accept-Language still counts */
+		if (h.lang == NULL && http_head_value(c->in, c->inlen, HEAD_MAX, "Accept-Language", lang, sizeof(lang)))
+			h.lang = lang;
+		refuse(c, 404, "client_port_only", i18n_lang(h.lang));
+		return;
+	}
+	if (h.content_length > CLIENT_BODY_MAX || h.content_length > config.max_body)
+	{
+		refuse(c, 413, "body_too_large", i18n_lang(h.lang));
 		return;
 	}
 	if (c->inlen < h.head_len + h.content_length)
 	{
 		/* the body is still on its way */
-		if (!reserve(&c->in, &c->incap, c->inlen, h.head_len + h.content_length - c->inlen))
+		if (h.expect_continue && !c->continued)
+		{
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+			c->continued = true;
+			if (send_some(c->client.fd, cont, sizeof(cont) - 1) != (ssize_t) sizeof(cont) - 1)
+				conn_close(c);
+		}
+		else if (!reserve(&c->in, &c->incap, c->inlen, h.head_len + h.content_length - c->inlen))
 			conn_close(c);
 		return;
 	}
 
 	/* a client request, whole: its bytes are ours, so strings end in place */
+	c->continued = false;
 	c->reqlen = h.head_len + h.content_length;
 	snprintf(c->path, sizeof(c->path), "%.*s", (int) h.path_len, h.path);
-	if (h.lang)
-		h.lang[h.lang_len] = '\0';
 	if (h.user_agent)
 		h.user_agent[h.user_agent_len] = '\0';
 	if (h.forwarded_for)
@@ -453,6 +419,7 @@ serve(Conn *c)
 	c->q.path = c->path;
 	c->q.lang = i18n_lang(h.lang);
 	c->q.keep = h.keep_alive;
+	c->q.admitted = false;
 	c->q.started = now_ms();
 	resp = client_begin(&c->q, c->peer, h.forwarded_for, h.user_agent, c->in + h.head_len, h.content_length, &len);
 	if (resp == NULL && c->q.arg == NULL)
@@ -470,61 +437,13 @@ serve(Conn *c)
 	c->call.arg = c->q.arg;
 	c->call.res = &c->q.res;
 	c->call.shared = (routes[route].flags & ROUTE_SHARE_TX) != 0;
+	c->call.done = call_done;
 	if (c->loop->queue_tail)
 		c->loop->queue_tail->next = &c->call;
 	else
 		c->loop->queue = &c->call;
 	c->loop->queue_tail = &c->call;
 	c->busy = true;
-}
-
-/* The bytes of the client's requests go to civetweb from now on. */
-static void
-start_tunnel(Conn *c)
-{
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(internal_port)};
-	struct sockaddr_in me;
-	socklen_t	melen = sizeof(me);
-	struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN};
-	int			fd;
-
-	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (connect(fd, (struct sockaddr *) &to, sizeof(to)) != 0 && errno != EINPROGRESS) ||
-		getsockname(fd, (struct sockaddr *) &me, &melen) != 0 ||
-		!reserve(&c->in, &c->incap, c->inlen, TUNNEL_BUF) || !reserve(&c->out, &c->outcap, 0, TUNNEL_BUF))
-	{
-		if (fd >= 0)
-			close(fd);
-		conn_close(c);
-		return;
-	}
-	/* civetweb reads a request only after this is set */
-	c->tunnel_port = ntohs(me.sin_port);
-	snprintf(peers[c->tunnel_port].ip, sizeof(peers[c->tunnel_port].ip), "%s", c->peer);
-	__atomic_store_n(&peers[c->tunnel_port].set, 1, __ATOMIC_RELEASE);
-	c->tunnel.fd = fd;
-	c->tunnel.conn = c;
-	c->tunnel.events = ev.events;
-	ev.data.ptr = &c->tunnel;
-	epoll_ctl(c->loop->ep, EPOLL_CTL_ADD, fd, &ev);
-	c->state = CONN_CONNECTING;
-	rewatch_client(c);
-}
-
-/* Relay: client bytes to civetweb; false if the connection is over. */
-static bool
-tunnel_send(Conn *c)
-{
-	ssize_t		n = send_some(c->tunnel.fd, c->in, c->inlen);
-
-	if (n < 0)
-		return false;
-	memmove(c->in, c->in + n, c->inlen - n);
-	c->inlen -= n;
-	if (c->inlen == 0 && c->client_eof)
-		shutdown(c->tunnel.fd, SHUT_WR);
-	return true;
 }
 
 static void
@@ -549,15 +468,9 @@ client_event(Conn *c, uint32_t events)
 			if (c->dead)
 				return;
 		}
-		if (c->state == CONN_TUNNEL && c->outlen == 0 && c->tunnel_eof)
-		{
-			conn_close(c);
-			return;
-		}
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 	{
-		size_t		room;
 		ssize_t		n;
 
 		if (c->state == CONN_LINGER)
@@ -569,96 +482,26 @@ client_event(Conn *c, uint32_t events)
 				conn_close(c);
 			return;
 		}
-		if (c->state == CONN_HTTP)
+		if (!reserve(&c->in, &c->incap, c->inlen, 2048))
 		{
-			if (!reserve(&c->in, &c->incap, c->inlen, 2048))
-			{
-				conn_close(c);
-				return;
-			}
-			room = c->incap - c->inlen;
+			conn_close(c);
+			return;
 		}
-		else
-			room = c->inlen < TUNNEL_BUF ? TUNNEL_BUF - c->inlen : 0;
-		n = room ? recv(c->client.fd, c->in + c->inlen, room, 0) : -1;
-		if (n == 0 || (n < 0 && room && errno != EAGAIN && errno != EINTR))
+		n = recv(c->client.fd, c->in + c->inlen, c->incap - c->inlen, 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 		{
-			if (c->state == CONN_HTTP || n < 0)
-			{
-				conn_close(c);
-				return;
-			}
-			/* the client is done sending: civetweb still answers */
-			c->client_eof = true;
-			if (c->state == CONN_TUNNEL && !tunnel_send(c))
-			{
-				conn_close(c);
-				return;
-			}
+			conn_close(c);
+			return;
 		}
-		else if (n > 0)
+		if (n > 0)
 		{
 			c->inlen += n;
 			c->last = now_ms();
-			if (c->state == CONN_HTTP)
-				serve(c);
-			else if (c->state == CONN_TUNNEL && !tunnel_send(c))
-			{
-				conn_close(c);
-				return;
-			}
+			serve(c);
 		}
 	}
 	if (c->client.fd >= 0 && !c->dead)
-	{
 		rewatch_client(c);
-		if (c->tunnel.fd >= 0)
-			rewatch_tunnel(c);
-	}
-}
-
-static void
-tunnel_event(Conn *c, uint32_t events)
-{
-	if (c->state == CONN_CONNECTING)
-	{
-		int			err = 0;
-		socklen_t	elen = sizeof(err);
-
-		if (getsockopt(c->tunnel.fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)
-		{
-			conn_close(c);
-			return;
-		}
-		if (!(events & (EPOLLOUT | EPOLLIN)))
-			return;
-		c->state = CONN_TUNNEL;
-	}
-	if ((events & EPOLLOUT) && !tunnel_send(c))
-	{
-		conn_close(c);
-		return;
-	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-	{
-		size_t		room = TUNNEL_BUF - c->outlen;
-		ssize_t		n = room ? recv(c->tunnel.fd, c->out + c->outlen, room, 0) : -1;
-
-		if (n > 0)
-		{
-			c->outlen += n;
-			c->last = now_ms();
-		}
-		else if (room && (n == 0 || (errno != EAGAIN && errno != EINTR)))
-			c->tunnel_eof = true;
-		if (!flush_out(c) || (c->tunnel_eof && c->outlen == 0))
-		{
-			conn_close(c);
-			return;
-		}
-	}
-	rewatch_client(c);
-	rewatch_tunnel(c);
 }
 
 static void
@@ -694,8 +537,6 @@ accept_all(Loop *l)
 		c->client.conn = c;
 		c->client.fd = fd;
 		c->client.events = EPOLLIN;
-		c->tunnel.conn = c;
-		c->tunnel.fd = -1;
 		c->last = now_ms();
 		if (addr.ss_family == AF_INET6)
 		{
@@ -717,37 +558,68 @@ accept_all(Loop *l)
 	}
 }
 
-/* Hand the lane thread the next batch, if it is free and calls wait. */
+/*
+ * On the lane's thread: a call of this loop is answered.  The first one
+ * pushed since the loop last looked wakes it; the loop answers them all.
+ */
+static void
+call_done(LaneCall *call)
+{
+	Conn	   *c = (Conn *) ((char *) call - offsetof(Conn, call));
+	Loop	   *l = c->loop;
+	LaneCall   *head = __atomic_load_n(&l->answered, __ATOMIC_ACQUIRE);
+	uint64_t	one = 1;
+
+	do
+		call->next = head;
+	while (!__atomic_compare_exchange_n(&l->answered, &head, call, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	if (head == NULL)
+		while (write(l->done_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+}
+
+/* Give the lane the calls read this round, as one submission. */
 static void
 dispatch(Loop *l)
 {
-	if (l->lane_busy || l->queue == NULL)
-		return;
-	l->running = l->queue;
-	l->queue = lanes_cut_batch(l->running);
+	int			n = 0;
+
 	if (l->queue == NULL)
-		l->queue_tail = NULL;
-	l->lane_busy = true;
-	sem_post(&l->work);
+		return;
+	for (LaneCall *c = l->queue; c; c = c->next)
+		n++;
+	l->pending += n;
+	lanes_submit(l->index, l->queue);
+	l->queue = l->queue_tail = NULL;
 }
 
-/* The lane thread finished its batch: answer each call's client. */
+/* The lane answered calls of this loop: answer each call's client, in order. */
 static void
-batch_done(Loop *l)
+calls_answered(Loop *l)
 {
 	uint64_t	v;
 	LaneCall   *call,
-			   *next;
+			   *next,
+			   *ordered = NULL;
 
 	while (read(l->done_fd, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
-	for (call = l->running; call; call = next)
+	/* newest first: reverse */
+	for (call = __atomic_exchange_n(&l->answered, NULL, __ATOMIC_ACQ_REL); call; call = next)
+	{
+		next = call->next;
+		call->next = ordered;
+		ordered = call;
+	}
+	for (call = ordered; call; call = next)
 	{
 		Conn	   *c = (Conn *) ((char *) call - offsetof(Conn, call));
 		size_t		len = 0;
 		char	   *resp;
 
 		next = call->next;
+		call->next = NULL;
+		l->pending--;
 		resp = client_end(&c->q, call->out, &len);
 		c->busy = false;
 		if (c->dead)
@@ -758,27 +630,6 @@ batch_done(Loop *l)
 		}
 		answer(c, resp, len);
 	}
-	l->running = NULL;
-	l->lane_busy = false;
-}
-
-static void *
-lane_main(void *arg)
-{
-	Loop	   *l = arg;
-	uint64_t	one = 1;
-
-	for (;;)
-	{
-		while (sem_wait(&l->work) != 0 && errno == EINTR)
-			;
-		if (l->running == NULL)
-			break;				/* quit */
-		lanes_run(l->lane, l->running);
-		while (write(l->done_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
-	}
-	return NULL;
 }
 
 /* Close idle and stalled connections. */
@@ -804,9 +655,8 @@ sweep(Loop *l, double now)
 			continue;
 		if ((c->state == CONN_LINGER && idle > LINGER_MS) ||
 			(c->state == CONN_HTTP && c->outlen > 0 && idle > REQUEST_TIMEOUT_MS) ||
-			(c->state == CONN_HTTP && c->inlen == 0 && c->served && idle > keep_ms) ||
-			(c->state == CONN_HTTP && idle > REQUEST_TIMEOUT_MS) ||
-			(c->state == CONN_CONNECTING && idle > REQUEST_TIMEOUT_MS))
+			(c->state == CONN_HTTP && c->inlen == 0 && c->served && idle > config.keep_alive_ms) ||
+			(c->state == CONN_HTTP && idle > REQUEST_TIMEOUT_MS))
 			conn_close(c);
 	}
 }
@@ -830,7 +680,7 @@ loop_main(void *arg)
 			if (tag == &listen_tag)
 				accept_all(l);
 			else if (tag == &done_tag)
-				batch_done(l);
+				calls_answered(l);
 			else
 			{
 				Side	   *s = tag;
@@ -839,10 +689,7 @@ loop_main(void *arg)
 				/* an earlier event of this round may have closed it */
 				if (s->fd < 0 || c->dead)
 					continue;
-				if (s == &c->client)
-					client_event(c, events[i].events);
-				else
-					tunnel_event(c, events[i].events);
+				client_event(c, events[i].events);
 			}
 		}
 		dispatch(l);
@@ -855,27 +702,16 @@ loop_main(void *arg)
 		}
 	}
 	/* stopping: the calls given to the lane are answered, then everything closes */
-	while (l->lane_busy || l->queue)
+	dispatch(l);
+	while (l->pending > 0)
 	{
-		dispatch(l);
-		batch_done(l);
-	}
-	l->running = NULL;
-	sem_post(&l->work);
-	pthread_join(l->lane_thread, NULL);
-	while (l->conns)
-	{
-		Conn	   *c = l->conns;
+		struct pollfd p = {.fd = l->done_fd, .events = POLLIN};
 
-		if (c->busy)
-		{
-			/* never given to the lane: nobody will answer it */
-			free(c->q.arg);
-			db_result_free(&c->q.res);
-			c->busy = false;
-		}
-		conn_close(c);
+		if (poll(&p, 1, 1000) > 0)
+			calls_answered(l);
 	}
+	while (l->conns)
+		conn_close(l->conns);
 	free_graveyard(l);
 	return NULL;
 }
@@ -937,17 +773,11 @@ listen_on(const char *addr)
 	return fd;
 }
 
-/*
- * Listen on listen_addr with n loops, each with its own lane; what is not a
- * client request goes to civetweb on 127.0.0.1:internal.  0 on success.
- */
+/* Listen on addr with n loops, loop i queueing on lane i.  0 on success. */
 int
-front_start(const char *listen_addr, int internal, int n, long max_body, int keep_alive_ms)
+client_port_start(const char *addr, int n)
 {
-	internal_port = internal;
-	body_max = max_body;
-	keep_ms = keep_alive_ms;
-	listen_fd = listen_on(listen_addr);
+	listen_fd = listen_on(addr);
 	if (listen_fd < 0)
 		return -1;
 	loops = calloc(n, sizeof(Loop));
@@ -958,16 +788,13 @@ front_start(const char *listen_addr, int internal, int n, long max_body, int kee
 		struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listen_tag};
 		struct epoll_event dev = {.events = EPOLLIN, .data.ptr = &done_tag};
 
+		l->index = i;
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
-		l->done_fd = eventfd(0, EFD_CLOEXEC);
-		l->lane = lanes_new();
-		sem_init(&l->work, 0, 0);
-		if (l->ep < 0 || l->done_fd < 0 || l->lane == NULL ||
+		l->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (l->ep < 0 || l->done_fd < 0 ||
 			epoll_ctl(l->ep, EPOLL_CTL_ADD, listen_fd, &lev) != 0 ||
 			epoll_ctl(l->ep, EPOLL_CTL_ADD, l->done_fd, &dev) != 0 ||
-			pthread_create(&l->lane_thread, NULL, lane_main, l) != 0)
-			return -1;
-		if (pthread_create(&l->thread, NULL, loop_main, l) != 0)
+			pthread_create(&l->thread, NULL, loop_main, l) != 0)
 			return -1;
 	}
 	return 0;
@@ -975,19 +802,15 @@ front_start(const char *listen_addr, int internal, int n, long max_body, int kee
 
 /* Stop listening; each loop answers what it gave its lane, then closes its connections. */
 void
-front_stop(void)
+client_port_stop(void)
 {
 	for (int i = 0; i < nloops; i++)
 		loops[i].quit = true;
 	for (int i = 0; i < nloops; i++)
 	{
-		Loop	   *l = &loops[i];
-
-		pthread_join(l->thread, NULL);
-		close(l->ep);
-		close(l->done_fd);
-		sem_destroy(&l->work);
-		lanes_free(l->lane);
+		pthread_join(loops[i].thread, NULL);
+		close(loops[i].ep);
+		close(loops[i].done_fd);
 	}
 	if (listen_fd >= 0)
 		close(listen_fd);

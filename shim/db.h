@@ -1,0 +1,27 @@
+/*
+ * db.h
+ *		rollout-http's database connections for everything but the clients'
+ *		routes: one per civetweb worker thread, one transaction per request.
+ */
+#ifndef ROLLOUT_DB_H
+#define ROLLOUT_DB_H
+
+#include <stdbool.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "result.h"
+#include "routes.h"
+
+extern int	db_load_signatures(void);
+extern int	db_reload_signatures(PGconn *conn);
+extern void db_cleanup(void);
+extern PGconn *db_connect(void);
+extern bool db_alive(PGconn *conn);
+extern int	db_ensure(PGconn **pc);
+extern void db_thread_end(void);
+extern json_t *db_check_queue(PGconn **pc, bool *db_ok);
+extern char *db_client_sql(const Route *route);
+extern void db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResult *res);
+
+#endif							/* ROLLOUT_DB_H */
