@@ -6,6 +6,7 @@
 #   make run        install dependencies, build, start a local cluster in ./.data
 #   make test       install dependencies, build, run every test suite
 #   make bench      run the benchmarks in bench/
+#   make soak       the soak and fault test for SOAK_SECONDS (default 600)
 
 EXTVERSION := $(shell sed -n 's/^   "version": "\([^"]*\)".*/\1/p' META.json | head -n 1)
 PG_CONFIG ?= pg_config
@@ -108,7 +109,7 @@ extension/rollout.control: extension/rollout.control.in META.json
 		{ echo "no upgrade script to $(EXTVERSION) (version from META.json): add extension/rollout--A--$(EXTVERSION).sql" >&2; exit 1; }
 	sed 's/@VERSION@/$(EXTVERSION)/' $< > $@
 
-.PHONY: run test bench stop deps shim install-client
+.PHONY: run test bench soak stop deps shim install-client
 
 # rollout-client (client/): libcurl, OpenSSL (libcrypto) and jansson. Its
 # messages are the client.* keys of i18n/*.json, compiled in.
@@ -170,3 +171,12 @@ test:
 
 bench:
 	bench/run.sh
+
+# The soak and fault test (test/soak/) for SOAK_SECONDS (default 600): its own
+# cluster, restarted under load; make test runs a short one (test/run-soak.sh).
+SOAK_SECONDS ?= 600
+soak:
+	scripts/deps.sh
+	$(MAKE) -s >/dev/null
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) -s install >/dev/null; else sudo $(MAKE) -s install >/dev/null; fi
+	SOAK_SECONDS=$(SOAK_SECONDS) test/soak/soak.sh

@@ -277,6 +277,12 @@ db_ensure(PGconn **pc)
 		return 0;
 	if (*pc)
 	{
+		/*
+		 * forget what it prepared: the next connection may well get its
+		 * address from malloc and be taken for it ("prepared statement r0
+		 * does not exist" after a restart of the database)
+		 */
+		db_thread_end();
 		PQfinish(*pc);
 		metrics_connection(-1);
 	}

@@ -9,6 +9,7 @@
  * from a request path: UPLOAD_DIR/<project>/<version>/<os>-<arch>/<name>.
  * Downloads accept only paths made of such segments.
  */
+#define _GNU_SOURCE				/* O_TMPFILE */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -122,6 +123,56 @@ make_dirs(const char *path)
 }
 
 /*
+ * A file for an upload in progress, in dir: unnamed (O_TMPFILE), so that
+ * nothing of it is left if the upload fails or the process is killed; it
+ * gets its name, tmpname, only once complete (link_unnamed).  Where the file
+ * system cannot make unnamed files, a named one (mkstemp into tmpname,
+ * *named set) that a failure removes.
+ */
+static int
+open_unnamed(const char *dir, char *tmpname, bool *named)
+{
+	int			fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+
+	*named = false;
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	*named = true;
+	return mkstemp(tmpname);
+}
+
+/* Give an unnamed file (open_unnamed) the name tmpname, a fresh one from its template. */
+static int
+link_unnamed(int fd, char *tmpname)
+{
+	char		proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	for (int tries = 0; tries < 100; tries++)
+	{
+		char	   *x = tmpname + strlen(tmpname) - 6;
+
+		for (int i = 0; i < 6; i++)
+			x[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[random() % 36];
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmpname, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/* A failure to store a file: 507 when the disk is full, else 500. */
+static void
+storage_error(DbResult *res, int err)
+{
+	bool		full = err == ENOSPC || err == EDQUOT;
+
+	res->status = full ? 507 : 500;
+	res->key = strdup(full ? "storage_full" : "storage");
+}
+
+/*
  * POST /admin/api/v1/versions/{version_id}/artifacts with a non-JSON body:
  * ?os=&arch=&filename= name the file.  Returns the HTTP status and fills
  * res (like db_call); the caller writes the response.
@@ -148,8 +199,11 @@ files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *
 	unsigned char digest[32];
 	unsigned int dlen = 0;
 	long long	size = 0;
+	long long	expected;
 	char	   *buf;
-	int			n;
+	int			n = 0;
+	int			werr = 0;
+	bool		named = false;
 
 	memset(res, 0, sizeof(*res));
 	if (!upload_dir)
@@ -186,14 +240,17 @@ files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *
 	snprintf(final, sizeof(final), "%s/%s", dir, name);
 	snprintf(tmpname, sizeof(tmpname), "%s/.upload-XXXXXX", dir);
 	result_free(res);
-	if (make_dirs(dir) != 0 || (fd = mkstemp(tmpname)) < 0)
+	if (make_dirs(dir) != 0 || (fd = open_unnamed(dir, tmpname, &named)) < 0)
 	{
-		res->status = 500;
-		res->key = strdup("storage");
+		storage_error(res, errno);
 		return res->status;
 	}
 
-	/* stream to disk, hashing and counting (the buffer is on the heap: small thread stacks) */
+	/*
+	 * stream to disk, hashing and counting (the buffer is on the heap: small
+	 * thread stacks); a body that ends before its Content-Length, or a read
+	 * error, is a failed upload like a full disk: nothing of it is kept
+	 */
 	sha = EVP_MD_CTX_new();
 	buf = malloc(65536);
 	if (sha == NULL || buf == NULL || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
@@ -201,37 +258,77 @@ files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *
 		EVP_MD_CTX_free(sha);
 		free(buf);
 		close(fd);
-		unlink(tmpname);
-		res->status = 500;
-		res->key = strdup("storage");
+		if (named)
+			unlink(tmpname);
+		storage_error(res, ENOMEM);
 		return res->status;
 	}
+	expected = mg_get_request_info(conn)->content_length;
 	while ((n = mg_read(conn, buf, 65536)) > 0)
 	{
+		ssize_t		w = 0;
+
 		size += n;
-		if (size > max_upload || write(fd, buf, n) != n)
+		if (size > max_upload)
+			break;
+		while (w < n)
 		{
-			EVP_MD_CTX_free(sha);
-			free(buf);
-			close(fd);
-			unlink(tmpname);
-			res->status = size > max_upload ? 413 : 500;
-			res->key = strdup(size > max_upload ? "body_too_large" : "storage");
-			return res->status;
+			ssize_t		k = write(fd, buf + w, n - w);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+			{
+				werr = k < 0 ? errno : ENOSPC;
+				break;
+			}
+			w += k;
 		}
+		if (werr)
+			break;
 		EVP_DigestUpdate(sha, buf, n);
 	}
 	free(buf);
 	EVP_DigestFinal_ex(sha, digest, &dlen);
 	EVP_MD_CTX_free(sha);
+	if (size > max_upload || werr || n < 0 || (expected >= 0 && size != expected))
+	{
+		close(fd);
+		if (named)
+			unlink(tmpname);
+		if (size > max_upload)
+		{
+			res->status = 413;
+			res->key = strdup("body_too_large");
+		}
+		else if (werr)
+			storage_error(res, werr);
+		else
+		{
+			res->status = 400;
+			res->key = strdup("upload_incomplete");
+		}
+		return res->status;
+	}
 	for (unsigned int i = 0; i < dlen && i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 	hex[64] = '\0';
-	if (fsync(fd) != 0 || close(fd) != 0 || chmod(tmpname, 0644) != 0 || rename(tmpname, final) != 0)
+	if (fsync(fd) != 0 || fchmod(fd, 0644) != 0 || (!named && link_unnamed(fd, tmpname) != 0) ||
+		rename(tmpname, final) != 0)
 	{
+		int			e = errno;
+
+		close(fd);
 		unlink(tmpname);
-		res->status = 500;
-		res->key = strdup("storage");
+		storage_error(res, e);
+		return res->status;
+	}
+	if (close(fd) != 0)
+	{
+		int			e = errno;
+
+		unlink(final);
+		storage_error(res, e);
 		return res->status;
 	}
 
