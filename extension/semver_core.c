@@ -933,7 +933,9 @@ starts_like_version(const char *s, size_t len)
 /*
  * Whether a token ending in an operator absorbs the next one, as node-semver's
  * trimming does on the raw text: "~ 1.2" and "^ 1.2" always, "<= 1.2" when the
- * next token looks like a version.
+ * next token looks like a version and the token is that operator alone: in
+ * "== 1.2" or "v= 1.2" node's pattern takes the blank into the version's
+ * [v=\s]* prefix, so nothing is joined (and "==" alone is no comparator).
  */
 static bool
 joins_next(const char *t, size_t n, const char *next, size_t next_len)
@@ -942,7 +944,8 @@ joins_next(const char *t, size_t n, const char *next, size_t next_len)
 
 	if (last == '~' || last == '^' || (n >= 2 && last == '>' && t[n - 2] == '~'))
 		return true;
-	return (last == '<' || last == '>' || last == '=') &&
+	return ((n == 1 && (last == '<' || last == '>' || last == '=')) ||
+			(n == 2 && last == '=' && (t[0] == '<' || t[0] == '>'))) &&
 		starts_like_version(next, next_len);
 }
 
