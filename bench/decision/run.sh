@@ -2,7 +2,8 @@
 # bench/decision/run.sh: check_update throughput against SELECT 1 under
 # pgbench (same cluster, same run), then each statistics view against a
 # naive query over 10,000,000 raw events. BENCH_SECONDS (default 30) per
-# pgbench run, BENCH_CLIENTS (default 2, the machine's cores), BENCH_ROUNDS.
+# pgbench run, BENCH_CLIENTS (default 2, the machine's cores), BENCH_ROUNDS;
+# BENCH_VIEWS=0 stops after the decision.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh
@@ -34,6 +35,8 @@ printf 'SELECT 1: %s tps\nrequest building alone (no check_update): %s tps\nchec
 	"$select1" "$args" "$check" "$ratio" | tee -a "$out"
 printf 'check_update sustained, until every check is recorded (%.1fs after the run): %s checks/s (ratio %s)\n' \
 	"$drain" "$sustained" "$sratio" | tee -a "$out"
+# BENCH_VIEWS=0: the decision only (the views need 10,000,000 events loaded first)
+[ "${BENCH_VIEWS:-1}" = 0 ] && exit 0
 echo "==> 10,000,000 events" | tee -a "$out"
 psql -q -f bench/decision/events.sql | tee -a "$out"
 psql -q -v rounds="${BENCH_ROUNDS:-7}" -f bench/decision/views.sql | tee -a "$out"
