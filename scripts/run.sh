@@ -111,6 +111,8 @@ SELECT format('CREATE ROLE rollout_http LOGIN PASSWORD %L', :'pw')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rollout_http') \gexec
 SELECT format('ALTER ROLE rollout_http PASSWORD %L', :'pw') \gexec
 GRANT rollout_admin, rollout_maintainer, rollout_reader, rollout_client TO rollout_http;
+-- so that rollout-http can keep passwords and tokens out of the server log (statement parameters)
+GRANT SET ON PARAMETER log_parameter_max_length TO rollout_http;
 SQL
 
 # the first admin account, once
