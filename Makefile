@@ -51,7 +51,8 @@ SQL_SECTIONS = \
 DATA = extension/rollout--0.1.0.sql $(wildcard extension/rollout--*--*.sql)
 DATA_built = extension/rollout--$(EXTVERSION).sql extension/rollout.control
 EXTRA_CLEAN = shim/rollout-http shim/rollout-http-asan web/dist \
-	client/rollout-client client/rollout-client-asan client/unit-tests client/messages.gen.h
+	client/rollout-client client/rollout-client-asan client/unit-tests client/messages.gen.h \
+	extension/ok_messages.gen.h
 
 # pg_regress, one file per feature: sql/NAME.sql against expected/NAME.out
 # (PGXS passes --inputdir=.). `make installcheck` runs them against the
@@ -117,6 +118,11 @@ CLIENT_SRCS = client/main.c client/util.c client/crypto.c client/net.c client/me
 CLIENT_HDRS = client/client.h client/net.h client/messages.gen.h
 CLIENT_CFLAGS ?= -O2 -g
 CLIENT_BINDIR ?= $(shell $(PG_CONFIG) --bindir)
+
+# The signed envelope's "ok" message, from the catalogs (the shim's comes from them too).
+extension/ok_messages.gen.h: i18n/en.json i18n/zh-CN.json extension/gen-ok-messages.pl
+	perl extension/gen-ok-messages.pl i18n/en.json i18n/zh-CN.json > $@.tmp && mv $@.tmp $@
+extension/rollout_sign.o extension/rollout_sign.bc: extension/ok_messages.gen.h
 
 client/messages.gen.h: i18n/en.json i18n/zh-CN.json client/gen-messages.pl
 	perl client/gen-messages.pl i18n/en.json i18n/zh-CN.json > $@.tmp && mv $@.tmp $@

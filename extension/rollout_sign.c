@@ -36,6 +36,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "ok_messages.gen.h"
 #include "rollout.h"
 #include "rollout_cache.h"
 
@@ -344,13 +345,13 @@ sign_answer(const CachedProject *p, const char *body, int len, uint8 *sig)
 	memcpy(e->body, body, len);
 }
 
-/* The envelope's "ok" message in a language (as the catalogs in i18n/ say it). */
+/* The envelope's "ok" message in a language: the catalogs' (i18n/en.json and zh-CN.json, built into ok_messages.gen.h). */
 static const char *
 ok_message(const char *lang)
 {
 	if (lang != NULL && (strcmp(lang, "zh-CN") == 0 || strncmp(lang, "zh", 2) == 0))
-		return "成功";
-	return "ok";
+		return OK_MESSAGE_zh_CN;
+	return OK_MESSAGE_en;
 }
 
 /*

@@ -10,6 +10,7 @@ perl_lib="$PG_PKGLIBDIR/pgxs/src/test/perl"
 work=$(mktemp -d /tmp/rollout-tap.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cp -r test/t "$work/t"
+cp -r i18n "$work/i18n"	# the catalogs, for tests that compare messages with them
 chmod -R a+rX "$work"
 [ "$(id -u)" = 0 ] && chown -R "$SERVER_USER" "$work"
 as_server env PATH="$PG_BINDIR:$PATH" TESTDIR="$work" PG_REGRESS="$PG_REGRESS" \
