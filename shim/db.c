@@ -214,7 +214,14 @@ db_load_signatures(void)
 PGconn *
 db_connect(void)
 {
-	PGconn	   *conn = PQconnectdb(config.conninfo);
+	return db_connect_to(config.conninfo);
+}
+
+/* A connection to conninfo (the standby's primary), or NULL. */
+PGconn *
+db_connect_to(const char *conninfo)
+{
+	PGconn	   *conn = PQconnectdb(conninfo);
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "metrics.h"
 #include "routes.h"
+#include "standby.h"
 
 static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503};
 #define NSTATUS ((int) (sizeof(statuses) / sizeof(statuses[0])))
@@ -149,6 +151,28 @@ metrics_text(const json_t *recorder)
 		 "# TYPE rollout_http_db_lanes gauge\n"
 		 "rollout_http_db_lanes %d\n", lanes_total);
 	pthread_mutex_unlock(&metrics_lock);
+	{
+		StandbyCounts sc = standby_counts();
+
+		if (*config.primary_url || sc.dropped > 0)
+			EMIT("# HELP rollout_standby_records_buffered Check records of this hot standby waiting for the primary.\n"
+				 "# TYPE rollout_standby_records_buffered gauge\n"
+				 "rollout_standby_records_buffered %lld\n"
+				 "# HELP rollout_standby_records_forwarded_total Check records recorded on the primary.\n"
+				 "# TYPE rollout_standby_records_forwarded_total counter\n"
+				 "rollout_standby_records_forwarded_total %lld\n"
+				 "# HELP rollout_standby_records_dropped_total Check records lost: the buffer was full, the "
+				 "primary refused them, or no primary is set.\n"
+				 "# TYPE rollout_standby_records_dropped_total counter\n"
+				 "rollout_standby_records_dropped_total %lld\n"
+				 "# HELP rollout_standby_batches_total Batches of check records sent to the primary.\n"
+				 "# TYPE rollout_standby_batches_total counter\n"
+				 "rollout_standby_batches_total %lld\n"
+				 "# HELP rollout_standby_primary_up 1 when the last attempt reached the primary (0 before any).\n"
+				 "# TYPE rollout_standby_primary_up gauge\n"
+				 "rollout_standby_primary_up %d\n",
+				 sc.buffered, sc.forwarded, sc.dropped, sc.batches, sc.primary_up ? 1 : 0);
+	}
 	if (recorder != NULL)
 	{
 		EMIT("# HELP rollout_recorder_up 1 when the background worker records this database's checks; "

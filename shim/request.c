@@ -27,6 +27,7 @@
 #include "request.h"
 #include "respond.h"
 #include "routes.h"
+#include "standby.h"
 
 static volatile sig_atomic_t draining;	/* stopping: new requests get 503 */
 static int	in_flight;			/* requests being handled (atomic) */
@@ -38,6 +39,17 @@ const char *
 client_statement(int route)
 {
 	return client_sql[route];
+}
+
+/*
+ * Whether a client route runs on the primary's lanes: with
+ * ROLLOUT_PRIMARY_URL, the reports (client routes that write, not
+ * ROUTE_SHARE_TX); checks are answered by the standby.
+ */
+bool
+client_on_primary(int route)
+{
+	return *config.primary_url && (routes[route].flags & ROUTE_SHARE_TX) == 0;
 }
 
 /* After the signatures are loaded.  -1 if out of memory. */
@@ -195,6 +207,9 @@ client_end(ClientRequest *q, PGresult *r, size_t *len)
 	{
 		/* jsonb text is JSON: passed on without parsing it again */
 		q->res.raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
+		/* a check answered by a hot standby: its record goes to the primary, not to the client */
+		if (q->res.raw != NULL && (routes[q->route].flags & ROUTE_SHARE_TX))
+			standby_take_record(q->res.raw);
 		q->res.status = 200;
 		PQclear(r);
 	}
@@ -334,7 +349,7 @@ client_request(struct mg_connection *conn, int route, const char *lang, double s
 	if (out == NULL && q.arg != NULL)
 	{
 		PGresult   *r = lanes_call(client_statement(route), q.arg, (routes[route].flags & ROUTE_SHARE_TX) != 0,
-								   &q.res);
+								   client_on_primary(route), &q.res);
 
 		out = client_end(&q, r, &len);
 	}
