@@ -26,7 +26,7 @@ standby_port=$(free_port $((PGPORT + 1)))
 server_dir "$BENCH_WORK/standby"
 as_server "$PG_BINDIR/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$BENCH_WORK/standby" -R -X stream -c fast
 chmod 700 "$BENCH_WORK/standby"
-as_server "$PG_BINDIR/pg_ctl" -D "$BENCH_WORK/standby" -o "-p $standby_port" -l "$BENCH_WORK/standby.log" -w start >/dev/null
+as_server "$PG_BINDIR/pg_ctl" -D "$BENCH_WORK/standby" -o "-p $standby_port" -l "$BENCH_WORK/standby/server.log" -w start >/dev/null
 [ "$(psql -p "$standby_port" -Atc 'SELECT pg_is_in_recovery()')" = t ] || { echo "the standby is not in recovery" >&2; exit 1; }
 
 primary_url="postgresql://postgres@127.0.0.1:$PGPORT/postgres"
