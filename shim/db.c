@@ -372,7 +372,6 @@ build_call(const Route *route, json_t *args, DbResult *res)
 	if (s == NULL || !find_signature("begin_request"))
 	{
 		pthread_rwlock_unlock(&sig_lock);
-		/* name what is missing: the route's function, or the pre-request function */
 		result_set_request_error(res, 503, "outdated_extension", s == NULL ? route->function : "begin_request");
 		return NULL;
 	}
