@@ -9,10 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "metrics.h"
 #include "routes.h"
-#include "standby.h"
 
 static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503};
 #define NSTATUS ((int) (sizeof(statuses) / sizeof(statuses[0])))
@@ -101,6 +99,30 @@ static const struct
  * counters live in the server's shared memory: they start over when the
  * server restarts.
  */
+/* The hot standby's check records (standby.c); shown once it reports, or when one was dropped. */
+static struct
+{
+	bool		shown;
+	bool		primary_up;
+	long long	buffered,
+				forwarded,
+				dropped,
+				batches;
+}			standby;
+
+void
+metrics_standby(long long buffered, long long forwarded, long long dropped, long long batches, bool primary_up)
+{
+	pthread_mutex_lock(&metrics_lock);
+	standby.shown = true;
+	standby.buffered = buffered;
+	standby.forwarded = forwarded;
+	standby.dropped = dropped;
+	standby.batches = batches;
+	standby.primary_up = primary_up;
+	pthread_mutex_unlock(&metrics_lock);
+}
+
 char *
 metrics_text(const json_t *recorder)
 {
@@ -150,29 +172,25 @@ metrics_text(const json_t *recorder)
 	EMIT("# HELP rollout_http_db_lanes Database connections shared by the clients' routes.\n"
 		 "# TYPE rollout_http_db_lanes gauge\n"
 		 "rollout_http_db_lanes %d\n", lanes_total);
+	if (standby.shown)
+		EMIT("# HELP rollout_standby_records_buffered Check records of this hot standby waiting for the primary.\n"
+			 "# TYPE rollout_standby_records_buffered gauge\n"
+			 "rollout_standby_records_buffered %lld\n"
+			 "# HELP rollout_standby_records_forwarded_total Check records recorded on the primary.\n"
+			 "# TYPE rollout_standby_records_forwarded_total counter\n"
+			 "rollout_standby_records_forwarded_total %lld\n"
+			 "# HELP rollout_standby_records_dropped_total Check records lost: the buffer was full, the "
+			 "primary refused them, or no primary is set.\n"
+			 "# TYPE rollout_standby_records_dropped_total counter\n"
+			 "rollout_standby_records_dropped_total %lld\n"
+			 "# HELP rollout_standby_batches_total Batches of check records sent to the primary.\n"
+			 "# TYPE rollout_standby_batches_total counter\n"
+			 "rollout_standby_batches_total %lld\n"
+			 "# HELP rollout_standby_primary_up 1 when the last attempt reached the primary (0 before any).\n"
+			 "# TYPE rollout_standby_primary_up gauge\n"
+			 "rollout_standby_primary_up %d\n",
+			 standby.buffered, standby.forwarded, standby.dropped, standby.batches, standby.primary_up ? 1 : 0);
 	pthread_mutex_unlock(&metrics_lock);
-	{
-		StandbyCounts sc = standby_counts();
-
-		if (*config.primary_url || sc.dropped > 0)
-			EMIT("# HELP rollout_standby_records_buffered Check records of this hot standby waiting for the primary.\n"
-				 "# TYPE rollout_standby_records_buffered gauge\n"
-				 "rollout_standby_records_buffered %lld\n"
-				 "# HELP rollout_standby_records_forwarded_total Check records recorded on the primary.\n"
-				 "# TYPE rollout_standby_records_forwarded_total counter\n"
-				 "rollout_standby_records_forwarded_total %lld\n"
-				 "# HELP rollout_standby_records_dropped_total Check records lost: the buffer was full, the "
-				 "primary refused them, or no primary is set.\n"
-				 "# TYPE rollout_standby_records_dropped_total counter\n"
-				 "rollout_standby_records_dropped_total %lld\n"
-				 "# HELP rollout_standby_batches_total Batches of check records sent to the primary.\n"
-				 "# TYPE rollout_standby_batches_total counter\n"
-				 "rollout_standby_batches_total %lld\n"
-				 "# HELP rollout_standby_primary_up 1 when the last attempt reached the primary (0 before any).\n"
-				 "# TYPE rollout_standby_primary_up gauge\n"
-				 "rollout_standby_primary_up %d\n",
-				 sc.buffered, sc.forwarded, sc.dropped, sc.batches, sc.primary_up ? 1 : 0);
-	}
 	if (recorder != NULL)
 	{
 		EMIT("# HELP rollout_recorder_up 1 when the background worker records this database's checks; "

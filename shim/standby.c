@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "metrics.h"
 #include "standby.h"
 
 #define STANDBY_BATCH 500		/* records per call of record_forwarded */
@@ -45,7 +46,19 @@ static char **ring;
 static long long cap,
 			head,				/* the oldest */
 			count;
+/* what /metrics shows */
+typedef struct StandbyCounts
+{
+	long long	buffered;		/* held, not yet recorded on the primary */
+	long long	forwarded;		/* recorded on the primary */
+	long long	dropped;		/* beyond the bound, refused by the primary, or no primary set */
+	long long	batches;		/* batches sent */
+	bool		primary_up;		/* the last attempt reached the primary */
+} StandbyCounts;
+
 static StandbyCounts counts;
+
+static void publish(void);
 
 /*
  * The end of the JSON value that starts at s (an object or array; strings
@@ -118,19 +131,15 @@ standby_take_record(char *answer)
 		if (count >= STANDBY_BATCH)
 			pthread_cond_signal(&wake);
 	}
+	publish();
 	pthread_mutex_unlock(&lock);
 }
 
-StandbyCounts
-standby_counts(void)
+/* The counts, to /metrics (lock held). */
+static void
+publish(void)
 {
-	StandbyCounts c;
-
-	pthread_mutex_lock(&lock);
-	c = counts;
-	c.buffered = count;
-	pthread_mutex_unlock(&lock);
-	return c;
+	metrics_standby(count, counts.forwarded, counts.dropped, counts.batches, counts.primary_up);
 }
 
 /* Wait on wake for ms at most (lock held). */
@@ -259,6 +268,7 @@ standby_main(void *arg)
 		rc = send_batch(&conn, n);
 		pthread_mutex_lock(&lock);
 		counts.primary_up = rc >= 0;
+		publish();
 		if (rc < 0)
 		{
 			if (quit)
@@ -275,6 +285,7 @@ standby_main(void *arg)
 			free(ring[(head + i) % cap]);
 		head = (head + n) % cap;
 		count -= n;
+		publish();
 	}
 	counts.dropped += count;
 	pthread_mutex_unlock(&lock);
@@ -292,6 +303,7 @@ standby_start(void)
 	cap = config.standby_buffer;
 	ring = calloc(cap, sizeof(char *));
 	running = true;
+	publish();
 	pthread_create(&thread, NULL, standby_main, NULL);
 }
 
