@@ -1184,3 +1184,45 @@ AS $$
 							  ORDER BY f.version DESC), '[]')
 	FROM stats_version_funnel f WHERE f.project = (readable_project(stats_funnel.project)).slug
 $$;
+
+-- ---------------------------------------------------------------------
+-- check-update served from hot standbys (issue 16, item 1): the records of
+-- checks answered by a standby, recorded on the primary.
+-- ---------------------------------------------------------------------
+/*
+ * Checks answered by a hot standby (SPEC §8): a standby cannot write, so
+ * check_update hands what each check records back as its answer's "record"
+ * and rollout-http sends those here, to the primary, in batches.  Recorded
+ * as record_checks records checks made on the primary, in the given order;
+ * the primary's project settings decide the raw events, a record of an
+ * unknown project is left out, and a time ahead of the primary's clock
+ * counts as now.  Returns how many were recorded.
+ */
+CREATE FUNCTION rollout.record_forwarded(records jsonb) RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	batch check_record[];
+BEGIN
+	IF jsonb_typeof(records) IS DISTINCT FROM 'array' THEN
+		PERFORM invalid_argument('records', 'records must be a JSON array of check records');
+	END IF;
+	SELECT array_agg(ROW((x ->> 'project_id')::bigint, x ->> 'client_id', (x ->> 'cur')::semver, x ->> 'channel',
+						 x ->> 'region', x ->> 'os', x ->> 'arch', (x ->> 'target')::semver, (x ->> 'ip')::inet,
+						 x ->> 'user_agent', p.record_check_events,
+						 least((x ->> 'at')::timestamptz, now()))::check_record ORDER BY e.o)
+	INTO batch
+	FROM jsonb_array_elements(records) WITH ORDINALITY AS e(x, o)
+	JOIN projects p ON p.id = (e.x ->> 'project_id')::bigint;
+	IF batch IS NULL THEN
+		RETURN 0;
+	END IF;
+	RETURN record_checks(batch);
+END
+$$;
+COMMENT ON FUNCTION rollout.record_forwarded(jsonb) IS
+	'records checks answered by a hot standby (the "record" of their answers, as a JSON array), as record_checks would have on the primary';
+
+REVOKE ALL ON FUNCTION rollout.record_forwarded(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout.record_forwarded(jsonb) TO rollout_client;

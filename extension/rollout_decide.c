@@ -8,7 +8,8 @@
  * rollout_cache.h and the parsed request alone: no catalog access, no
  * recording.  Around it stays the PostgreSQL glue: parsing the JSON request,
  * the release texts read when a version is first offered, the jsonb answer,
- * and what a check records (SPEC §7.8), handed to rollout_queue.c.  With the
+ * and what a check records (SPEC §7.8), handed to rollout_queue.c (on a hot
+ * standby, handed back to the caller as the answer's "record").  With the
  * configuration in memory a check costs a JSON parse, a few key comparisons
  * and one SHA-256 per considered version.
  *
@@ -20,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -852,6 +854,31 @@ decide(FunctionCallInfo fcinfo, bool simulate, CachedProject **signed_for)
 		bin.val.binary.len = VARSIZE(steps) - VARHDRSZ;
 		put_key(&st, "steps");
 		(void) pushJsonbValue(&st, WJB_VALUE, &bin);
+		res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+	}
+	if (RecoveryInProgress())
+	{
+		/*
+		 * 8. on a hot standby nothing can be written: what the check records
+		 * is handed back as the answer's "record" (rollout-http strips it and
+		 * sends it on to the primary's rollout.record_forwarded).  The
+		 * primary decides whether it becomes a raw event.
+		 */
+		put_key(&st, "record");
+		(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		put_int(&st, "project_id", p->id);
+		put_str(&st, "client_id", r.cid);
+		put_str(&st, "cur", semver_out_text(r.cur));
+		put_str(&st, "channel", r.ch->name);
+		put_str(&st, "region", r.region);
+		put_str(&st, "os", r.os);
+		put_str(&st, "arch", r.arch);
+		put_str(&st, "target", target ? semver_out_text(target->version) : NULL);
+		put_str(&st, "ip", r.ip_text);
+		put_str(&st, "user_agent", r.ua);
+		put_str(&st, "at", JsonEncodeDateTime(NULL, TimestampTzGetDatum(r.now), TIMESTAMPTZOID, NULL));
+		(void) pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 		res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 		PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
 	}

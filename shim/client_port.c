@@ -437,6 +437,7 @@ serve(Conn *c)
 	c->call.arg = c->q.arg;
 	c->call.res = &c->q.res;
 	c->call.shared = (routes[route].flags & ROUTE_SHARE_TX) != 0;
+	c->call.primary = client_on_primary(route);
 	c->call.done = call_done;
 	if (c->loop->queue_tail)
 		c->loop->queue_tail->next = &c->call;

@@ -27,6 +27,8 @@ Config		config = {
 	.keep_alive_ms = 2000,
 	.shutdown_ms = 30000,
 	.rate_limit = 20,
+	.primary_url = "",
+	.standby_buffer = 100000,
 };
 
 static void
@@ -35,6 +37,11 @@ usage(void)
 	printf("rollout-http: the HTTP API of the rollout extension\n\n"
 		   "Usage: rollout-http [options]\n\n"
 		   "  --database-url URL   PostgreSQL connection string     (DATABASE_URL)\n"
+		   "  --primary-url URL    the primary, when DATABASE_URL is a hot standby of it: checks\n"
+		   "                       are answered by the standby and recorded on the primary in\n"
+		   "                       batches; reports go to the primary (ROLLOUT_PRIMARY_URL)\n"
+		   "  --standby-buffer N   check records held while the primary is unreachable; beyond,\n"
+		   "                       dropped and counted (ROLLOUT_STANDBY_BUFFER, default 100000)\n"
 		   "  --listen HOST:PORT   address to listen on: the whole API, the admin UI, downloads\n"
 		   "                       (ROLLOUT_LISTEN, default 127.0.0.1:8080)\n"
 		   "  --client-listen HOST:PORT  an address of its own for the clients' routes only\n"
@@ -97,6 +104,8 @@ typedef struct Setting
 
 static Setting settings[] = {
 	{"--database-url", "DATABASE_URL", &config.conninfo, NULL, 's', 0, 0},
+	{"--primary-url", "ROLLOUT_PRIMARY_URL", &config.primary_url, NULL, 's', 0, 0},
+	{"--standby-buffer", "ROLLOUT_STANDBY_BUFFER", NULL, &config.standby_buffer, 'i', 1, 100000000},
 	{"--listen", "ROLLOUT_LISTEN", &config.listen, NULL, 's', 0, 0},
 	{"--client-listen", "ROLLOUT_CLIENT_LISTEN", &config.client_listen, NULL, 's', 0, 0},
 	{"--web-root", "ROLLOUT_WEB_ROOT", &config.web_root, NULL, 's', 0, 0},

@@ -8,6 +8,7 @@
 typedef struct Config
 {
 	const char *conninfo;		/* DATABASE_URL */
+	const char *primary_url;	/* ROLLOUT_PRIMARY_URL: DATABASE_URL is a hot standby of it */
 	const char *listen;			/* everything, through civetweb */
 	const char *client_listen;	/* optional: the clients' routes only, on an event loop */
 	const char *web_root;
@@ -22,6 +23,7 @@ typedef struct Config
 	int			keep_alive_ms;
 	int			shutdown_ms;
 	double		rate_limit;
+	int			standby_buffer;	/* check records held while the primary is away */
 } Config;
 
 extern Config config;

@@ -231,8 +231,15 @@ db_load_signatures(void)
 PGconn *
 db_connect(void)
 {
+	return db_connect_to(config.conninfo);
+}
+
+/* A connection to conninfo (the standby's primary), as db_connect's, or NULL. */
+PGconn *
+db_connect_to(const char *conninfo)
+{
 	static int	warned;
-	PGconn	   *conn = PQconnectdb(config.conninfo);
+	PGconn	   *conn = PQconnectdb(conninfo);
 	PGresult   *r;
 
 	if (PQstatus(conn) != CONNECTION_OK)

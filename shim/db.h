@@ -17,6 +17,7 @@ extern int	db_load_signatures(void);
 extern int	db_reload_signatures(PGconn *conn);
 extern void db_cleanup(void);
 extern PGconn *db_connect(void);
+extern PGconn *db_connect_to(const char *conninfo);
 extern bool db_alive(PGconn *conn);
 extern int	db_ensure(PGconn **pc);
 extern void db_thread_end(void);

@@ -19,7 +19,10 @@
  *
  * A lane's connection has the clients' context for its whole session
  * (role rollout_client, an empty rollout.actor, the clients' statement
- * timeout): nothing else ever runs on it.  Only the lane's thread touches
+ * timeout): nothing else ever runs on it.  When DATABASE_URL is a hot
+ * standby (ROLLOUT_PRIMARY_URL set), as many lanes again connect to the
+ * primary and run the reports (download-started, install-result); checks
+ * stay on the standby's lanes (standby.c sends their records on).  Only the lane's thread touches
  * it; the queue is the only shared state, under the lane's lock.
  */
 #include <errno.h>
@@ -45,13 +48,15 @@ typedef struct Lane
 	LaneCall   *head,			/* queued calls, in order */
 			   *tail;
 	bool		quit;
+	const char *conninfo;		/* DATABASE_URL, or the primary's (ROLLOUT_PRIMARY_URL) */
 	PGconn	   *conn;			/* the lane thread's own */
 	int			nprepared;		/* statements "c0", "c1", ... of conn */
 	char	   *prepared[LANE_PREPARED];
 } Lane;
 
 static Lane *lanes;
-static int	nlanes;
+static int	nlanes;			/* on DATABASE_URL; as many on the primary after them, if set */
+static int	nprimary;
 static unsigned int next_lane;
 
 static void
@@ -85,7 +90,7 @@ lane_connect(Lane *lane)
 	if (db_alive(lane->conn))
 		return true;
 	lane_disconnect(lane);
-	lane->conn = db_connect();
+	lane->conn = db_connect_to(lane->conninfo);
 	if (lane->conn == NULL)
 		return false;
 	metrics_connection(1);
@@ -381,9 +386,11 @@ void
 lanes_start(int n)
 {
 	nlanes = n;
-	lanes = calloc(n, sizeof(Lane));
-	for (int i = 0; i < n; i++)
+	nprimary = *config.primary_url ? n : 0;
+	lanes = calloc(n + nprimary, sizeof(Lane));
+	for (int i = 0; i < n + nprimary; i++)
 	{
+		lanes[i].conninfo = i < n ? config.conninfo : config.primary_url;
 		pthread_mutex_init(&lanes[i].lock, NULL);
 		pthread_cond_init(&lanes[i].work, NULL);
 		pthread_create(&lanes[i].thread, NULL, lane_main, &lanes[i]);
@@ -394,14 +401,14 @@ lanes_start(int n)
 void
 lanes_stop(void)
 {
-	for (int i = 0; i < nlanes; i++)
+	for (int i = 0; i < nlanes + nprimary; i++)
 	{
 		pthread_mutex_lock(&lanes[i].lock);
 		lanes[i].quit = true;
 		pthread_cond_signal(&lanes[i].work);
 		pthread_mutex_unlock(&lanes[i].lock);
 	}
-	for (int i = 0; i < nlanes; i++)
+	for (int i = 0; i < nlanes + nprimary; i++)
 	{
 		pthread_join(lanes[i].thread, NULL);
 		pthread_mutex_destroy(&lanes[i].lock);
@@ -410,6 +417,7 @@ lanes_stop(void)
 	free(lanes);
 	lanes = NULL;
 	nlanes = 0;
+	nprimary = 0;
 }
 
 /*
@@ -426,7 +434,8 @@ lanes_submit(int lane, LaneCall *calls)
 		return;
 	if (lane < 0)
 		lane = (int) (__atomic_fetch_add(&next_lane, 1, __ATOMIC_RELAXED) % nlanes);
-	l = &lanes[lane % nlanes];
+	/* a report made through a hot standby goes to the primary's lanes */
+	l = calls->primary && nprimary > 0 ? &lanes[nlanes + lane % nprimary] : &lanes[lane % nlanes];
 	while (last->next)
 		last = last->next;
 	pthread_mutex_lock(&l->lock);
@@ -460,9 +469,10 @@ sync_done(LaneCall *call)
  * filled (res->status is 0 on entry).
  */
 PGresult *
-lanes_call(const char *sql, const char *arg, bool shared, DbResult *res)
+lanes_call(const char *sql, const char *arg, bool shared, bool primary, DbResult *res)
 {
-	SyncCall	s = {.call = {.sql = sql, .arg = arg, .shared = shared, .res = res, .done = sync_done}};
+	SyncCall	s = {.call = {.sql = sql, .arg = arg, .shared = shared, .primary = primary, .res = res,
+						  .done = sync_done}};
 
 	sem_init(&s.answered, 0, 0);
 	lanes_submit(-1, &s.call);

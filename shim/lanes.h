@@ -23,6 +23,7 @@ struct LaneCall
 	const char *sql;
 	const char *arg;
 	bool		shared;			/* may share a transaction with the calls beside it */
+	bool		primary;		/* a report on a standby: run on the primary's lanes */
 	DbResult   *res;			/* status 0 on entry; filled if the call failed */
 	PGresult   *out;			/* its result */
 	/* called on the lane's thread once out or res is in; the call is then the caller's again */
@@ -33,6 +34,6 @@ struct LaneCall
 extern void lanes_start(int n);
 extern void lanes_stop(void);
 extern void lanes_submit(int lane, LaneCall *calls);
-extern PGresult *lanes_call(const char *sql, const char *arg, bool shared, DbResult *res);
+extern PGresult *lanes_call(const char *sql, const char *arg, bool shared, bool primary, DbResult *res);
 
 #endif							/* ROLLOUT_LANES_H */

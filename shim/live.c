@@ -37,6 +37,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "db.h"
 #include "live.h"
 
@@ -164,7 +165,8 @@ listen_loop(void *arg)
 		{
 			if (conn)
 				PQfinish(conn);
-			conn = db_connect();
+			/* a hot standby delivers no notifications: listen on its primary */
+			conn = *config.primary_url ? db_connect_to(config.primary_url) : db_connect();
 			if (conn)
 			{
 				PQclear(PQexec(conn, "LISTEN rollout_events"));

@@ -8,6 +8,7 @@
  *		request.c      the request paths (civetweb's handlers; a client's request)
  *		client_port.c  the client address's event loops (--client-listen)
  *		lanes.c        the clients' database connections and their one scheduler
+ *		standby.c      on a hot standby: checks' records sent on to the primary
  *		db.c           the admin API's connections: signatures, one round trip a request
  *		respond.c      envelope, errors, HTTP bytes, access log
  *		result.c       a call's outcome, SQLSTATE to HTTP status, message keys
@@ -41,6 +42,7 @@
 #include "ratelimit.h"
 #include "request.h"
 #include "respond.h"
+#include "standby.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -115,6 +117,7 @@ main(int argc, char **argv)
 	files_configure_web(config.web_root);
 	metrics_init(config.threads, config.db_lanes);
 	lanes_start(config.db_lanes);
+	standby_start();
 
 	mg_init_library(0);
 	ctx = start_civetweb();
@@ -160,6 +163,7 @@ main(int argc, char **argv)
 	mg_stop(ctx);
 	mg_exit_library();
 	lanes_stop();
+	standby_stop();
 	request_cleanup();
 	respond_cleanup();
 	db_cleanup();

@@ -119,6 +119,30 @@ static const struct
  * counters live in the server's shared memory: they start over when the
  * server restarts.
  */
+/* The hot standby's check records (standby.c); shown once it reports, or when one was dropped. */
+static struct
+{
+	bool		shown;
+	bool		primary_up;
+	long long	buffered,
+				forwarded,
+				dropped,
+				batches;
+}			standby;
+
+void
+metrics_standby(long long buffered, long long forwarded, long long dropped, long long batches, bool primary_up)
+{
+	pthread_mutex_lock(&metrics_lock);
+	standby.shown = true;
+	standby.buffered = buffered;
+	standby.forwarded = forwarded;
+	standby.dropped = dropped;
+	standby.batches = batches;
+	standby.primary_up = primary_up;
+	pthread_mutex_unlock(&metrics_lock);
+}
+
 char *
 metrics_text(const json_t *recorder, const json_t *login)
 {
@@ -168,6 +192,24 @@ metrics_text(const json_t *recorder, const json_t *login)
 	EMIT("# HELP rollout_http_db_lanes Database connections shared by the clients' routes.\n"
 		 "# TYPE rollout_http_db_lanes gauge\n"
 		 "rollout_http_db_lanes %d\n", lanes_total);
+	if (standby.shown)
+		EMIT("# HELP rollout_standby_records_buffered Check records of this hot standby waiting for the primary.\n"
+			 "# TYPE rollout_standby_records_buffered gauge\n"
+			 "rollout_standby_records_buffered %lld\n"
+			 "# HELP rollout_standby_records_forwarded_total Check records recorded on the primary.\n"
+			 "# TYPE rollout_standby_records_forwarded_total counter\n"
+			 "rollout_standby_records_forwarded_total %lld\n"
+			 "# HELP rollout_standby_records_dropped_total Check records lost: the buffer was full, the "
+			 "primary refused them, or no primary is set.\n"
+			 "# TYPE rollout_standby_records_dropped_total counter\n"
+			 "rollout_standby_records_dropped_total %lld\n"
+			 "# HELP rollout_standby_batches_total Batches of check records sent to the primary.\n"
+			 "# TYPE rollout_standby_batches_total counter\n"
+			 "rollout_standby_batches_total %lld\n"
+			 "# HELP rollout_standby_primary_up 1 when the last attempt reached the primary (0 before any).\n"
+			 "# TYPE rollout_standby_primary_up gauge\n"
+			 "rollout_standby_primary_up %d\n",
+			 standby.buffered, standby.forwarded, standby.dropped, standby.batches, standby.primary_up ? 1 : 0);
 	pthread_mutex_unlock(&metrics_lock);
 	if (recorder != NULL)
 	{

@@ -27,6 +27,7 @@
 #include "request.h"
 #include "respond.h"
 #include "routes.h"
+#include "standby.h"
 
 static volatile sig_atomic_t draining;	/* stopping: new requests get 503 */
 static int	in_flight;			/* requests being handled (atomic) */
@@ -51,6 +52,17 @@ client_statement(int route, const char *lang)
 			return client_sql[3 * route + 1 + (strcmp(lang, "zh-CN") == 0)];
 	}
 	return client_sql[3 * route];
+}
+
+/*
+ * Whether a client route runs on the primary's lanes: with
+ * ROLLOUT_PRIMARY_URL, the reports (client routes that write, not
+ * ROUTE_SHARE_TX); checks are answered by the standby.
+ */
+bool
+client_on_primary(int route)
+{
+	return *config.primary_url && (routes[route].flags & ROUTE_SHARE_TX) == 0;
 }
 
 /* After the signatures are loaded.  -1 if out of memory. */
@@ -216,6 +228,9 @@ client_end(ClientRequest *q, PGresult *r, size_t *len)
 		/* a signed answer: (body, signature) */
 		if (PQnfields(r) == 2 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
 			q->res.signature = strdup(PQgetvalue(r, 0, 1));
+		/* a check answered by a hot standby: its record goes to the primary, not to the client */
+		if (q->res.raw != NULL && (routes[q->route].flags & ROUTE_SHARE_TX))
+			standby_take_record(q->res.raw);
 		q->res.status = 200;
 		PQclear(r);
 	}
@@ -355,7 +370,7 @@ client_request(struct mg_connection *conn, int route, const char *lang, double s
 	if (out == NULL && q.arg != NULL)
 	{
 		PGresult   *r = lanes_call(client_statement(route, lang), q.arg, (routes[route].flags & ROUTE_SHARE_TX) != 0,
-								   &q.res);
+								   client_on_primary(route), &q.res);
 
 		out = client_end(&q, r, &len);
 	}

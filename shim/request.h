@@ -32,6 +32,7 @@ typedef struct ClientRequest
 } ClientRequest;
 
 extern const char *client_statement(int route, const char *lang);
+extern bool client_on_primary(int route);
 extern char *client_begin(ClientRequest *q, const char *peer, const char *xff, const char *user_agent,
 						  const char *body, size_t blen, size_t *len);
 extern char *client_end(ClientRequest *q, PGresult *r, size_t *len);

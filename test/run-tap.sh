@@ -11,9 +11,12 @@ work=$(mktemp -d /tmp/rollout-tap.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cp -r test/t "$work/t"
 cp -r i18n "$work/i18n"	# the catalogs, for tests that compare messages with them
+# 012_standby runs rollout-http (a copy the server user can run)
+make -s shim/rollout-http >/dev/null && cp shim/rollout-http "$work/rollout-http"
 chmod -R a+rX "$work"
 [ "$(id -u)" = 0 ] && chown -R "$SERVER_USER" "$work"
 as_server env PATH="$PG_BINDIR:$PATH" TESTDIR="$work" PG_REGRESS="$PG_REGRESS" \
+	ROLLOUT_HTTP="$work/rollout-http" ROLLOUT_I18N_DIR="$work/i18n" \
 	bash -c "cd '$work' && prove -I '$perl_lib' t/*.pl" >"$work/prove.log" 2>&1
 rc=$?
 cat "$work/prove.log"

@@ -262,6 +262,41 @@ COMMENT ON FUNCTION rollout.check_update(jsonb) IS
 	'the update decision (SPEC §7): request {project, current_version, channel, client_id, region, os, arch, locale, ip, user_agent}, result {has_update, latest_version, download_url, ..., reason}';
 
 /*
+ * Checks answered by a hot standby (SPEC §8): a standby cannot write, so
+ * check_update hands what each check records back as its answer's "record"
+ * and rollout-http sends those here, to the primary, in batches.  Recorded
+ * as record_checks records checks made on the primary, in the given order;
+ * the primary's project settings decide the raw events, a record of an
+ * unknown project is left out, and a time ahead of the primary's clock
+ * counts as now.  Returns how many were recorded.
+ */
+CREATE FUNCTION rollout.record_forwarded(records jsonb) RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	batch check_record[];
+BEGIN
+	IF jsonb_typeof(records) IS DISTINCT FROM 'array' THEN
+		PERFORM invalid_argument('records', 'records must be a JSON array of check records');
+	END IF;
+	SELECT array_agg(ROW((x ->> 'project_id')::bigint, x ->> 'client_id', (x ->> 'cur')::semver, x ->> 'channel',
+						 x ->> 'region', x ->> 'os', x ->> 'arch', (x ->> 'target')::semver, (x ->> 'ip')::inet,
+						 x ->> 'user_agent', p.record_check_events,
+						 least((x ->> 'at')::timestamptz, now()))::check_record ORDER BY e.o)
+	INTO batch
+	FROM jsonb_array_elements(records) WITH ORDINALITY AS e(x, o)
+	JOIN projects p ON p.id = (e.x ->> 'project_id')::bigint;
+	IF batch IS NULL THEN
+		RETURN 0;
+	END IF;
+	RETURN record_checks(batch);
+END
+$$;
+COMMENT ON FUNCTION rollout.record_forwarded(jsonb) IS
+	'records checks answered by a hot standby (the "record" of their answers, as a JSON array), as record_checks would have on the primary';
+
+/*
  * The decision simulator: check_update's own C function run with a trace
  * (rollout_decide.c), recording nothing.  simulate_check checks the role
  * and builds the request; this one is not callable by the roles.

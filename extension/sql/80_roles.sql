@@ -69,7 +69,8 @@ GRANT EXECUTE ON FUNCTION
 
 GRANT EXECUTE ON FUNCTION rollout.check_update(jsonb), rollout.download_started(jsonb), rollout.install_result(jsonb),
 	rollout.try_login(text, text, interval, inet), rollout.authenticate(text), rollout.revoke_token(text),
-	rollout.count_download(text), rollout.redeem_live_ticket(text), rollout.begin_request(text)
+	rollout.count_download(text), rollout.redeem_live_ticket(text), rollout.begin_request(text),
+	rollout.record_forwarded(jsonb)
 	TO rollout_client;
 
 GRANT EXECUTE ON FUNCTION

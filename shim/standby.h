@@ -1,0 +1,13 @@
+/*
+ * standby.h
+ *		Checks answered by a hot standby: their records, sent on to the
+ *		primary in batches (ROLLOUT_PRIMARY_URL).
+ */
+#ifndef ROLLOUT_STANDBY_H
+#define ROLLOUT_STANDBY_H
+
+extern void standby_start(void);
+extern void standby_stop(void);
+extern void standby_take_record(char *answer);
+
+#endif							/* ROLLOUT_STANDBY_H */
