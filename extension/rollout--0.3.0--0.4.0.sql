@@ -667,11 +667,12 @@ SELECT rollout.new_signing_key(id) FROM rollout.projects ORDER BY id;
 -- ---------------------------------------------------------------------
 
 -- Not SECURITY DEFINER, as check_update: the key is read as its owner by the decision cache.
-CREATE FUNCTION rollout.check_update_signed(request jsonb, lang text DEFAULT NULL, OUT body text, OUT signature text)
+CREATE FUNCTION rollout.check_update_signed(request jsonb, lang text DEFAULT NULL,
+											OUT body text, OUT signature text, OUT record jsonb)
 	AS 'MODULE_PATHNAME', 'rollout_check_update_signed'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION rollout.check_update_signed(jsonb, text) IS
-	'check_update, recorded, as the exact body of the HTTP answer ({"code":200,"message":...,"data":{... issued_at, expires_at, metadata_version, project}}; message in lang, else the request''s locale) and the X-Rollout-Signature value "keyid=<keyid>,sig=<base64 Ed25519 signature of the body>"';
+	'check_update, recorded, as the exact body of the HTTP answer ({"code":200,"message":...,"data":{... issued_at, expires_at, metadata_version, project}}; message in lang, else the request''s locale) and the X-Rollout-Signature value "keyid=<keyid>,sig=<base64 Ed25519 signature of the body>"; on a hot standby, record is what the check would record (for rollout.record_forwarded on the primary; never in the body), NULL on a primary';
 
 -- A key as the API shows it (never its private half).
 CREATE FUNCTION rollout.signing_key_json(k rollout.signing_keys) RETURNS jsonb
@@ -1187,12 +1188,15 @@ $$;
 
 -- ---------------------------------------------------------------------
 -- check-update served from hot standbys (issue 16, item 1): the records of
--- checks answered by a standby, recorded on the primary.
+-- checks answered by a standby, recorded on the primary.  (A standby's
+-- signed answer hands its record back in check_update_signed's third column,
+-- "record": made in the signed answers block above, 0.4.0 being unreleased.)
 -- ---------------------------------------------------------------------
 /*
  * Checks answered by a hot standby (SPEC §8): a standby cannot write, so
  * check_update hands what each check records back as its answer's "record"
- * and rollout-http sends those here, to the primary, in batches.  Recorded
+ * (check_update_signed in its column "record", outside the signed body) and
+ * rollout-http sends those here, to the primary, in batches.  Recorded
  * as record_checks records checks made on the primary, in the given order;
  * the primary's project settings decide the raw events, a record of an
  * unknown project is left out, and a time ahead of the primary's clock

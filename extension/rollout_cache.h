@@ -130,8 +130,8 @@ extern void rollout_load_texts(CachedProject *p, CachedVersion *v, Oid fn_oid);
 /* Read a project's signing key and metadata version into the cache (rollout_load_texts' way). */
 extern void rollout_load_signing(CachedProject *p, Oid fn_oid);
 
-/* rollout_decide.c: check_update's answer with the signed answer's fields, and its project */
-extern Jsonb *rollout_decide_signed(FunctionCallInfo fcinfo, CachedProject **project);
+/* rollout_decide.c: check_update's answer with the signed answer's fields, its project, a standby's record */
+extern Jsonb *rollout_decide_signed(FunctionCallInfo fcinfo, CachedProject **project, Jsonb **record);
 
 /* rollout_sign.c: Ed25519 signers (EVP_PKEY) and the signed answer's fields */
 extern void *rollout_signer_new(const uint8 *private_key);

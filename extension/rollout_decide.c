@@ -9,7 +9,8 @@
  * recording.  Around it stays the PostgreSQL glue: parsing the JSON request,
  * the release texts read when a version is first offered, the jsonb answer,
  * and what a check records (SPEC §7.8), handed to rollout_queue.c (on a hot
- * standby, handed back to the caller as the answer's "record").  With the
+ * standby, handed back to the caller: as the answer's "record", or beside a
+ * signed answer).  With the
  * configuration in memory a check costs a JSON parse, a few key comparisons
  * and one SHA-256 per considered version.
  *
@@ -687,7 +688,7 @@ parse_request(Jsonb *req, Oid fn_oid, Request *r)
  * simulator can never disagree with check_update.
  */
 static Datum
-decide(FunctionCallInfo fcinfo, bool simulate, CachedProject **signed_for)
+decide(FunctionCallInfo fcinfo, bool simulate, CachedProject **signed_for, Jsonb **record)
 {
 	Jsonb	   *req = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	CachedProject *p;
@@ -861,24 +862,39 @@ decide(FunctionCallInfo fcinfo, bool simulate, CachedProject **signed_for)
 	{
 		/*
 		 * 8. on a hot standby nothing can be written: what the check records
-		 * is handed back as the answer's "record" (rollout-http strips it and
-		 * sends it on to the primary's rollout.record_forwarded).  The
+		 * is handed back, into *record (a signed answer's, whose body must
+		 * not hold it), else as the answer's "record" (rollout-http takes it
+		 * and sends it on to the primary's rollout.record_forwarded).  The
 		 * primary decides whether it becomes a raw event.
 		 */
-		put_key(&st, "record");
-		(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		put_int(&st, "project_id", p->id);
-		put_str(&st, "client_id", r.cid);
-		put_str(&st, "cur", semver_out_text(r.cur));
-		put_str(&st, "channel", r.ch->name);
-		put_str(&st, "region", r.region);
-		put_str(&st, "os", r.os);
-		put_str(&st, "arch", r.arch);
-		put_str(&st, "target", target ? semver_out_text(target->version) : NULL);
-		put_str(&st, "ip", r.ip_text);
-		put_str(&st, "user_agent", r.ua);
-		put_str(&st, "at", JsonEncodeDateTime(NULL, TimestampTzGetDatum(r.now), TIMESTAMPTZOID, NULL));
-		(void) pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		JsonbParseState *rst = NULL;
+		Jsonb	   *rec;
+
+		(void) pushJsonbValue(&rst, WJB_BEGIN_OBJECT, NULL);
+		put_int(&rst, "project_id", p->id);
+		put_str(&rst, "client_id", r.cid);
+		put_str(&rst, "cur", semver_out_text(r.cur));
+		put_str(&rst, "channel", r.ch->name);
+		put_str(&rst, "region", r.region);
+		put_str(&rst, "os", r.os);
+		put_str(&rst, "arch", r.arch);
+		put_str(&rst, "target", target ? semver_out_text(target->version) : NULL);
+		put_str(&rst, "ip", r.ip_text);
+		put_str(&rst, "user_agent", r.ua);
+		put_str(&rst, "at", JsonEncodeDateTime(NULL, TimestampTzGetDatum(r.now), TIMESTAMPTZOID, NULL));
+		rec = JsonbValueToJsonb(pushJsonbValue(&rst, WJB_END_OBJECT, NULL));
+		if (record != NULL)
+			*record = rec;
+		else
+		{
+			JsonbValue	bin;
+
+			bin.type = jbvBinary;
+			bin.val.binary.data = &rec->root;
+			bin.val.binary.len = VARSIZE(rec) - VARHDRSZ;
+			put_key(&st, "record");
+			(void) pushJsonbValue(&st, WJB_VALUE, &bin);
+		}
 		res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 		PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
 	}
@@ -910,19 +926,21 @@ decide(FunctionCallInfo fcinfo, bool simulate, CachedProject **signed_for)
 Datum
 rollout_check_update(PG_FUNCTION_ARGS)
 {
-	return decide(fcinfo, false, NULL);
+	return decide(fcinfo, false, NULL, NULL);
 }
 
 /*
  * check_update's answer (recorded) for the request in argument 0, with the
  * fields of a signed answer (issued_at, expires_at, metadata_version,
- * project); its project, with the signing key loaded, into *project.  For
- * rollout.check_update_signed (rollout_sign.c).
+ * project); its project, with the signing key loaded, into *project; on a
+ * hot standby what the check records into *record (else NULL), not into the
+ * answer.  For rollout.check_update_signed (rollout_sign.c).
  */
 Jsonb *
-rollout_decide_signed(FunctionCallInfo fcinfo, CachedProject **project)
+rollout_decide_signed(FunctionCallInfo fcinfo, CachedProject **project, Jsonb **record)
 {
-	return DatumGetJsonbP(decide(fcinfo, false, project));
+	*record = NULL;
+	return DatumGetJsonbP(decide(fcinfo, false, project, record));
 }
 
 /*
@@ -932,5 +950,5 @@ rollout_decide_signed(FunctionCallInfo fcinfo, CachedProject **project)
 Datum
 rollout_simulate_decision(PG_FUNCTION_ARGS)
 {
-	return decide(fcinfo, true, NULL);
+	return decide(fcinfo, true, NULL, NULL);
 }

@@ -356,10 +356,13 @@ ok_message(const char *lang)
 
 /*
  * rollout.check_update_signed(request jsonb, lang text) returns (body text,
- * signature text): check_update's decision (recorded as check_update records
- * it) as the exact body of the HTTP answer, and the X-Rollout-Signature
- * value "keyid=<keyid>,sig=<base64>" over that body's bytes.  lang chooses
- * the envelope's message (NULL: the request's locale).
+ * signature text, record jsonb): check_update's decision (recorded as
+ * check_update records it) as the exact body of the HTTP answer, and the
+ * X-Rollout-Signature value "keyid=<keyid>,sig=<base64>" over that body's
+ * bytes.  lang chooses the envelope's message (NULL: the request's locale).
+ * On a hot standby, which cannot record, record is what the check records
+ * (for rollout.record_forwarded on the primary), kept out of the signed
+ * body; NULL on a primary.
  */
 Datum
 rollout_check_update_signed(PG_FUNCTION_ARGS)
@@ -372,12 +375,13 @@ rollout_check_update_signed(PG_FUNCTION_ARGS)
 	char		sig64[128];
 	int			n;
 	TupleDesc	desc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	Jsonb	   *record;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, true};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "rollout: check_update_signed must return a record");
-	data = rollout_decide_signed(fcinfo, &p);
+	data = rollout_decide_signed(fcinfo, &p, &record);
 	if (p->signer == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -406,5 +410,10 @@ rollout_check_update_signed(PG_FUNCTION_ARGS)
 
 	values[0] = PointerGetDatum(cstring_to_text_with_len(body.data, body.len));
 	values[1] = CStringGetTextDatum(sig64);
+	if (record != NULL)
+	{
+		values[2] = JsonbPGetDatum(record);
+		nulls[2] = false;
+	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

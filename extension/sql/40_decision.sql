@@ -264,7 +264,8 @@ COMMENT ON FUNCTION rollout.check_update(jsonb) IS
 /*
  * Checks answered by a hot standby (SPEC §8): a standby cannot write, so
  * check_update hands what each check records back as its answer's "record"
- * and rollout-http sends those here, to the primary, in batches.  Recorded
+ * (check_update_signed in its column "record", outside the signed body) and
+ * rollout-http sends those here, to the primary, in batches.  Recorded
  * as record_checks records checks made on the primary, in the given order;
  * the primary's project settings decide the raw events, a record of an
  * unknown project is left out, and a time ahead of the primary's clock
