@@ -488,11 +488,15 @@ db_client_sql(const Route *route, const char *lang, bool signed_answers)
 
 	if (!(route->flags & ROUTE_SIGNED) || !signed_answers)
 		return build_call(route, NULL, NULL);
-	/* <function>_signed(request, lang): the whole body and its signature (names from the table) */
-	size = strlen(route->function) + 96;
+	/*
+	 * <function>_signed(request, lang): the whole body and its signature
+	 * (names from the table), and on a hot standby the check's record
+	 * (standby.c)
+	 */
+	size = strlen(route->function) + 112;
 	if ((sql = malloc(size)) == NULL)
 		return NULL;
-	snprintf(sql, size, "SELECT body, signature FROM rollout.%s_signed($1::jsonb, '%s')", route->function,
+	snprintf(sql, size, "SELECT body, signature, record FROM rollout.%s_signed($1::jsonb, '%s')", route->function,
 			 strcmp(lang, "zh-CN") == 0 ? "zh-CN" : "en");
 	return sql;
 }

@@ -225,11 +225,17 @@ client_end(ClientRequest *q, PGresult *r, size_t *len)
 	{
 		/* jsonb text is JSON: passed on without parsing it again */
 		q->res.raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
-		/* a signed answer: (body, signature) */
-		if (PQnfields(r) == 2 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
+		/* a signed answer: (body, signature, record) */
+		if (PQnfields(r) >= 2 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
 			q->res.signature = strdup(PQgetvalue(r, 0, 1));
-		/* a check answered by a hot standby: its record goes to the primary, not to the client */
-		if (q->res.raw != NULL && (routes[q->route].flags & ROUTE_SHARE_TX))
+		/*
+		 * a check answered by a hot standby: its record goes to the primary,
+		 * not to the client; a signed answer has it beside the body (which
+		 * its signature covers), an unsigned one inside
+		 */
+		if (PQnfields(r) == 3 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 2))
+			standby_add_record(PQgetvalue(r, 0, 2));
+		else if (q->res.raw != NULL && PQnfields(r) == 1 && (routes[q->route].flags & ROUTE_SHARE_TX))
 			standby_take_record(q->res.raw);
 		q->res.status = 200;
 		PQclear(r);

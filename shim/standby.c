@@ -1,10 +1,12 @@
 /*
  * standby.c
  *		Checks answered by a hot standby.  A standby cannot write, so the
- *		extension's check_update hands what a check records back as its
- *		answer's "record"; client_end (request.c) gives the answer here,
- *		where the record is cut out (the client never sees it) and buffered,
- *		and one thread with its own connection to the primary
+ *		extension hands what a check records back to rollout-http: a signed
+ *		answer (check_update_signed) has it in a column of its own, "record",
+ *		beside the body its signature covers; an unsigned one (check_update)
+ *		as the answer's "record" member, cut out here (the client never sees
+ *		it).  client_end (request.c) gives either here, where it is
+ *		buffered, and one thread with its own connection to the primary
  *		(ROLLOUT_PRIMARY_URL) sends the buffer in batches to
  *		rollout.record_forwarded, which records them as the primary's own
  *		checks would be.
@@ -15,8 +17,8 @@
  * the primary refuses (an SQL error, not a lost connection) is dropped and
  * counted too, so that one bad record cannot stop the others.  A record
  * without ROLLOUT_PRIMARY_URL (the shim was pointed at a standby alone) is
- * dropped at once.  The answers of a primary carry no "record": one
- * substring search of the answer is all this costs there.
+ * dropped at once.  The answers of a primary carry no record: a NULL column,
+ * or one substring search of an unsigned answer, is all this costs there.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,6 +61,7 @@ typedef struct StandbyCounts
 static StandbyCounts counts;
 
 static void publish(void);
+static void keep(char *rec);
 
 /*
  * The end of the JSON value that starts at s (an object or array; strings
@@ -117,7 +120,20 @@ standby_take_record(char *answer)
 	else if (cut_from - answer >= 2 && strncmp(cut_from - 2, ", ", 2) == 0)
 		cut_from -= 2;
 	memmove(cut_from, cut_to, strlen(cut_to) + 1);
+	keep(rec);
+}
 
+/* Buffer a record handed back beside a signed answer (the text of its "record" column). */
+void
+standby_add_record(const char *record)
+{
+	keep(strdup(record));
+}
+
+/* Buffer rec (malloc'd, taken over; NULL: out of memory), or drop and count it. */
+static void
+keep(char *rec)
+{
 	pthread_mutex_lock(&lock);
 	if (rec == NULL || !running || count == cap)
 	{
