@@ -908,6 +908,22 @@ async function artifacts() {
     const t = await r.text();
     check(`download refuses ${bad}`, r.status === 404 && !t.includes('root:'), { status: r.status });
   }
+  // a re-upload under the same name that the database refuses (here a trigger
+  // standing in for any failure of add_artifact) leaves the old file and row
+  const psqlc = (q) => execFileSync('psql', [dbUrl, '-v', 'ON_ERROR_STOP=1', '-Atc', q]).toString().trim();
+  psqlc(`CREATE FUNCTION public.refuse_artifact() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'refused by test'; END$$;
+    CREATE TRIGGER refuse_artifact BEFORE INSERT OR UPDATE ON rollout.artifacts FOR EACH ROW EXECUTE FUNCTION public.refuse_artifact()`);
+  let again;
+  try {
+    again = await upload(id, 'os=linux&arch=arm64&filename=app-9.0.0.tgz', crypto.randomBytes(1000), token);
+  } finally {
+    psqlc('DROP TRIGGER refuse_artifact ON rollout.artifacts; DROP FUNCTION public.refuse_artifact()');
+  }
+  const kept = fs.readFileSync(path.join(uploadDir, 'default', '9.0.0', 'linux-arm64', 'app-9.0.0.tgz'));
+  const stray = fs.readdirSync(path.join(uploadDir, 'default', '9.0.0', 'linux-arm64')).filter((f) => f !== 'app-9.0.0.tgz');
+  check('a re-upload the database refuses keeps the artifact\'s file and row', again.status >= 400 && kept.equals(data) && stray.length === 0
+    && psqlc(`SELECT file_checksum FROM rollout.artifacts WHERE version_id = ${id} AND arch = 'arm64'`) === `sha256:${sha}`,
+  { status: again.status, body: again.text, size: kept.length, stray });
   const badNames = await upload(id, 'os=linux&arch=arm64&filename=..%2Fevil', Buffer.from('x'), token);
   check('upload refuses a path in the file name', badNames.status === 400 && badNames.json.error.field === 'filename', badNames.text);
   const dotName = await upload(id, 'os=linux&arch=arm64&filename=.htaccess', Buffer.from('x'), token);
