@@ -799,9 +799,15 @@ decide(FunctionCallInfo fcinfo, bool simulate, CachedProject **signed_for, Jsonb
 	}
 	else
 		put_null(&st, "rule");
+	/*
+	 * The client's own bucket is left out of a signed answer: without it,
+	 * clients in the same situation get the same bytes, and one signature
+	 * serves them all (a client can compute its bucket: SPEC §7).
+	 */
 	if (target != NULL)
 	{
-		put_int(&st, "bucket", d.bkt);
+		if (signed_for == NULL)
+			put_int(&st, "bucket", d.bkt);
 		put_numeric(&st, "percentage", d.pct);
 		put_bool(&st, "stepping_stone", d.unreachable != NULL);
 		put_str(&st, "final_target", d.unreachable);
@@ -810,7 +816,9 @@ decide(FunctionCallInfo fcinfo, bool simulate, CachedProject **signed_for, Jsonb
 	}
 	else
 	{
-		if (d.newest != NULL)
+		if (signed_for != NULL)
+			;
+		else if (d.newest != NULL)
 			put_int(&st, "bucket", d.newest_bkt);
 		else
 			put_null(&st, "bucket");

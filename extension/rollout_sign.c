@@ -15,8 +15,10 @@
  * project) and signs those bytes with the project's active key, whose
  * EVP_PKEY lives in the decision cache (rollout_cache.c), so a check signs
  * without touching the catalog.  Signing (about 28 µs) is the one real cost;
- * a small per-backend cache keeps the signatures of recent bodies so that an
- * identical answer within the same second is signed once.
+ * a per-backend cache keeps the signatures of recent bodies so that an
+ * identical answer within the same second is signed once: a signed answer
+ * leaves out the client's bucket, so the answers of clients in the same
+ * situation are the same bytes.
  */
 #include "postgres.h"
 
@@ -299,19 +301,24 @@ rollout_signed_fields(const CachedProject *p, TimestampTz now, char *issued, cha
 
 /*
  * Recently signed bodies of this backend: a signature is reused only for
- * the very same bytes under the same key.  Direct-mapped by a hash of the
- * body; a body is at most SIGN_CACHE_MAX_BODY bytes to be kept.
+ * the very same bytes under the same key (Ed25519 is deterministic, so the
+ * reused signature is the one signing would make).  Direct-mapped by a hash
+ * of the body, each body kept in a buffer of its own; a body above
+ * SIGN_CACHE_MAX_BODY bytes is signed every time.  A signed answer carries
+ * nothing of the client's own and its issued_at in seconds, so within a
+ * second clients in the same situation share one signature.
  */
-#define SIGN_CACHE_SIZE 256
-#define SIGN_CACHE_MAX_BODY 2048
+#define SIGN_CACHE_SIZE 2048
+#define SIGN_CACHE_MAX_BODY 4096
 
 typedef struct SignCacheEntry
 {
 	uint32		hash;
 	int			len;			/* 0: empty */
+	int			cap;			/* bytes allocated at body */
 	char		keyid[17];
 	uint8		sig[ED25519_SIG_LEN];
-	char		body[SIGN_CACHE_MAX_BODY];
+	char	   *body;
 } SignCacheEntry;
 
 static SignCacheEntry *sign_cache = NULL;
@@ -338,6 +345,17 @@ sign_answer(const CachedProject *p, const char *body, int len, uint8 *sig)
 		return;
 	}
 	sign_bytes(p->signer, (const uint8 *) body, len, sig);
+	if (e->cap < len)
+	{
+		/* grown in whole kilobytes, so that a slot's buffer is rarely replaced */
+		int			cap = (len + 1023) & ~1023;
+
+		if (e->body != NULL)
+			pfree(e->body);
+		e->len = 0;
+		e->body = MemoryContextAlloc(TopMemoryContext, cap);
+		e->cap = cap;
+	}
 	e->hash = h;
 	e->len = len;
 	strlcpy(e->keyid, p->keyid, sizeof(e->keyid));

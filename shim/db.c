@@ -584,6 +584,32 @@ send_statement(PGconn *conn, const char *name, const char *sql, int nparams, con
 }
 
 /*
+ * The token alone, for a request refused before it could run: when
+ * begin_request refuses the token, that (401) is the answer instead of the
+ * request error already in res.
+ */
+static void
+authenticate_only(PGconn **pc, const char *begin_sql, const char *token, DbResult *res)
+{
+	const char *params[1] = {token};
+	PGresult   *r;
+
+	if (db_ensure(pc) != 0)
+	{
+		result_free(res);
+		result_set_unavailable(res, "cannot connect to the database");
+		return;
+	}
+	r = PQexecParams(*pc, begin_sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_FATAL_ERROR)
+	{
+		result_free(res);
+		result_set_error(res, r, *pc);
+	}
+	PQclear(r);
+}
+
+/*
  * Run a route: one pipeline, one Sync, one round trip.  begin_request
  * authenticates the token (NULL for a route without login) and sets the
  * actor and the role; then the function runs.  The first error is the
@@ -609,7 +635,12 @@ db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResu
 	memset(res, 0, sizeof(*res));
 	sql = build_call(route, args, res);
 	if (sql == NULL)
+	{
+		/* a bad body says nothing of the route's arguments to a bad token */
+		if (res->status == 400 && route->auth == AUTH_TOKEN)
+			authenticate_only(pc, begin_sql, token, res);
 		return;
+	}
 	if (db_ensure(pc) != 0)
 	{
 		result_set_unavailable(res, "cannot connect to the database");

@@ -313,26 +313,23 @@ files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *
 	for (unsigned int i = 0; i < dlen && i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 	hex[64] = '\0';
-	if (fsync(fd) != 0 || fchmod(fd, 0644) != 0 || (!named && link_unnamed(fd, tmpname) != 0) ||
-		rename(tmpname, final) != 0)
+	if (fsync(fd) != 0 || fchmod(fd, 0644) != 0)
 	{
 		int			e = errno;
 
 		close(fd);
-		unlink(tmpname);
-		storage_error(res, e);
-		return res->status;
-	}
-	if (close(fd) != 0)
-	{
-		int			e = errno;
-
-		unlink(final);
+		if (named)
+			unlink(tmpname);
 		storage_error(res, e);
 		return res->status;
 	}
 
-	/* register it; the database checks the project scope once more */
+	/*
+	 * Register it (the database checks the project scope once more), and
+	 * only then give the file its name: a refused registration leaves the
+	 * file an artifact already had (a re-upload under the same name)
+	 * untouched, and the new one unnamed, so gone with its descriptor.
+	 */
 	{
 		char		url[1100],
 					checksum[80];
@@ -344,8 +341,25 @@ files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *
 						  "file_url", url, "file_size", (json_int_t) size, "file_checksum", checksum);
 		db_call(pc, &add, aargs, token, res);
 		json_decref(aargs);
-		if (res->status != 200)
-			unlink(final);
+	}
+	if (res->status != 200)
+	{
+		close(fd);
+		if (named)
+			unlink(tmpname);
+		return res->status;
+	}
+	if ((!named && link_unnamed(fd, tmpname) != 0) || rename(tmpname, final) != 0 || close(fd) != 0)
+	{
+		/* registered, but the file could not take its name: say so, loudly */
+		int			e = errno;
+
+		fprintf(stderr, "rollout-http: error: artifact %s registered but its file could not be named: %s\n",
+				rel, strerror(e));
+		close(fd);
+		unlink(tmpname);
+		result_free(res);
+		storage_error(res, e);
 	}
 	return res->status;
 }

@@ -293,6 +293,14 @@ async function main() {
         { status: res.status, body: res.text });
     }
   }
+  // nor does a bad body tell a caller without a valid token what the route takes
+  for (const r of tokenRoutes.filter((x) => x.method === 'POST' || x.method === 'PUT')) {
+    for (const [who, token, keyName] of invalid.slice(1)) {
+      const res = await req(r.method, url(r), { no_such_argument: 1 }, { token });
+      check(`${r.method} ${r.path} ${who}, unknown field -> 401 ${keyName}`, res.status === 401 && res.json
+        && res.json.message === en[`error.${keyName}`] && !/no_such_argument/.test(res.text), { status: res.status, body: res.text });
+    }
+  }
   // denied callers first (nothing they do may change anything), then the admin
   const before = sql(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM (
       SELECT v::text AS t FROM rollout.versions v UNION ALL SELECT r::text FROM rollout.update_rules r
