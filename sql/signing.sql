@@ -92,7 +92,7 @@ SELECT left(body, 35) AS starts, j -> 'code' AS code, j -> 'message' AS message,
        ((j -> 'data' ->> 'expires_at')::timestamptz - (j -> 'data' ->> 'issued_at')::timestamptz) AS lifetime,
        abs(extract(epoch FROM (j -> 'data' ->> 'issued_at')::timestamptz - now())) < 60 AS issued_now,
        (j -> 'data') - '{issued_at,expires_at,metadata_version,project}'::text[]
-         = check_update('{"current_version": "1.0.0", "client_id": "c-1"}') AS same_decision
+         = check_update('{"current_version": "1.0.0", "client_id": "c-1"}') #- '{reason,bucket}' AS same_decision
 FROM answer;
 SELECT signature ~ '^keyid=[0-9a-f]{16},sig=[A-Za-z0-9+/]{86}==$' AS header_format,
        substring(signature FROM 'keyid=([0-9a-f]+)') = (SELECT keyid FROM signing_keys k JOIN projects p ON p.id = k.project_id
