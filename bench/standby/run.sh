@@ -62,11 +62,20 @@ run_primary() {
 	echo "$rps"
 }
 run_standby() {
-	local rps start
-	rps=$(summary "standby check" "$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/http/check.lua "http://127.0.0.1:$s_port")")
+	local rps start stopped end before after backlog
+	before=$(metric rollout_standby_records_forwarded_total)
 	start=$(date +%s.%N)
+	rps=$(summary "standby check" "$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/http/check.lua "http://127.0.0.1:$s_port")")
+	stopped=$(date +%s.%N)
+	backlog=$(metric rollout_standby_records_buffered)
 	while [ "$(metric rollout_standby_records_buffered)" != 0 ]; do sleep 0.1; done
-	echo "  every forwarded check recorded on the primary $(echo "$(date +%s.%N) - $start" | bc | cut -c1-4)s after the run" | tee -a "$out" >&2
+	end=$(date +%s.%N)
+	after=$(metric rollout_standby_records_forwarded_total)
+	# the primary records the forwarded checks from the run's start until the buffer is empty;
+	# after the run, with the machine otherwise idle, the backlog left at its end
+	echo "  every forwarded check recorded on the primary $(echo "$end - $stopped" | bc | cut -c1-4)s after the run:" \
+		"$((after - before)) records, $(echo "($after - $before) / ($end - $start)" | bc)/s over the whole;" \
+		"the backlog of $backlog at the run's end at $(echo "$backlog / ($end - $stopped)" | bc)/s" | tee -a "$out" >&2
 	echo "$rps"
 }
 
