@@ -15,7 +15,10 @@
  * up to ROLLOUT_STANDBY_BUFFER of them, and beyond that are dropped and
  * counted (SPEC §7 lets check bookkeeping be lost, never a report).  A batch
  * the primary refuses (an SQL error, not a lost connection) is dropped and
- * counted too, so that one bad record cannot stop the others.  A record
+ * counted too, so that one bad record cannot stop the others; one that
+ * merely lost a deadlock (with the primary's own check recorder, updating
+ * the same clients' rows) or a serialization failure is sent again, up to
+ * STANDBY_RETRIES times.  A record
  * without ROLLOUT_PRIMARY_URL (the shim was pointed at a standby alone) is
  * dropped at once.  The answers of a primary carry no record: a NULL column,
  * or one substring search of an unsigned answer, is all this costs there.
@@ -36,6 +39,7 @@
 #define STANDBY_BATCH 500		/* records per call of record_forwarded */
 #define STANDBY_PAUSE_MS 200	/* longest a record waits when the primary is up */
 #define STANDBY_RETRY_MS 1000	/* between attempts to reach the primary */
+#define STANDBY_RETRIES 5		/* attempts of a batch that meets a deadlock or serialization failure */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
@@ -198,7 +202,9 @@ connect_primary(void)
 
 /*
  * Send the oldest n records (lock not held; only this thread removes them).
- * 1: recorded; 0: refused by the primary (dropped); -1: the primary is away.
+ * 1: recorded; 0: refused by the primary (dropped); 2: to be sent again (a
+ * deadlock or serialization failure, SQLSTATE class 40); -1: the primary is
+ * away.
  */
 static int
 send_batch(PGconn **conn, long long n)
@@ -251,6 +257,9 @@ send_batch(PGconn **conn, long long n)
 		*conn = NULL;
 		rc = -1;
 	}
+	else if (PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
+			 strncmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "40", 2) == 0)
+		rc = 2;
 	else
 	{
 		fprintf(stderr, "rollout-http: the primary refused %lld check records: %s", n, PQerrorMessage(*conn));
@@ -265,6 +274,7 @@ static void *
 standby_main(void *arg)
 {
 	PGconn	   *conn = NULL;
+	int			retries = 0;
 
 	(void) arg;
 	pthread_mutex_lock(&lock);
@@ -285,6 +295,15 @@ standby_main(void *arg)
 		pthread_mutex_lock(&lock);
 		counts.primary_up = rc >= 0;
 		publish();
+		if (rc == 2 && ++retries <= STANDBY_RETRIES)
+			continue;			/* the same records again (and any that came meanwhile) */
+		if (rc == 2)
+		{
+			fprintf(stderr, "rollout-http: the primary refused %lld check records %d times (deadlock or"
+					" serialization failure)\n", n, retries);
+			rc = 0;
+		}
+		retries = 0;
 		if (rc < 0)
 		{
 			if (quit)
