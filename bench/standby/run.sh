@@ -38,7 +38,7 @@ DATABASE_URL="$primary_url" ROLLOUT_LISTEN="127.0.0.1:$p_port" ROLLOUT_THREADS=$
 p_pid=$!
 DATABASE_URL="$standby_url" ROLLOUT_PRIMARY_URL="$primary_url" ROLLOUT_LISTEN="127.0.0.1:$s_port" \
 	ROLLOUT_THREADS=${BENCH_THREADS:-32} ROLLOUT_DB_LANES=${BENCH_LANES:-} ROLLOUT_RATE_LIMIT=0 \
-	shim/rollout-http >"$BENCH_WORK/standby-http.log" 2>&1 &
+	shim/rollout-http >bench/out/standby-http.log 2>&1 &	# kept: what the primary refused, if anything
 s_pid=$!
 trap 'kill $p_pid $s_pid 2>/dev/null; pg_stop "$BENCH_WORK/standby"; pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
 for port in $p_port $s_port; do
