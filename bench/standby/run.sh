@@ -38,9 +38,11 @@ DATABASE_URL="$primary_url" ROLLOUT_LISTEN="127.0.0.1:$p_port" ROLLOUT_THREADS=$
 p_pid=$!
 DATABASE_URL="$standby_url" ROLLOUT_PRIMARY_URL="$primary_url" ROLLOUT_LISTEN="127.0.0.1:$s_port" \
 	ROLLOUT_THREADS=${BENCH_THREADS:-32} ROLLOUT_DB_LANES=${BENCH_LANES:-} ROLLOUT_RATE_LIMIT=0 \
-	shim/rollout-http >bench/out/standby-http.log 2>&1 &	# kept: what the primary refused, if anything
+	shim/rollout-http >"$BENCH_WORK/standby-http.log" 2>&1 &
 s_pid=$!
-trap 'kill $p_pid $s_pid 2>/dev/null; pg_stop "$BENCH_WORK/standby"; pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
+# the standby's rollout-http log without its access lines is kept (what the primary refused, if anything)
+trap 'kill $p_pid $s_pid 2>/dev/null; grep -v "^{\"method\"" "$BENCH_WORK/standby-http.log" >bench/out/standby-http.log;
+	pg_stop "$BENCH_WORK/standby"; pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
 for port in $p_port $s_port; do
 	for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 done
