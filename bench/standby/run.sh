@@ -41,7 +41,7 @@ DATABASE_URL="$standby_url" ROLLOUT_PRIMARY_URL="$primary_url" ROLLOUT_LISTEN="1
 	shim/rollout-http >"$BENCH_WORK/standby-http.log" 2>&1 &
 s_pid=$!
 # the standby's rollout-http log without its access lines is kept (what the primary refused, if anything)
-trap 'kill $p_pid $s_pid 2>/dev/null; grep -v "^{\"method\"" "$BENCH_WORK/standby-http.log" >bench/out/standby-http.log;
+trap 'kill $p_pid $s_pid 2>/dev/null; grep -v "^{\"method\"" "$BENCH_WORK/standby-http.log" >bench/out/standby-http.log || true;
 	pg_stop "$BENCH_WORK/standby"; pg_stop "$BENCH_WORK/data"; rm -rf "$BENCH_WORK"' EXIT
 for port in $p_port $s_port; do
 	for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
