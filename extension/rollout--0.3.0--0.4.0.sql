@@ -1192,12 +1192,19 @@ $$;
 -- signed answer hands its record back in check_update_signed's third column,
 -- "record": made in the signed answers block above, 0.4.0 being unreleased.)
 -- ---------------------------------------------------------------------
+CREATE FUNCTION rollout.queue_checks(batch rollout.check_record[]) RETURNS integer
+	AS 'MODULE_PATHNAME', 'rollout_queue_checks' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rollout.queue_checks(rollout.check_record[]) IS
+	'records checks as check_update records its own (queued for the background worker, or at once without one), in order; for record_forwarded, not callable by the roles';
+REVOKE ALL ON FUNCTION rollout.queue_checks(rollout.check_record[]) FROM PUBLIC;
+
 /*
  * Checks answered by a hot standby (SPEC §8): a standby cannot write, so
  * check_update hands what each check records back as its answer's "record"
  * (check_update_signed in its column "record", outside the signed body) and
  * rollout-http sends those here, to the primary, in batches.  Recorded
- * as record_checks records checks made on the primary, in the given order;
+ * as the primary's own checks are (queue_checks: queued for the background
+ * worker at commit, or at once without one), in the given order;
  * the primary's project settings decide the raw events, a record of an
  * unknown project is left out, and a time ahead of the primary's clock
  * counts as now.  Returns how many were recorded.
@@ -1222,11 +1229,11 @@ BEGIN
 	IF batch IS NULL THEN
 		RETURN 0;
 	END IF;
-	RETURN record_checks(batch);
+	RETURN queue_checks(batch);
 END
 $$;
 COMMENT ON FUNCTION rollout.record_forwarded(jsonb) IS
-	'records checks answered by a hot standby (the "record" of their answers, as a JSON array), as record_checks would have on the primary';
+	'records checks answered by a hot standby (the "record" of their answers, as a JSON array), as check_update records the primary''s own: through the background worker when it runs';
 
 REVOKE ALL ON FUNCTION rollout.record_forwarded(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout.record_forwarded(jsonb) TO rollout_client;

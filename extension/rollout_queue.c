@@ -51,6 +51,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
+#include "utils/array.h"
 
 #include "rollout.h"
 #include "rollout_queue.h"
@@ -58,6 +59,7 @@
 PG_FUNCTION_INFO_V1(rollout_flush_checks);
 PG_FUNCTION_INFO_V1(rollout_check_queue);
 PG_FUNCTION_INFO_V1(rollout_announce_stats);
+PG_FUNCTION_INFO_V1(rollout_queue_checks);
 
 /* Settings */
 char	   *rollout_queue_database = NULL;
@@ -716,4 +718,84 @@ rollout_queue_init(void)
 	shmem_startup_hook = queue_shmem_startup;
 
 	rollout_worker_register();
+}
+
+/* A text attribute of a check_record as a C string, NULL for NULL. */
+static const char *
+record_text(HeapTupleHeader rec, int attno)
+{
+	bool		isnull;
+	Datum		d = GetAttributeByNum(rec, attno, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* A varlena attribute (semver, inet) of a check_record, detoasted; NULL for NULL. */
+static struct varlena *
+record_varlena(HeapTupleHeader rec, int attno)
+{
+	bool		isnull;
+	Datum		d = GetAttributeByNum(rec, attno, &isnull);
+
+	return isnull ? NULL : PG_DETOAST_DATUM(d);
+}
+
+/*
+ * rollout.queue_checks(batch rollout.check_record[]) returns integer: the
+ * checks recorded as check_update records its own, one by one in the given
+ * order: queued for the background worker at commit, or recorded in the
+ * transaction when no worker records this database.  For
+ * record_forwarded (checks answered by a hot standby); not callable by the
+ * roles.  Returns how many.
+ */
+Datum
+rollout_queue_checks(PG_FUNCTION_ARGS)
+{
+	ArrayType  *batch = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			done = 0;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(ARR_ELEMTYPE(batch), &typlen, &typbyval, &typalign);
+	deconstruct_array(batch, ARR_ELEMTYPE(batch), typlen, typbyval, typalign, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		HeapTupleHeader rec;
+		RolloutCheck c;
+		bool		isnull;
+		Datum		d;
+		struct varlena *ip;
+
+		if (nulls[i])
+			continue;
+		rec = DatumGetHeapTupleHeader(elems[i]);
+		d = GetAttributeByNum(rec, 1, &isnull);
+		c.project_id = isnull ? 0 : DatumGetInt64(d);
+		c.client_id = record_text(rec, 2);
+		c.current_version = record_varlena(rec, 3);
+		c.channel = record_text(rec, 4);
+		c.region = record_text(rec, 5);
+		c.os = record_text(rec, 6);
+		c.arch = record_text(rec, 7);
+		c.target = record_varlena(rec, 8);
+		ip = record_varlena(rec, 9);
+		c.ip = ip ? PointerGetDatum(ip) : (Datum) 0;
+		c.user_agent = record_text(rec, 10);
+		d = GetAttributeByNum(rec, 11, &isnull);
+		c.record_event = !isnull && DatumGetBool(d);
+		d = GetAttributeByNum(rec, 12, &isnull);
+		c.at = isnull ? GetCurrentTransactionStartTimestamp() : DatumGetTimestampTz(d);
+		if (c.project_id == 0 || c.client_id == NULL || c.current_version == NULL || c.channel == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("check record %d of %d lacks a required field", i + 1, n),
+					 errdetail("project_id, client_id, cur and channel are required.")));
+		rollout_record_check(&c);
+		done++;
+	}
+	PG_RETURN_INT32(done);
 }
