@@ -1455,10 +1455,13 @@ sv_range_plan(const SvRange *r, const uint8_t *const *ckey,
 	}
 }
 
-/* Whether a comparator of set p names a pre-release of the key's M.m.p. */
+/*
+ * Whether one of comparators first .. first + n - 1 of r names a pre-release
+ * of the key's M.m.p.
+ */
 static bool
-pre_allowed(const SvRange *r, const SvSetPlan *p, const uint8_t *vkey,
-			size_t vlen)
+names_prerelease_of(const SvRange *r, int first, int n, const uint8_t *vkey,
+					size_t vlen)
 {
 	const uint8_t *k = vkey;
 	uint64_t	num[3];
@@ -1467,7 +1470,7 @@ pre_allowed(const SvRange *r, const SvSetPlan *p, const uint8_t *vkey,
 		!key_get_num(&k, vkey + vlen, &num[1]) ||
 		!key_get_num(&k, vkey + vlen, &num[2]))
 		return false;
-	for (int i = p->first; i < p->first + p->n; i++)
+	for (int i = first; i < first + n; i++)
 		if (r->comps[i].pre_len > 0 && r->comps[i].major == num[0] &&
 			r->comps[i].minor == num[1] && r->comps[i].patch == num[2])
 			return true;
@@ -1494,7 +1497,7 @@ sv_range_match_plan(const SvRange *r, const SvSetPlan *plan,
 		if (p->hi >= 0 &&
 			!below_upper(sv_key_cmp(vkey, vlen, ckey[p->hi], cklen[p->hi]), p->hi_incl))
 			continue;
-		if (vpre && !pre_allowed(r, p, vkey, vlen))
+		if (vpre && !names_prerelease_of(r, p->first, p->n, vkey, vlen))
 			continue;
 		return true;
 	}

@@ -276,12 +276,12 @@ arg_is_const(FmgrInfo *flinfo, int argno)
  * the same range, and each row then costs a few byte comparisons.  A
  * constant range is not even compared with the cached one.
  */
-static const RangeCache *
+static pg_attribute_always_inline const RangeCache *
 cached_range(FunctionCallInfo fcinfo, int argno)
 {
 	RangeCache *c = fcinfo->flinfo->fn_extra;
 
-	if (c != NULL && c->stable)
+	if (likely(c != NULL && c->stable))
 		return c;
 	c = semver_range_cache(fcinfo->flinfo->fn_mcxt, PG_GETARG_DATUM(argno), c);
 	c->stable = arg_is_const(fcinfo->flinfo, argno);
@@ -296,7 +296,7 @@ cached_range(FunctionCallInfo fcinfo, int argno)
  * key's last byte (a pre-release's is not 0x02) and at most two
  * comparisons, as a range query does once per row the index returns.
  */
-static inline bool
+static pg_attribute_always_inline bool
 cache_match(const RangeCache *c, Datum d)
 {
 	SemVerView	v;
