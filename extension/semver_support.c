@@ -15,9 +15,9 @@
  * The recheck is needed whenever the hull holds versions of more than one
  * major.minor.patch: any of them may have pre-releases the range leaves out,
  * and no B-tree condition can skip them (they sort between the releases).
- * A range whose versions all share one major.minor.patch ('=1.2.3',
- * '>=1.2.3-rc.1 <1.2.3') is exactly its index conditions, with no recheck.
- * (Rewriting a range into its bounds plus a cheaper residual test, with
+ * A range of one set whose versions all share one major.minor.patch
+ * ('=1.2.3', '>=1.2.3-rc.1 <1.2.3') is exactly its index conditions, with no
+ * recheck (hull_is_exact()).  (Rewriting a range into its bounds plus a cheaper residual test, with
  * SupportRequestSimplify, was measured: 7 to 9 % less time on the rows of a
  * narrow range, but the bounds are then estimated by PostgreSQL's
  * inequality estimator, which cannot interpolate inside a histogram bucket
