@@ -29,6 +29,15 @@ ALTER OPERATOR rollout.@> (rollout.semver_range, rollout.semver)
 ALTER OPERATOR rollout.<@ (rollout.semver, rollout.semver_range)
 	SET (RESTRICT = rollout.semver_range_sel);
 
+-- Ranges use indexes, per row (issue 16): is_prerelease() estimates its rows
+-- from the column's statistics (the share of pre-releases), for
+-- "AND NOT is_prerelease(v)" written by hand (extension/semver_support.c).
+CREATE FUNCTION rollout.semver_prerelease_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.semver_prerelease_support(internal) IS
+	'planner support for is_prerelease: row estimates from the version column''s statistics';
+ALTER FUNCTION rollout.is_prerelease(rollout.semver) SUPPORT rollout.semver_prerelease_support;
+
 -- ---------------------------------------------------------------------
 -- rollout-http in one round trip (issue 13): the create functions return
 -- the created object, begin_request is the pre-request function, and an

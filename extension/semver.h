@@ -26,11 +26,20 @@ typedef struct SemVerView
 	int			build_len;
 } SemVerView;
 
-/* Detoast (only compressed or external values need it) and view a datum. */
+/*
+ * Detoast a datum.  Only a compressed or external value needs it, never one
+ * read from an index or a heap page of short versions, so that is tested
+ * here, inline: the comparison operators and the range matcher run once per
+ * index tuple or row.
+ */
 static inline struct varlena *
 semver_detoast(Datum d)
 {
-	return PG_DETOAST_DATUM_PACKED(d);
+	struct varlena *p = (struct varlena *) DatumGetPointer(d);
+
+	if (unlikely(VARATT_IS_COMPRESSED(p) || VARATT_IS_EXTERNAL(p)))
+		return pg_detoast_datum_packed(p);
+	return p;
 }
 
 static inline void
@@ -45,16 +54,11 @@ semver_view(const struct varlena *sv, SemVerView *v)
 	v->build_len = total - SEMVER_PREFIX - v->keylen;
 }
 
-/* memcmp order of two keys: SemVer precedence, -1, 0 or 1. */
+/* Order of two keys: SemVer precedence, -1, 0 or 1. */
 static inline int
 semver_key_cmp(const SemVerView *a, const SemVerView *b)
 {
-	int			n = Min(a->keylen, b->keylen);
-	int			c = memcmp(a->key, b->key, n);
-
-	if (c != 0)
-		return c < 0 ? -1 : 1;
-	return a->keylen == b->keylen ? 0 : (a->keylen < b->keylen ? -1 : 1);
+	return sv_key_cmp(a->key, a->keylen, b->key, b->keylen);
 }
 
 #define PG_GETARG_SEMVER_P(n)	semver_detoast(PG_GETARG_DATUM(n))

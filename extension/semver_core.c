@@ -1281,9 +1281,27 @@ sv_range_parse(const char *text, size_t len, SvRange *out, const char **detail)
 	return SV_OK;
 }
 
-/* Does v satisfy comparator c? */
-static bool op_holds(SvOp op, int cmp);
+/* Whether a comparison result cmp (version against operand) satisfies op. */
+static bool
+op_holds(SvOp op, int cmp)
+{
+	switch (op)
+	{
+		case SV_OP_EQ:
+			return cmp == 0;
+		case SV_OP_LT:
+			return cmp < 0;
+		case SV_OP_LE:
+			return cmp <= 0;
+		case SV_OP_GT:
+			return cmp > 0;
+		case SV_OP_GE:
+			return cmp >= 0;
+	}
+	return false;
+}
 
+/* Does v satisfy comparator c? */
 static bool
 comp_match(const SvComparator *c, const SvVersion *v)
 {
@@ -1332,90 +1350,154 @@ sv_range_match(const SvRange *r, const SvVersion *v)
 }
 
 /*
- * memcmp order of two keys: -1, 0 or 1.  A byte loop: keys are a few bytes
- * and usually differ in the first ones (the major or the minor), where a
- * call to memcmp costs more than the comparison; this runs once per
- * comparator for each row a range is matched against.
+ * Whether a key is inside a lower (upper) bound, cmp being its comparison
+ * with the bound's key.
  */
-static inline int
-key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+static inline bool
+above_lower(int cmp, bool incl)
 {
-	size_t		n = alen < blen ? alen : blen;
-
-	for (size_t i = 0; i < n; i++)
-		if (a[i] != b[i])
-			return a[i] < b[i] ? -1 : 1;
-	return (alen > blen) - (alen < blen);
+	return cmp > 0 || (cmp == 0 && incl);
 }
 
-static bool
-op_holds(SvOp op, int cmp)
+static inline bool
+below_upper(int cmp, bool incl)
 {
-	switch (op)
+	return cmp < 0 || (cmp == 0 && incl);
+}
+
+/* The key of major.minor.patch of comparator c, as a release or as -0. */
+static size_t
+tuple_key(const SvComparator *c, bool lowest_pre, uint8_t *buf)
+{
+	SvVersion	v;
+
+	memset(&v, 0, sizeof(v));
+	v.major = c->major;
+	v.minor = c->minor;
+	v.patch = c->patch;
+	if (lowest_pre)
 	{
-		case SV_OP_EQ:
-			return cmp == 0;
-		case SV_OP_LT:
-			return cmp < 0;
-		case SV_OP_LE:
-			return cmp <= 0;
-		case SV_OP_GT:
-			return cmp > 0;
-		case SV_OP_GE:
-			return cmp >= 0;
+		/* "0" is the lowest pre-release: fewest identifiers, numeric, 0 */
+		v.pre = "0";
+		v.pre_len = 1;
 	}
+	return sv_key_encode(&v, buf);
+}
+
+void
+sv_range_plan(const SvRange *r, const uint8_t *const *ckey,
+			  const size_t *cklen, SvSetPlan *plan)
+{
+	uint8_t		kmin[SV_MAX_KEY],
+				krel[SV_MAX_KEY];
+	int			first = 0;
+
+	for (int s = 0; s < r->nsets; s++)
+	{
+		SvSetPlan  *p = &plan[s];
+
+		memset(p, 0, sizeof(*p));
+		p->first = first;
+		p->n = r->set_len[s];
+		p->lo = p->hi = -1;
+		first += p->n;
+
+		/* the highest lower bound and the lowest upper one; at equal keys the exclusive one */
+		for (int i = p->first; i < p->first + p->n; i++)
+		{
+			SvOp		op = r->comps[i].op;
+			int			c;
+
+			if (op == SV_OP_GT || op == SV_OP_GE || op == SV_OP_EQ)
+			{
+				c = p->lo < 0 ? 1 : sv_key_cmp(ckey[i], cklen[i], ckey[p->lo], cklen[p->lo]);
+				if (c > 0 || (c == 0 && op == SV_OP_GT))
+				{
+					p->lo = i;
+					p->lo_incl = op != SV_OP_GT;
+				}
+			}
+			if (op == SV_OP_LT || op == SV_OP_LE || op == SV_OP_EQ)
+			{
+				c = p->hi < 0 ? -1 : sv_key_cmp(ckey[i], cklen[i], ckey[p->hi], cklen[p->hi]);
+				if (c < 0 || (c == 0 && op == SV_OP_LT))
+				{
+					p->hi = i;
+					p->hi_incl = op != SV_OP_LT;
+				}
+			}
+		}
+		if (p->lo >= 0 && p->hi >= 0)
+		{
+			int			c = sv_key_cmp(ckey[p->lo], cklen[p->lo], ckey[p->hi], cklen[p->hi]);
+
+			p->empty = c > 0 || (c == 0 && !(p->lo_incl && p->hi_incl));
+		}
+
+		/*
+		 * A pre-release may match when a comparator names a pre-release of
+		 * some M.m.p and the interval meets that M.m.p's pre-releases, which
+		 * lie from M.m.p-0 up to (not including) M.m.p.  (Conservative: an
+		 * interval between two adjacent pre-releases counts as meeting.)
+		 */
+		for (int i = p->first; i < p->first + p->n && !p->empty && !p->pre; i++)
+		{
+			size_t		nmin,
+						nrel;
+
+			if (r->comps[i].pre_len == 0)
+				continue;
+			nmin = tuple_key(&r->comps[i], true, kmin);
+			nrel = tuple_key(&r->comps[i], false, krel);
+			p->pre = (p->lo < 0 || sv_key_cmp(ckey[p->lo], cklen[p->lo], krel, nrel) < 0) &&
+				(p->hi < 0 || above_lower(sv_key_cmp(ckey[p->hi], cklen[p->hi], kmin, nmin), p->hi_incl));
+		}
+	}
+}
+
+/*
+ * Whether one of comparators first .. first + n - 1 of r names a pre-release
+ * of the key's M.m.p.
+ */
+static bool
+names_prerelease_of(const SvRange *r, int first, int n, const uint8_t *vkey,
+					size_t vlen)
+{
+	const uint8_t *k = vkey;
+	uint64_t	num[3];
+
+	if (!key_get_num(&k, vkey + vlen, &num[0]) ||
+		!key_get_num(&k, vkey + vlen, &num[1]) ||
+		!key_get_num(&k, vkey + vlen, &num[2]))
+		return false;
+	for (int i = first; i < first + n; i++)
+		if (r->comps[i].pre_len > 0 && r->comps[i].major == num[0] &&
+			r->comps[i].minor == num[1] && r->comps[i].patch == num[2])
+			return true;
 	return false;
 }
 
 bool
-sv_range_match_key(const SvRange *r, const uint8_t *const *ckey,
-				   const size_t *cklen, const uint8_t *vkey, size_t vlen)
+sv_range_match_plan(const SvRange *r, const SvSetPlan *plan,
+					const uint8_t *const *ckey, const size_t *cklen,
+					const uint8_t *vkey, size_t vlen)
 {
-	int			idx = 0;
+	/* a release's key ends with 0x02, a pre-release's with 0x00 */
 	bool		vpre = vlen > 0 && vkey[vlen - 1] != 0x02;
-	bool		have_nums = false;
-	uint64_t	num[3] = {0, 0, 0};
 
 	for (int s = 0; s < r->nsets; s++)
 	{
-		int			first = idx;
-		int			n = r->set_len[s];
-		bool		ok = true;
+		const SvSetPlan *p = &plan[s];
 
-		idx += n;
-		if (vpre)
-		{
-			/*
-			 * A pre-release needs a comparator naming a pre-release of its
-			 * M.m.p.  Tested before the comparisons: most sets name none, and
-			 * then a pre-release costs no comparison at all.
-			 */
-			bool		allowed = false;
-			bool		names_pre = false;
-
-			for (int i = first; i < first + n && !names_pre; i++)
-				names_pre = r->comps[i].pre_len > 0;
-			if (!names_pre)
-				continue;
-			if (!have_nums)
-			{
-				const uint8_t *p = vkey;
-
-				if (!key_get_num(&p, vkey + vlen, &num[0]) ||
-					!key_get_num(&p, vkey + vlen, &num[1]) ||
-					!key_get_num(&p, vkey + vlen, &num[2]))
-					return false;
-				have_nums = true;
-			}
-			for (int i = first; i < first + n && !allowed; i++)
-				allowed = r->comps[i].pre_len > 0 && r->comps[i].major == num[0] &&
-					r->comps[i].minor == num[1] && r->comps[i].patch == num[2];
-			if (!allowed)
-				continue;
-		}
-		for (int i = first; i < first + n && ok; i++)
-			ok = op_holds(r->comps[i].op, key_cmp(vkey, vlen, ckey[i], cklen[i]));
-		if (!ok)
+		if (p->empty || (vpre && !p->pre))
+			continue;
+		if (p->lo >= 0 &&
+			!above_lower(sv_key_cmp(vkey, vlen, ckey[p->lo], cklen[p->lo]), p->lo_incl))
+			continue;
+		if (p->hi >= 0 &&
+			!below_upper(sv_key_cmp(vkey, vlen, ckey[p->hi], cklen[p->hi]), p->hi_incl))
+			continue;
+		if (vpre && !names_prerelease_of(r, p->first, p->n, vkey, vlen))
 			continue;
 		return true;
 	}

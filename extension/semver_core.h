@@ -136,13 +136,61 @@ extern SvError sv_range_parse(const char *text, size_t len, SvRange *out,
 extern bool sv_range_match(const SvRange *r, const SvVersion *v);
 
 /*
- * The same test on precedence keys: ckey[i]/cklen[i] is the key of
- * comparator i, vkey/vlen the version's key.  Used per row by the server,
- * where versions are stored as keys.
+ * memcmp order of two precedence keys: -1, 0 or 1.  A byte loop: keys are a
+ * few bytes and usually differ in the first ones (the major or the minor),
+ * where a call to memcmp costs more than the comparison.  Inline, as the
+ * server compares keys once per index tuple and once per row of a range
+ * query.
  */
-extern bool sv_range_match_key(const SvRange *r, const uint8_t *const *ckey,
-							   const size_t *cklen, const uint8_t *vkey,
-							   size_t vlen);
+static inline int
+sv_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t		n = alen < blen ? alen : blen;
+
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return (alen > blen) - (alen < blen);
+}
+
+/*
+ * A comparator set compiled for matching precedence keys (sv_range_plan).
+ * The comparators of a set are half-lines of the precedence order, so they
+ * hold together exactly on one interval, whose bounds are two of them; and
+ * node-semver's pre-release rule lets a pre-release through only when a
+ * comparator of the set names a pre-release of its major.minor.patch, which
+ * often cannot happen inside the interval at all ('1.2 - 1.9' is
+ * '>=1.2.0 <1.10.0-0': no pre-release of 1.10.0 is below 1.10.0-0).  So a
+ * row costs a look at its key's last byte and two key comparisons.
+ */
+typedef struct SvSetPlan
+{
+	int			first;			/* the set's first comparator in comps */
+	int			n;				/* and how many it has */
+	int			lo;				/* comparator giving the lower bound, -1: none */
+	int			hi;				/* comparator giving the upper bound, -1: none */
+	bool		lo_incl;
+	bool		hi_incl;
+	bool		empty;			/* the bounds contradict: nothing matches */
+	bool		pre;			/* a pre-release may match */
+} SvSetPlan;
+
+/*
+ * Compile r (whose comparator i has the key ckey[i] of cklen[i] bytes) into
+ * plan, r->nsets entries.
+ */
+extern void sv_range_plan(const SvRange *r, const uint8_t *const *ckey,
+						  const size_t *cklen, SvSetPlan *plan);
+
+/*
+ * Whether the version whose key is vkey/vlen satisfies r, compiled into plan
+ * with the same keys: sv_range_match() on keys, as the server stores
+ * versions.
+ */
+extern bool sv_range_match_plan(const SvRange *r, const SvSetPlan *plan,
+								const uint8_t *const *ckey,
+								const size_t *cklen, const uint8_t *vkey,
+								size_t vlen);
 
 /*
  * Write the canonical text of a version or a range into buf (size bytes,

@@ -175,6 +175,8 @@ struct RangeCache
 	Size		len;
 	char	   *bytes;			/* copy of the datum, backing r's strings */
 	uint8	   *keys;			/* the comparators' keys, back to back */
+	SvSetPlan  *plan;			/* r compiled for matching keys */
+	bool		one;			/* one set where no pre-release can match */
 	SvRange		r;
 	const uint8 *ckey[SV_RANGE_MAX_COMPS];
 	size_t		cklen[SV_RANGE_MAX_COMPS];
@@ -214,7 +216,10 @@ semver_range_cache(MemoryContext cxt, Datum d, RangeCache *c)
 			pfree(c->bytes);
 		if (c->keys)
 			pfree(c->keys);
+		if (c->plan)
+			pfree(c->plan);
 		c->keys = NULL;
+		c->plan = NULL;
 		c->bytes = MemoryContextAlloc(cxt, len);
 		memcpy(c->bytes, b, len);
 		c->len = len;
@@ -234,6 +239,9 @@ semver_range_cache(MemoryContext cxt, Datum d, RangeCache *c)
 			c->ckey[i] = c->keys + total;
 			total += c->cklen[i];
 		}
+		c->plan = MemoryContextAlloc(cxt, sizeof(SvSetPlan) * Max(c->r.nsets, 1));
+		sv_range_plan(&c->r, c->ckey, c->cklen, c->plan);
+		c->one = c->r.nsets == 1 && !c->plan[0].empty && !c->plan[0].pre;
 	}
 	return c;
 }
@@ -268,12 +276,12 @@ arg_is_const(FmgrInfo *flinfo, int argno)
  * the same range, and each row then costs a few byte comparisons.  A
  * constant range is not even compared with the cached one.
  */
-static const RangeCache *
+static pg_attribute_always_inline const RangeCache *
 cached_range(FunctionCallInfo fcinfo, int argno)
 {
 	RangeCache *c = fcinfo->flinfo->fn_extra;
 
-	if (c != NULL && c->stable)
+	if (likely(c != NULL && c->stable))
 		return c;
 	c = semver_range_cache(fcinfo->flinfo->fn_mcxt, PG_GETARG_DATUM(argno), c);
 	c->stable = arg_is_const(fcinfo->flinfo, argno);
@@ -281,14 +289,45 @@ cached_range(FunctionCallInfo fcinfo, int argno)
 	return c;
 }
 
-/* Does the semver datum satisfy the decoded range? Compares keys only. */
+/*
+ * Does the semver datum satisfy the decoded range?  Compares keys only.  The
+ * common range, one comparator set that no pre-release can match ('^1.2',
+ * '1.2 - 1.9', '~1.2.3', '>=1.0.0'), is tested here, inline: a look at the
+ * key's last byte (a pre-release's is not 0x02) and at most two
+ * comparisons, as a range query does once per row the index returns.
+ */
+static pg_attribute_always_inline bool
+cache_match(const RangeCache *c, Datum d)
+{
+	SemVerView	v;
+	const SvSetPlan *p = c->plan;
+	int			cmp;
+
+	semver_view(semver_detoast(d), &v);
+	if (!c->one)
+		return sv_range_match_plan(&c->r, p, c->ckey, c->cklen, v.key, v.keylen);
+	if (v.keylen == 0 || v.key[v.keylen - 1] != 0x02)
+		return false;
+	if (p->lo >= 0)
+	{
+		cmp = sv_key_cmp(v.key, v.keylen, c->ckey[p->lo], c->cklen[p->lo]);
+		if (cmp < 0 || (cmp == 0 && !p->lo_incl))
+			return false;
+	}
+	if (p->hi >= 0)
+	{
+		cmp = sv_key_cmp(v.key, v.keylen, c->ckey[p->hi], c->cklen[p->hi]);
+		if (cmp > 0 || (cmp == 0 && !p->hi_incl))
+			return false;
+	}
+	return true;
+}
+
+/* Does the semver datum satisfy the decoded range? (semver.h) */
 bool
 semver_range_cache_match(const RangeCache *c, Datum d)
 {
-	SemVerView	v;
-
-	semver_view(semver_detoast(d), &v);
-	return sv_range_match_key(&c->r, c->ckey, c->cklen, v.key, v.keylen);
+	return cache_match(c, d);
 }
 
 /* semver_range_in(cstring) returns semver_range */
@@ -357,16 +396,14 @@ semver_range_to_text(PG_FUNCTION_ARGS)
 Datum
 semver_range_contains(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(semver_range_cache_match(cached_range(fcinfo, 0),
-									  PG_GETARG_DATUM(1)));
+	PG_RETURN_BOOL(cache_match(cached_range(fcinfo, 0), PG_GETARG_DATUM(1)));
 }
 
 /* semver <@ semver_range */
 Datum
 semver_range_contained(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(semver_range_cache_match(cached_range(fcinfo, 1),
-									  PG_GETARG_DATUM(0)));
+	PG_RETURN_BOOL(cache_match(cached_range(fcinfo, 1), PG_GETARG_DATUM(0)));
 }
 
 /* The range text satisfies() last parsed, and the range decoded. */
@@ -408,7 +445,7 @@ semver_satisfies(PG_FUNCTION_ARGS)
 		c->stable = arg_is_const(fcinfo->flinfo, 1);
 		pfree(r);
 	}
-	PG_RETURN_BOOL(semver_range_cache_match(c->range, PG_GETARG_DATUM(0)));
+	PG_RETURN_BOOL(cache_match(c->range, PG_GETARG_DATUM(0)));
 }
 
 /*

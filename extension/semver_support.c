@@ -12,6 +12,17 @@
  * not satisfy ^1.2) and the gaps between the sets of a union are left to the
  * original clause, which the executor rechecks on each row the index returns.
  *
+ * The recheck is needed whenever the hull holds versions of more than one
+ * major.minor.patch: any of them may have pre-releases the range leaves out,
+ * and no B-tree condition can skip them (they sort between the releases).
+ * A range of one set whose versions all share one major.minor.patch
+ * ('=1.2.3', '>=1.2.3-rc.1 <1.2.3') is exactly its index conditions, with no
+ * recheck (hull_is_exact()).  (Rewriting a range into its bounds plus a cheaper residual test, with
+ * SupportRequestSimplify, was measured: 7 to 9 % less time on the rows of a
+ * narrow range, but the bounds are then estimated by PostgreSQL's
+ * inequality estimator, which cannot interpolate inside a histogram bucket
+ * for this type: '~1.2.3' on 1,000,000 rows, 890 of them, estimated at 1.)
+ *
  * The row estimate tests the column's most common values with the range
  * itself, and measures the intervals of the range on the histogram,
  * interpolating inside a bucket on major.minor.patch read as one number; the
@@ -40,6 +51,7 @@
 
 PG_FUNCTION_INFO_V1(semver_range_support);
 PG_FUNCTION_INFO_V1(semver_range_sel);
+PG_FUNCTION_INFO_V1(semver_prerelease_support);
 
 /* Weight, in histogram entries, of the column-wide release share (below). */
 #define PRIOR_ENTRIES	10.0
@@ -260,6 +272,27 @@ range_hull(const SvRange *r, VerSpan *hull)
 	return true;
 }
 
+/*
+ * Whether the versions inside hull are exactly the ones r matches, so the
+ * index conditions need no recheck: r has one set that is not empty, and
+ * the hull's bounds share their major.minor.patch.  Then a version inside
+ * is that release, or one of its pre-releases, which only a lower bound
+ * naming a pre-release of it lets in; and that comparator is in the set, as
+ * node-semver's rule asks.
+ */
+static bool
+hull_is_exact(const SvRange *r, const VerSpan *hull)
+{
+	VerSpan    *iv = palloc(sizeof(VerSpan) * Max(r->nsets, 1));
+	int			n = range_intervals(r, iv);
+
+	pfree(iv);
+	return n == 1 && hull->lo.set && hull->hi.set &&
+		hull->lo.v.major == hull->hi.v.major &&
+		hull->lo.v.minor == hull->hi.v.minor &&
+		hull->lo.v.patch == hull->hi.v.patch;
+}
+
 /* "key op bound" with the index column's B-tree operator for strategy. */
 static Expr *
 bound_clause(Oid opfamily, Oid type, Node *key, StrategyNumber strategy,
@@ -269,14 +302,17 @@ bound_clause(Oid opfamily, Oid type, Node *key, StrategyNumber strategy,
 	int16		typlen;
 	bool		typbyval;
 	Const	   *c;
+	OpExpr	   *e;
 
 	if (!OidIsValid(opno))
 		return NULL;
 	get_typlenbyval(type, &typlen, &typbyval);
 	c = makeConst(type, -1, InvalidOid, typlen,
 				  PointerGetDatum(semver_from_parsed(v)), false, typbyval);
-	return make_opclause(opno, BOOLOID, false, (Expr *) copyObject(key),
-						 (Expr *) c, InvalidOid, InvalidOid);
+	e = (OpExpr *) make_opclause(opno, BOOLOID, false, (Expr *) copyObject(key),
+								 (Expr *) c, InvalidOid, InvalidOid);
+	set_opfuncid(e);
+	return (Expr *) e;
 }
 
 /*
@@ -343,7 +379,7 @@ index_conditions(SupportRequestIndexCondition *req)
 			conds = lappend(conds, e);
 		}
 	}
-	req->lossy = true;
+	req->lossy = !hull_is_exact(r, &hull);
 	return conds;
 }
 
@@ -641,4 +677,86 @@ semver_range_sel(PG_FUNCTION_ARGS)
 	int			varRelid = PG_GETARG_INT32(3);
 
 	PG_RETURN_FLOAT8(range_selectivity(root, args, varRelid));
+}
+
+/*
+ * Share of pre-releases in the column of vardata, which has statistics:
+ * among its most common values, and among its histogram's entries for the
+ * rest; -1 without either.
+ */
+static double
+prerelease_share(VariableStatData *vardata)
+{
+	Form_pg_statistic stats = (Form_pg_statistic) GETSTRUCT(vardata->statsTuple);
+	AttStatsSlot sslot;
+	double		mcv = 0.0,
+				common = 0.0,
+				part = -1.0,
+				sel;
+
+	if (get_attstatsslot(&sslot, vardata->statsTuple, STATISTIC_KIND_MCV,
+						 InvalidOid, ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS))
+	{
+		for (int i = 0; i < sslot.nvalues; i++)
+		{
+			SemVerView	v;
+
+			semver_view(semver_detoast(sslot.values[i]), &v);
+			if (v.keylen > 0 && v.key[v.keylen - 1] != 0x02)
+				mcv += sslot.numbers[i];
+			common += sslot.numbers[i];
+		}
+		free_attstatsslot(&sslot);
+	}
+	if (get_attstatsslot(&sslot, vardata->statsTuple, STATISTIC_KIND_HISTOGRAM,
+						 InvalidOid, ATTSTATSSLOT_VALUES))
+	{
+		int			pre = 0;
+
+		for (int i = 0; i < sslot.nvalues; i++)
+		{
+			SemVerView	v;
+
+			semver_view(semver_detoast(sslot.values[i]), &v);
+			pre += v.keylen > 0 && v.key[v.keylen - 1] != 0x02;
+		}
+		if (sslot.nvalues > 0)
+			part = (double) pre / sslot.nvalues;
+		free_attstatsslot(&sslot);
+	}
+	if (part < 0.0 && common <= 0.0)
+		return -1.0;
+	if (part < 0.0)
+		part = mcv / common;
+	sel = mcv + part * Max(0.0, 1.0 - stats->stanullfrac - common);
+	CLAMP_PROBABILITY(sel);
+	return sel;
+}
+
+/*
+ * semver_prerelease_support(internal) returns internal: the planner support
+ * function of is_prerelease(), a row estimate from the share of
+ * pre-releases in the column's statistics (PostgreSQL's default for a
+ * function is a third of the rows), for "AND NOT is_prerelease(v)" written
+ * by hand.
+ */
+Datum
+semver_prerelease_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSelectivity *req = (SupportRequestSelectivity *) rawreq;
+	VariableStatData vardata;
+	double		sel = -1.0;
+
+	if (!IsA(rawreq, SupportRequestSelectivity) || req->is_join ||
+		list_length(req->args) != 1)
+		PG_RETURN_POINTER(NULL);
+	examine_variable(req->root, linitial(req->args), req->varRelid, &vardata);
+	if (HeapTupleIsValid(vardata.statsTuple) && is_semver_type(vardata.vartype))
+		sel = prerelease_share(&vardata);
+	ReleaseVariableStats(vardata);
+	if (sel < 0.0)
+		PG_RETURN_POINTER(NULL);
+	req->selectivity = sel;
+	PG_RETURN_POINTER(req);
 }

@@ -90,12 +90,20 @@ FROM plans p ORDER BY (SELECT ord FROM queries q WHERE q.task = p.task LIMIT 1),
 -- warm up once, then :rounds interleaved rounds
 SELECT pg_temp.timed_rounds(:'rounds') AS rounds;
 
+-- medians, and the best of the rounds (on a shared machine the best is
+-- the figure least disturbed by other work), each with its ratios to the
+-- hand-written bounds on the same index and to pg-semver's bounds on its own
 SELECT task, variant, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS median_ms,
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) /
          (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM timings b
           WHERE b.task = t.task AND b.variant = 'rollout >= AND < (index)'))::numeric, 2) AS vs_bounds,
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) /
          (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM timings b
-          WHERE b.task = t.task AND b.variant = 'pg-semver >= AND < (index)'))::numeric, 2) AS vs_pgsemver
+          WHERE b.task = t.task AND b.variant = 'pg-semver >= AND < (index)'))::numeric, 2) AS vs_pgsemver,
+       round(min(ms)::numeric, 2) AS best_ms,
+       round((min(ms) / (SELECT min(ms) FROM timings b
+          WHERE b.task = t.task AND b.variant = 'rollout >= AND < (index)'))::numeric, 2) AS best_vs_bounds,
+       round((min(ms) / (SELECT min(ms) FROM timings b
+          WHERE b.task = t.task AND b.variant = 'pg-semver >= AND < (index)'))::numeric, 2) AS best_vs_pgsemver
 FROM timings t GROUP BY task, variant
 ORDER BY min((SELECT ord FROM cases c WHERE c.task = t.task LIMIT 1)), median_ms;

@@ -265,6 +265,15 @@ CREATE FUNCTION rollout.satisfies(version rollout.semver, range text) RETURNS bo
 COMMENT ON FUNCTION rollout.satisfies(rollout.semver, text) IS
 	'whether the version satisfies the node-semver range text (node-semver pre-release rule)';
 
+-- is_prerelease() estimates its rows from the column's statistics (the
+-- share of pre-releases), for "AND NOT is_prerelease(v)" written by hand
+-- (extension/semver_support.c).
+CREATE FUNCTION rollout.semver_prerelease_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION rollout.semver_prerelease_support(internal) IS
+	'planner support for is_prerelease: row estimates from the version column''s statistics';
+ALTER FUNCTION rollout.is_prerelease(rollout.semver) SUPPORT rollout.semver_prerelease_support;
+
 -- ---------------------------------------------------------------------
 -- semver_range equality: the same canonical form ('^1.2.3' = '>=1.2.3 <2.0.0-0'),
 -- so ranges can be compared, grouped, made DISTINCT and hashed

@@ -8,7 +8,8 @@
  * sv_version_cmp; arbitrary bytes either fail to decode as a key or decode
  * to a version whose key is exactly those bytes; a parsed range prints to
  * canonical text that parses back to the same canonical text and matches the
- * same versions; comparison is antisymmetric.
+ * same versions, also through the compiled matcher on keys the server uses
+ * (sv_range_plan); comparison is antisymmetric.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +27,45 @@ static char pre1[SV_MAX_TEXT];
 static uint8_t ckeys[SV_RANGE_MAX_COMPS][SV_MAX_KEY];
 static const uint8_t *ckey[SV_RANGE_MAX_COMPS];
 static size_t cklen[SV_RANGE_MAX_COMPS];
+static SvSetPlan plan[SV_RANGE_MAX_SETS];
+static char prebuf[SV_MAX_TEXT + 8];
 
-/* sv_range_match_key agrees with sv_range_match for v */
+/* the compiled matcher on keys (the server's) agrees with sv_range_match for v */
 static void
 check_key_match(const SvRange *r, const SvVersion *v)
 {
 	size_t		vlen = sv_key_encode(v, key2);
 
-	if (sv_range_match_key(r, ckey, cklen, key2, vlen) != sv_range_match(r, v))
+	if (sv_range_match_plan(r, plan, ckey, cklen, key2, vlen) != sv_range_match(r, v))
 		abort();
+}
+
+/*
+ * The same for the versions at the edges of comparator c's M.m.p: its
+ * lowest pre-release (-0), a pre-release just above c's own, the lowest
+ * pre-release of the next patch.
+ */
+static void
+check_edges(const SvRange *r, const SvComparator *c)
+{
+	SvVersion	p = {c->major, c->minor, c->patch, "0", 1, NULL, 0};
+
+	check_key_match(r, &p);
+	if (c->pre_len > 0 && c->pre_len + 2 <= SV_MAX_TEXT)
+	{
+		memcpy(prebuf, c->pre, c->pre_len);
+		memcpy(prebuf + c->pre_len, ".0", 2);
+		p.pre = prebuf;
+		p.pre_len = c->pre_len + 2;
+		check_key_match(r, &p);
+	}
+	if (c->patch < SV_MAX_NUMBER)
+	{
+		p.patch = c->patch + 1;
+		p.pre = "0";
+		p.pre_len = 1;
+		check_key_match(r, &p);
+	}
 }
 
 static int
@@ -122,6 +153,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			cklen[i] = sv_key_encode(&c, ckeys[i]);
 			ckey[i] = ckeys[i];
 		}
+		sv_range_plan(&r1, ckey, cklen, plan);
 		/* probe a few versions derived from the comparators */
 		for (int i = 0; i < r1.ncomps && i < 8; i++)
 		{
@@ -131,6 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (sv_range_match(&r1, &p) != sv_range_match(&r2, &p))
 				abort();
 			check_key_match(&r1, &p);
+			check_edges(&r1, &r1.comps[i]);
 			p.pre_len = 0;		/* and the release of the same M.m.p */
 			check_key_match(&r1, &p);
 			p.patch = p.patch > 0 ? p.patch - 1 : p.patch + 1;

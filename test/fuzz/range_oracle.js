@@ -89,9 +89,10 @@ pairs.forEach(([r, v], i) => {
     upperV.add(r);
     b = node(r.replace(/V/g, 'v'), v);
   }
-  if (!a.error && b.error && /\d{16,}/.test(r) && (r.match(/\d+/g) || []).some((n) => BigInt(n) > BigInt(Number.MAX_SAFE_INTEGER))) {
+  if (!a.error && b.error && /\d{16,}/.test(r) && (r.match(/\d+/g) || []).some((n) => BigInt(n) >= BigInt(Number.MAX_SAFE_INTEGER))) {
     // a documented difference: numbers above 2^53 - 1, which node-semver refuses and the
-    // extension takes (SPEC §6: no overflow limit; compat.js treats versions alike)
+    // extension takes (SPEC §6: no overflow limit; compat.js treats versions alike); 2^53 - 1
+    // itself when the range's expansion adds one to it ('9007199254740991' is <9007199254740992.0.0-0)
     bigNumbers.add(r);
     return;
   }
