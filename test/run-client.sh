@@ -269,7 +269,9 @@ check "tampered download: the failure was reported (install-result, sha256 misma
 	"$([ "$ev" = "$(printf 'download:\nfailed:sha256 mismatch')" ]; echo $?)" "$ev"
 stored=$(find "$work/uploads" -name app-1.1.0.tgz | head -n 1)
 cp "$stored" "$work/stored.bak"
-printf 'X' | dd of="$stored" bs=1 seek=1000 conv=notrunc 2>/dev/null
+# one byte changed for sure: its bits flipped, not overwritten (a random file may hold the new byte already)
+byte=$(od -An -tu1 -j1000 -N1 "$stored" | tr -d ' ')
+printf "\\$(printf '%03o' $((255 - byte)))" | dd of="$stored" bs=1 seek=1000 conv=notrunc 2>/dev/null
 d="$work/tampered-stored"
 out=$(run "$d" --current-version 1.0.0 update 2>&1); rc=$?
 cp "$work/stored.bak" "$stored"
