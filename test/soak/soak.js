@@ -100,26 +100,29 @@ function startServer() {
   p.exitPromise.then((e) => { if (server === p) serverExit = e; });
   return p;
 }
-// where the RSS is, from /proc/PID/smaps: thread stacks (anonymous 8 MB
-// mappings), the files mapped (code), the brk heap, other anonymous memory
-// (malloc's arenas and large blocks, or the sanitizers' allocator and
-// shadow), and the threads counted
+// where the RSS is, from /proc/PID/smaps: the threads' stacks (the
+// anonymous mappings of the size most of them share: 100 kB for civetweb's
+// workers as Debian builds it), the files mapped (code), the brk heap, other
+// anonymous memory (malloc's arenas and large blocks, or the sanitizers'
+// allocator and shadow), and the threads counted
 function memoryKb(pid) {
   try {
-    const out = { stacks: 0, files: 0, heap: 0, anon: 0, threads: 0 };
-    let size = 0;
-    let name = '';
+    const maps = [];
     for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-      const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-      if (head) { name = head[1]; continue; }
+      const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (head) { maps.push({ perms: head[1], name: head[2], size: 0, rss: 0 }); continue; }
       const m = /^(Size|Rss):\s+(\d+) kB/.exec(line);
-      if (!m) continue;
-      if (m[1] === 'Size') { size = Number(m[2]); continue; }
-      const kb = Number(m[2]);
-      if (name === '[heap]') out.heap += kb;
-      else if (name.startsWith('/')) out.files += kb;
-      else if (!name && size >= 8188 && size <= 8196) out.stacks += kb;
-      else out.anon += kb;
+      if (m && maps.length) maps[maps.length - 1][m[1] === 'Size' ? 'size' : 'rss'] = Number(m[2]);
+    }
+    const sizes = new Map();
+    for (const m of maps) if (!m.name && m.perms.startsWith('rw')) sizes.set(m.size, (sizes.get(m.size) || 0) + 1);
+    const stackSize = [...sizes].sort((a, b) => b[1] - a[1])[0][0];
+    const out = { stacks: 0, stack_kb: stackSize, files: 0, heap: 0, anon: 0, threads: 0 };
+    for (const m of maps) {
+      if (m.name === '[heap]') out.heap += m.rss;
+      else if (m.name.startsWith('/')) out.files += m.rss;
+      else if (!m.name && m.size === stackSize) out.stacks += m.rss;
+      else out.anon += m.rss;
     }
     const t = /Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     out.threads = t ? Number(t[1]) : null;
