@@ -610,8 +610,8 @@ release_stack(const struct mg_connection *conn)
 		page = sysconf(_SC_PAGESIZE);
 	if (pthread_getattr_np(pthread_self(), &attr) != 0)
 		return;
-	/* a margin below this frame: what the calls from here may still use */
-	keep = ((uintptr_t) &here - 16384) & ~(uintptr_t) (page - 1);
+	/* a page below this frame for the calls from here (madvise, the return) */
+	keep = ((uintptr_t) &here - 4096) & ~(uintptr_t) (page - 1);
 	if (pthread_attr_getstack(&attr, &low, &size) == 0 && keep > (uintptr_t) low)
 		madvise(low, keep - (uintptr_t) low, MADV_DONTNEED);
 	pthread_attr_destroy(&attr);
