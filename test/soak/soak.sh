@@ -8,6 +8,11 @@
 # run). Removes all it made, even when the test fails.
 #   SOAK_CLIENTS   simulated clients (default 12)
 #   SOAK_REPORT    file for the figures as JSON (default test/out-soak.json)
+#   SOAK_BIN       the server (default shim/rollout-http-asan; shim/rollout-http
+#                  for the RSS bound, which is a TODO on the ASan build unless
+#                  SOAK_STRICT=1: its allocator caches per thread)
+#   SOAK_SMAPS     PATH: keep /proc/PID/smaps of the last server after warm-up
+#                  (PATH.warm) and at the end (PATH.end)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD
