@@ -21,7 +21,8 @@ Config		config = {
 	.upload_dir = "uploads",
 	.max_upload = 1024LL * 1024 * 1024,
 	.max_body = 1024 * 1024,
-	.threads = 16,
+	.threads = 512,
+	.db_connections = 16,
 	.db_lanes = 0,
 	.client_timeout_ms = 10000,
 	.keep_alive_ms = 2000,
@@ -51,9 +52,12 @@ usage(void)
 		   "  --web-root DIR       the admin UI served at /         (ROLLOUT_WEB_ROOT, default ./web/dist)\n"
 		   "  --i18n DIR           message catalogs                 (ROLLOUT_I18N_DIR, default ./i18n)\n"
 		   "  --max-body BYTES     largest request body accepted    (ROLLOUT_MAX_BODY, default 1048576)\n"
-		   "  --threads N          civetweb's worker threads (the main address); an open\n"
-		   "                       connection holds one; each opens a database connection\n"
-		   "                       for admin routes (ROLLOUT_THREADS, default 16)\n"
+		   "  --threads N          civetweb's worker threads (the main address): an open\n"
+		   "                       connection holds one, idle or not, so this many can be\n"
+		   "                       open at once (ROLLOUT_THREADS, default 512)\n"
+		   "  --db-connections N   database connections for everything but the clients'\n"
+		   "                       routes (admin API, /healthz, uploads), shared by the\n"
+		   "                       threads (ROLLOUT_DB_CONNECTIONS, default 16)\n"
 		   "  --db-lanes N         database connections for the clients' routes, to which\n"
 		   "                       requests are sent in batches; as many event loops on the\n"
 		   "                       client address (ROLLOUT_DB_LANES, default: one per two processors)\n"
@@ -114,7 +118,8 @@ static Setting settings[] = {
 	{"--upload-dir", "ROLLOUT_UPLOAD_DIR", &config.upload_dir, NULL, 's', 0, 0},
 	{"--max-upload", "ROLLOUT_MAX_UPLOAD", NULL, &config.max_upload, 'L', 1, 1LL << 50},
 	{"--max-body", "ROLLOUT_MAX_BODY", NULL, &config.max_body, 'l', 1024, 1L << 30},
-	{"--threads", "ROLLOUT_THREADS", NULL, &config.threads, 'i', 1, 256},
+	{"--threads", "ROLLOUT_THREADS", NULL, &config.threads, 'i', 1, 8192},
+	{"--db-connections", "ROLLOUT_DB_CONNECTIONS", NULL, &config.db_connections, 'i', 1, 1024},
 	{"--db-lanes", "ROLLOUT_DB_LANES", NULL, &config.db_lanes, 'i', 0, 64},
 	{"--client-timeout-ms", "ROLLOUT_CLIENT_TIMEOUT_MS", NULL, &config.client_timeout_ms, 'i', 0, 3600000},
 	{"--keep-alive-ms", "ROLLOUT_KEEP_ALIVE_MS", NULL, &config.keep_alive_ms, 'i', 0, 600000},

@@ -18,6 +18,7 @@ typedef struct Config
 	long long	max_upload;
 	long		max_body;
 	int			threads;
+	int			db_connections;
 	int			db_lanes;
 	int			client_timeout_ms;
 	int			keep_alive_ms;

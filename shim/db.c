@@ -13,6 +13,11 @@
  * Nothing from a request is ever spliced into SQL: argument names come from
  * pg_catalog (and are quoted), values travel as one $1::jsonb parameter and
  * are typed by jsonb_to_record.
+ *
+ * The connections are a pool of config.db_connections, apart from civetweb's
+ * threads: a thread takes one for a round trip (db_acquire) and gives it
+ * back (db_release), so that the threads can be many (an open HTTP
+ * connection holds one) while the database sees a few.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -46,6 +51,8 @@ typedef struct Signatures
 
 static Signatures *current;
 static pthread_rwlock_t sig_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static void pool_close(void);
 
 /* The signature of a rollout function, or NULL (the caller holds sig_lock). */
 static const Signature *
@@ -198,6 +205,7 @@ db_reload_signatures(PGconn *conn)
 void
 db_cleanup(void)
 {
+	pool_close();
 	pthread_rwlock_wrlock(&sig_lock);
 	free_signatures(current);
 	current = NULL;
@@ -274,8 +282,104 @@ db_alive(PGconn *conn)
 }
 
 /*
- * Make sure *pc is a live connection: reconnect if it is missing or broken,
- * keeping the connection gauge of /metrics right.  Returns 0 if it is.
+ * A pooled connection and what it prepared, as statements "r0", "r1", ...
+ * A PGconn ** handed out is &slot->conn, the first member: db.c finds the
+ * slot again from it.
+ */
+#define MAX_PREPARED 64
+typedef struct DbSlot
+{
+	PGconn	   *conn;			/* first: (DbSlot *) pc */
+	int			nprepared;
+	char	   *prepared_sql[MAX_PREPARED];
+} DbSlot;
+
+static DbSlot *slots;
+static DbSlot **idle;			/* a stack: the last given back is taken first */
+static int	nidle = -1;			/* -1: not made yet */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_free = PTHREAD_COND_INITIALIZER;
+
+static void
+forget_prepared(DbSlot *slot)
+{
+	for (int i = 0; i < slot->nprepared; i++)
+		free(slot->prepared_sql[i]);
+	slot->nprepared = 0;
+}
+
+/*
+ * A connection of the pool, waiting while all are in use; the caller gives
+ * it back with db_release.  Connected by db_ensure, not here: the one most
+ * recently given back is taken first, so connections are opened only as
+ * concurrency needs them.
+ */
+PGconn **
+db_acquire(void)
+{
+	DbSlot	   *slot;
+
+	pthread_mutex_lock(&pool_lock);
+	if (nidle < 0)
+	{
+		slots = calloc(config.db_connections, sizeof(*slots));
+		idle = calloc(config.db_connections, sizeof(*idle));
+		for (nidle = 0; nidle < config.db_connections; nidle++)
+			idle[nidle] = &slots[config.db_connections - 1 - nidle];
+	}
+	while (nidle == 0)
+		pthread_cond_wait(&pool_free, &pool_lock);
+	slot = idle[--nidle];
+	pthread_mutex_unlock(&pool_lock);
+	return &slot->conn;
+}
+
+void
+db_release(PGconn **pc)
+{
+	if (pc == NULL)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	idle[nidle++] = (DbSlot *) pc;
+	pthread_cond_signal(&pool_free);
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* Close the pool's connections (at exit, no request in flight). */
+static void
+pool_close(void)
+{
+	for (int i = 0; slots && i < config.db_connections; i++)
+	{
+		forget_prepared(&slots[i]);
+		if (slots[i].conn)
+		{
+			PQfinish(slots[i].conn);
+			metrics_connection(-1);
+		}
+	}
+	free(slots);
+	free(idle);
+	slots = NULL;
+	idle = NULL;
+	nidle = -1;
+}
+
+/* Drop the pooled connection *pc (lost, or in no state to go on). */
+static void
+pool_drop(PGconn **pc)
+{
+	/* what it prepared goes with it: the next connection starts over */
+	forget_prepared((DbSlot *) pc);
+	PQfinish(*pc);
+	metrics_connection(-1);
+	*pc = NULL;
+}
+
+/*
+ * Make sure *pc, a connection of the pool, is live: reconnect if it is
+ * missing or broken, keeping the connection gauge of /metrics right.
+ * Returns 0 if it is.
  */
 int
 db_ensure(PGconn **pc)
@@ -283,16 +387,7 @@ db_ensure(PGconn **pc)
 	if (db_alive(*pc))
 		return 0;
 	if (*pc)
-	{
-		/*
-		 * forget what it prepared: the next connection may well get its
-		 * address from malloc and be taken for it ("prepared statement r0
-		 * does not exist" after a restart of the database)
-		 */
-		db_thread_end();
-		PQfinish(*pc);
-		metrics_connection(-1);
-	}
+		pool_drop(pc);
 	*pc = db_connect();
 	if (*pc == NULL)
 		return -1;
@@ -301,28 +396,33 @@ db_ensure(PGconn **pc)
 }
 
 /*
- * The check recorder's state, rollout.check_queue(), read on the calling
- * thread's own connection *pc: /healthz and /metrics never wait behind
- * client requests on a lane.  Returns the object (the caller frees it), or
+ * The check recorder's state, rollout.check_queue(), read on a connection of
+ * the pool: /healthz and /metrics never wait behind client requests on a
+ * lane.  Returns the object (the caller frees it), or
  * NULL if it could not be read; *db_ok says whether the database answered
  * at all (a missing privilege or extension is the recorder's "unknown", not
  * the database's outage).
  */
 json_t *
-db_check_queue(PGconn **pc, bool *db_ok)
+db_check_queue(bool *db_ok)
 {
+	PGconn	  **pc = db_acquire();
 	PGresult   *r;
 	json_t	   *state = NULL;
 
 	*db_ok = db_ensure(pc) == 0;
 	if (!*db_ok)
+	{
+		db_release(pc);
 		return NULL;
+	}
 	r = PQexec(*pc, "SELECT rollout.check_queue()");
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
 		state = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
 	else if (PQstatus(*pc) != CONNECTION_OK)
 		*db_ok = false;
 	PQclear(r);
+	db_release(pc);
 	if (state != NULL && !json_is_object(state))
 	{
 		json_decref(state);
@@ -331,19 +431,24 @@ db_check_queue(PGconn **pc, bool *db_ok)
 	return state;
 }
 
-/* The login throttle's figures, rollout.login_metrics(), on *pc as db_check_queue; NULL if unreadable. */
+/* The login throttle's figures, rollout.login_metrics(), as db_check_queue; NULL if unreadable. */
 json_t *
-db_login_metrics(PGconn **pc)
+db_login_metrics(void)
 {
+	PGconn	  **pc = db_acquire();
 	PGresult   *r;
 	json_t	   *m = NULL;
 
 	if (db_ensure(pc) != 0)
+	{
+		db_release(pc);
 		return NULL;
+	}
 	r = PQexec(*pc, "SELECT rollout.login_metrics()");
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
 		m = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
 	PQclear(r);
+	db_release(pc);
 	return m;
 }
 
@@ -502,43 +607,17 @@ db_client_sql(const Route *route, const char *lang, bool signed_answers)
 }
 
 /*
- * Server-side prepared statements, per connection: the SQL texts this
- * thread's connection has prepared, as statements "r0", "r1", ...  A new
+ * Server-side prepared statements, per pooled connection (DbSlot): a new
  * connection starts over.  Prepared statements are re-planned by the server
  * when what they use changes, so they never go stale.
  */
-#define MAX_PREPARED 64
-static __thread const PGconn *prepared_conn;
-static __thread int nprepared;
-static __thread char *prepared_sql[MAX_PREPARED];
-
-static void
-forget_prepared(void)
-{
-	for (int i = 0; i < nprepared; i++)
-		free(prepared_sql[i]);
-	nprepared = 0;
-}
-
-/* A worker thread ends: forget what its connection prepared. */
-void
-db_thread_end(void)
-{
-	forget_prepared();
-	prepared_conn = NULL;
-}
 
 /* The index of sql among this connection's prepared statements, or -1. */
 static int
-prepared_index(const PGconn *conn, const char *sql)
+prepared_index(const DbSlot *slot, const char *sql)
 {
-	if (prepared_conn != conn)
-	{
-		forget_prepared();
-		prepared_conn = conn;
-	}
-	for (int i = 0; i < nprepared; i++)
-		if (strcmp(prepared_sql[i], sql) == 0)
+	for (int i = 0; i < slot->nprepared; i++)
+		if (strcmp(slot->prepared_sql[i], sql) == 0)
 			return i;
 	return -1;
 }
@@ -550,15 +629,16 @@ prepared_index(const PGconn *conn, const char *sql)
  * res filled if the server refused it.
  */
 static bool
-prepare(PGconn *conn, const char *sql, int nparams, char *name, size_t size, DbResult *res)
+prepare(DbSlot *slot, const char *sql, int nparams, char *name, size_t size, DbResult *res)
 {
-	int			i = prepared_index(conn, sql);
+	PGconn	   *conn = slot->conn;
+	int			i = prepared_index(slot, sql);
 	PGresult   *r;
 
 	name[0] = '\0';
-	if (i < 0 && nprepared < MAX_PREPARED)
+	if (i < 0 && slot->nprepared < MAX_PREPARED)
 	{
-		snprintf(name, size, "r%d", nprepared);
+		snprintf(name, size, "r%d", slot->nprepared);
 		r = PQprepare(conn, name, sql, nparams, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		{
@@ -568,8 +648,8 @@ prepare(PGconn *conn, const char *sql, int nparams, char *name, size_t size, DbR
 			return false;
 		}
 		PQclear(r);
-		prepared_sql[nprepared] = strdup(sql);
-		i = nprepared++;
+		slot->prepared_sql[slot->nprepared] = strdup(sql);
+		i = slot->nprepared++;
 	}
 	if (i >= 0)
 		snprintf(name, size, "r%d", i);
@@ -589,13 +669,15 @@ send_statement(PGconn *conn, const char *name, const char *sql, int nparams, con
  * request error already in res.
  */
 static void
-authenticate_only(PGconn **pc, const char *begin_sql, const char *token, DbResult *res)
+authenticate_only(const char *begin_sql, const char *token, DbResult *res)
 {
 	const char *params[1] = {token};
+	PGconn	  **pc = db_acquire();
 	PGresult   *r;
 
 	if (db_ensure(pc) != 0)
 	{
+		db_release(pc);
 		result_free(res);
 		result_set_unavailable(res, "cannot connect to the database");
 		return;
@@ -607,6 +689,7 @@ authenticate_only(PGconn **pc, const char *begin_sql, const char *token, DbResul
 		result_set_error(res, r, *pc);
 	}
 	PQclear(r);
+	db_release(pc);
 }
 
 /*
@@ -614,12 +697,14 @@ authenticate_only(PGconn **pc, const char *begin_sql, const char *token, DbResul
  * authenticates the token (NULL for a route without login) and sets the
  * actor and the role; then the function runs.  The first error is the
  * answer, and undoes everything.  A lost connection is a 503, and the next
- * request reconnects.
+ * request reconnects.  On a connection of the pool, held for this round
+ * trip only.
  */
 void
-db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResult *res)
+db_call(const Route *route, json_t *args, const char *token, DbResult *res)
 {
 	static const char begin_sql[] = "SELECT rollout.begin_request($1)";
+	PGconn	  **pc;
 	PGconn	   *conn;
 	char	   *sql = NULL;
 	char	   *argtext = NULL;
@@ -638,11 +723,13 @@ db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResu
 	{
 		/* a bad body says nothing of the route's arguments to a bad token */
 		if (res->status == 400 && route->auth == AUTH_TOKEN)
-			authenticate_only(pc, begin_sql, token, res);
+			authenticate_only(begin_sql, token, res);
 		return;
 	}
+	pc = db_acquire();
 	if (db_ensure(pc) != 0)
 	{
+		db_release(pc);
 		result_set_unavailable(res, "cannot connect to the database");
 		free(sql);
 		return;
@@ -650,11 +737,12 @@ db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResu
 	conn = *pc;
 	argtext = json_dumps(args, JSON_COMPACT);
 	call_params[0] = argtext;
-	ok = prepare(conn, begin_sql, 1, begin_name, sizeof(begin_name), res) &&
-		prepare(conn, sql, 1, call_name, sizeof(call_name), res);
+	ok = prepare((DbSlot *) pc, begin_sql, 1, begin_name, sizeof(begin_name), res) &&
+		prepare((DbSlot *) pc, sql, 1, call_name, sizeof(call_name), res);
 	if (!ok && PQstatus(conn) == CONNECTION_OK)
 	{
 		/* refused by the server (res says why): nothing ran */
+		db_release(pc);
 		free(sql);
 		free(argtext);
 		return;
@@ -708,10 +796,7 @@ db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResu
 		if (answer)
 			PQclear(answer);
 		answer = NULL;
-		PQfinish(conn);
-		metrics_connection(-1);
-		*pc = NULL;
-		db_thread_end();
+		pool_drop(pc);
 		result_free(res);
 		result_set_unavailable(res, "the database connection was lost");
 	}
@@ -721,6 +806,7 @@ db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResu
 			json_loads(PQgetvalue(answer, 0, 0), JSON_DECODE_ANY, NULL) : json_null();
 		res->status = 200;
 	}
+	db_release(pc);
 	if (answer)
 		PQclear(answer);
 	free(sql);

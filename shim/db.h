@@ -1,7 +1,7 @@
 /*
  * db.h
  *		rollout-http's database connections for everything but the clients'
- *		routes: one per civetweb worker thread, one transaction per request.
+ *		routes: a pool (db_acquire, db_release), one transaction per request.
  */
 #ifndef ROLLOUT_DB_H
 #define ROLLOUT_DB_H
@@ -20,11 +20,12 @@ extern PGconn *db_connect(void);
 extern PGconn *db_connect_to(const char *conninfo);
 extern bool db_alive(PGconn *conn);
 extern int	db_ensure(PGconn **pc);
-extern void db_thread_end(void);
-extern json_t *db_check_queue(PGconn **pc, bool *db_ok);
+extern PGconn **db_acquire(void);
+extern void db_release(PGconn **pc);
+extern json_t *db_check_queue(bool *db_ok);
 extern char *db_client_sql(const Route *route, const char *lang, bool signed_answers);
 extern bool db_has_function(const char *name);
-extern json_t *db_login_metrics(PGconn **pc);
-extern void db_call(PGconn **pc, const Route *route, json_t *args, const char *token, DbResult *res);
+extern json_t *db_login_metrics(void);
+extern void db_call(const Route *route, json_t *args, const char *token, DbResult *res);
 
 #endif							/* ROLLOUT_DB_H */

@@ -178,7 +178,7 @@ storage_error(DbResult *res, int err)
  * res (like db_call); the caller writes the response.
  */
 int
-files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *token, DbResult *res)
+files_upload(struct mg_connection *conn, json_t *args, const char *token, DbResult *res)
 {
 	static const Route check = {"POST", "", "can_upload", AUTH_TOKEN, 0};
 	static const Route add = {"POST", "", "add_artifact", AUTH_TOKEN, 0};
@@ -222,7 +222,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *
 
 	/* may this account add files to this version?  (before reading a byte) */
 	cargs = json_pack("{s:s}", "version_id", vid ? vid : "");
-	db_call(pc, &check, cargs, token, res);
+	db_call(&check, cargs, token, res);
 	json_decref(cargs);
 	if (res->status != 200)
 		return res->status;
@@ -339,7 +339,7 @@ files_upload(struct mg_connection *conn, PGconn **pc, json_t *args, const char *
 		snprintf(checksum, sizeof(checksum), "sha256:%s", hex);
 		aargs = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "version_id", vid, "os", os, "arch", arch,
 						  "file_url", url, "file_size", (json_int_t) size, "file_checksum", checksum);
-		db_call(pc, &add, aargs, token, res);
+		db_call(&add, aargs, token, res);
 		json_decref(aargs);
 	}
 	if (res->status != 200)
@@ -371,7 +371,6 @@ int
 files_download(struct mg_connection *conn, void *cbdata)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	PGconn	  **pc = mg_get_thread_pointer(conn);
 	const char *rel = ri->local_uri + strlen("/download/");
 	char		path[4096],
 				url[1100];
@@ -390,12 +389,15 @@ files_download(struct mg_connection *conn, void *cbdata)
 	{
 		return web_error(conn, 404, "Not found");
 	}
-	if (pc && strcmp(ri->request_method, "GET") == 0 && db_ensure(pc) == 0)
+	if (strcmp(ri->request_method, "GET") == 0)
 	{
+		PGconn	  **pc = db_acquire();
 		const char *p[1] = {url};
 
 		snprintf(url, sizeof(url), "/download/%s", rel);
-		PQclear(PQexecParams(*pc, "SELECT rollout.count_download($1)", 1, NULL, p, NULL, NULL, 0));
+		if (db_ensure(pc) == 0)
+			PQclear(PQexecParams(*pc, "SELECT rollout.count_download($1)", 1, NULL, p, NULL, NULL, 0));
+		db_release(pc);
 	}
 	mg_send_mime_file2(conn, path, "application/octet-stream", "X-Content-Type-Options: nosniff\r\n");
 	return 200;

@@ -58,15 +58,16 @@ static int
 live_connect(const struct mg_connection *conn, void *cbdata)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	PGconn	  **pc = mg_get_thread_pointer(conn);
+	PGconn	  **pc;
 	char		ticket[128] = "";
 	long long  *scope = NULL;
 
 	(void) cbdata;
 	if (ri->query_string)
 		mg_get_var(ri->query_string, strlen(ri->query_string), "ticket", ticket, sizeof(ticket));
-	if (pc == NULL || ticket[0] == '\0')
+	if (ticket[0] == '\0')
 		return 1;
+	pc = db_acquire();
 	if (db_ensure(pc) == 0)
 	{
 		const char *p[1] = {ticket};
@@ -80,6 +81,7 @@ live_connect(const struct mg_connection *conn, void *cbdata)
 		}
 		PQclear(r);
 	}
+	db_release(pc);
 	if (scope == NULL)
 		return 1;
 	mg_set_user_connection_data(conn, scope);

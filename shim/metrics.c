@@ -183,10 +183,10 @@ metrics_text(const json_t *recorder, const json_t *login)
 	EMIT("rollout_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cumulative);
 	EMIT("rollout_http_request_duration_seconds_sum %.6f\n", latency_sum);
 	EMIT("rollout_http_request_duration_seconds_count %llu\n", latency_count);
-	EMIT("# HELP rollout_http_db_connections Open database connections (worker threads' and lanes').\n"
+	EMIT("# HELP rollout_http_db_connections Open database connections (the pool's and lanes').\n"
 		 "# TYPE rollout_http_db_connections gauge\n"
 		 "rollout_http_db_connections %d\n", threads_connected);
-	EMIT("# HELP rollout_http_worker_threads Worker threads (each opens a database connection for admin routes).\n"
+	EMIT("# HELP rollout_http_worker_threads Worker threads of the main address (an open connection holds one).\n"
 		 "# TYPE rollout_http_worker_threads gauge\n"
 		 "rollout_http_worker_threads %d\n", threads_total);
 	EMIT("# HELP rollout_http_db_lanes Database connections shared by the clients' routes.\n"

@@ -5,15 +5,20 @@
  *		address) or by an event loop (the client address, client_port.c),
  *		and then takes one path: client_begin checks and binds it, a lane
  *		runs it (lanes.c), client_end answers it.  Every other request is
- *		civetweb's, on a worker thread with a database connection of its own:
- *		the admin API (db.c), uploads and downloads (files.c), /healthz and
- *		/metrics.
+ *		civetweb's, on a worker thread that takes a database connection of
+ *		db.c's pool for its round trips: the admin API (db.c), uploads and
+ *		downloads (files.c), /healthz and /metrics.
  */
+#define _GNU_SOURCE				/* pthread_getattr_np */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -436,7 +441,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 	{
 		/* a file: streamed to disk, then registered */
 		routes_bind_path(route, ri->local_uri, args);
-		files_upload(conn, mg_get_thread_pointer(conn), args, token, &res);
+		files_upload(conn, args, token, &res);
 		goto answer;
 	}
 	if (strcmp(ri->request_method, "POST") == 0 || strcmp(ri->request_method, "PUT") == 0)
@@ -479,7 +484,7 @@ api_handler(struct mg_connection *conn, void *cbdata)
 		json_object_set_new(args, "token", json_string(token));
 	if (route->flags & ROUTE_CLIENT_IP)
 		json_object_set_new(args, "ip", json_string(ip));
-	db_call(mg_get_thread_pointer(conn), route, args, token, &res);
+	db_call(route, args, token, &res);
 	if (route->flags & ROUTE_ERROR_RESULT)
 		result_from_error_object(&res);
 answer:
@@ -528,7 +533,7 @@ healthz(struct mg_connection *conn, void *cbdata)
 {
 	double		started = now_ms();
 	bool		ok;
-	json_t	   *state = db_check_queue(mg_get_thread_pointer(conn), &ok);
+	json_t	   *state = db_check_queue(&ok);
 	const char *recorder = recorder_health(state);
 	const char *message = !ok ? "unavailable" : strcmp(recorder, "unavailable") == 0 ? "degraded" : "ok";
 	json_t	   *body = json_pack("{s:i, s:s, s:{s:s, s:s, s:s}}", "code", ok ? 200 : 503, "message", message,
@@ -552,8 +557,8 @@ static int
 metrics(struct mg_connection *conn, void *cbdata)
 {
 	bool		db_ok;
-	json_t	   *state = db_check_queue(mg_get_thread_pointer(conn), &db_ok);
-	json_t	   *login = db_ok ? db_login_metrics(mg_get_thread_pointer(conn)) : NULL;
+	json_t	   *state = db_check_queue(&db_ok);
+	json_t	   *login = db_ok ? db_login_metrics() : NULL;
 	char	   *text = metrics_text(state, login);
 
 	(void) cbdata;
@@ -602,35 +607,42 @@ authorized(struct mg_connection *conn, void *cbdata)
 	return 1;
 }
 
-/* Each worker thread's database connection (mg_get_thread_pointer). */
-static void *
-init_thread(const struct mg_context *ctx, int thread_type)
-{
-	(void) ctx;
-	return thread_type == 1 ? calloc(1, sizeof(PGconn *)) : NULL;
-}
-
+/*
+ * A connection ended on this worker thread: give back the pages of its stack
+ * below the current frame.  An open connection holds a thread, so there are
+ * many (ROLLOUT_THREADS), each with a stack of its own that the kernel keeps
+ * once touched; without this, every thread's stack stays as deep as the
+ * deepest request it ever served, and the resident memory grows for as long
+ * as threads meet deeper paths (measured in docs/reliability.md).  The next
+ * request touches what it needs again (zero pages, one fault per page).
+ */
 static void
-exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
+release_stack(const struct mg_connection *conn)
 {
-	PGconn	  **c = ptr;
+	static long page;
+	pthread_attr_t attr;
+	void	   *low;
+	size_t		size;
+	char		here;
+	uintptr_t	keep;
 
-	(void) ctx;
-	(void) thread_type;
-	if (c && *c)
-	{
-		PQfinish(*c);
-		metrics_connection(-1);
-	}
-	free(c);
-	db_thread_end();
+	(void) conn;
+	if (page == 0)
+		page = sysconf(_SC_PAGESIZE);
+	if (pthread_getattr_np(pthread_self(), &attr) != 0)
+		return;
+	/* a page below this frame for the calls from here (madvise, the return) */
+	keep = ((uintptr_t) &here - 4096) & ~(uintptr_t) (page - 1);
+	if (pthread_attr_getstack(&attr, &low, &size) == 0 && keep > (uintptr_t) low)
+		madvise(low, keep - (uintptr_t) low, MADV_DONTNEED);
+	pthread_attr_destroy(&attr);
 }
 
 void
 request_callbacks(struct mg_callbacks *callbacks)
 {
-	callbacks->init_thread = init_thread;
-	callbacks->exit_thread = exit_thread;
+	/* nothing per thread: the database connections are db.c's pool */
+	callbacks->connection_closed = release_stack;
 }
 
 /* The main address's handlers; every other path is the admin UI's. */
