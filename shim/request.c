@@ -10,15 +10,18 @@
  *		downloads (files.c), /healthz and /metrics.
  */
 #define _GNU_SOURCE				/* pthread_getattr_np */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <stdint.h>
-#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include <civetweb.h>
 
@@ -636,6 +639,19 @@ release_stack(const struct mg_connection *conn)
 	if (pthread_attr_getstack(&attr, &low, &size) == 0 && keep > (uintptr_t) low)
 		madvise(low, keep - (uintptr_t) low, MADV_DONTNEED);
 	pthread_attr_destroy(&attr);
+
+	/*
+	 * and, at most every ten seconds, the free pages malloc keeps in its
+	 * arenas: hundreds of threads leave free memory behind in many of them
+	 */
+	{
+		static atomic_long last_trim;
+		long		now = (long) time(NULL);
+		long		was = atomic_load(&last_trim);
+
+		if (now - was >= 10 && atomic_compare_exchange_strong(&last_trim, &was, now))
+			malloc_trim(0);
+	}
 }
 
 void
