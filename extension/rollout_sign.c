@@ -16,9 +16,10 @@
  * EVP_PKEY lives in the decision cache (rollout_cache.c), so a check signs
  * without touching the catalog.  Signing (about 28 µs) is the one real cost;
  * a per-backend cache keeps the signatures of recent bodies so that an
- * identical answer within the same second is signed once: a signed answer
- * leaves out the client's bucket, so the answers of clients in the same
- * situation are the same bytes.
+ * identical answer within the same ten seconds is signed once: a signed
+ * answer leaves out the client's bucket and says when it was issued in steps
+ * of ten seconds, so the answers of clients in the same situation are the
+ * same bytes.
  */
 #include "postgres.h"
 
@@ -273,8 +274,16 @@ rfc3339(TimestampTz t, char *buf)
 }
 
 /*
+ * issued_at's step: an answer says it was issued at the start of the ten
+ * seconds it was made in, so that the answers of clients in the same
+ * situation are the same bytes for ten seconds and one signature serves
+ * them all (SIGN_CACHE below).
+ */
+#define ISSUED_STEP (10 * USECS_PER_SEC)
+
+/*
  * The fields a signed answer adds to its data, for a check of project p at
- * now: issued_at (now, to the second), expires_at (issued_at plus the
+ * now: issued_at (now, down to a multiple of ISSUED_STEP), expires_at (issued_at plus the
  * project's answer lifetime, in UTC) and metadata_version (the stored one
  * plus the scheduled publishes that have come since it was stored: a
  * publish at a time changes answers when the time comes, without a write).
@@ -282,12 +291,12 @@ rfc3339(TimestampTz t, char *buf)
 void
 rollout_signed_fields(const CachedProject *p, TimestampTz now, char *issued, char *expires, int64 *metadata_version)
 {
-	TimestampTz at = now - now % USECS_PER_SEC;
+	TimestampTz at = now - now % ISSUED_STEP;
 	Timestamp	until;
 	int64		mv = p->metadata_version;
 
-	if (now < 0 && now % USECS_PER_SEC != 0)
-		at -= USECS_PER_SEC;
+	if (now < 0 && now % ISSUED_STEP != 0)
+		at -= ISSUED_STEP;
 	/* a plain timestamp holds UTC here, so a day is 24 hours whatever the TimeZone */
 	until = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval, TimestampGetDatum(at),
 												  IntervalPGetDatum(&p->answer_lifetime)));
@@ -305,10 +314,11 @@ rollout_signed_fields(const CachedProject *p, TimestampTz now, char *issued, cha
  * reused signature is the one signing would make).  Direct-mapped by a hash
  * of the body, each body kept in a buffer of its own; a body above
  * SIGN_CACHE_MAX_BODY bytes is signed every time.  A signed answer carries
- * nothing of the client's own and its issued_at in seconds, so within a
- * second clients in the same situation share one signature.
+ * nothing of the client's own and its issued_at in steps of ten seconds, so
+ * within those clients in the same situation share one signature.  At most
+ * SIGN_CACHE_SIZE bodies (under 1 kB each, typically) per backend.
  */
-#define SIGN_CACHE_SIZE 2048
+#define SIGN_CACHE_SIZE 8192
 #define SIGN_CACHE_MAX_BODY 4096
 
 typedef struct SignCacheEntry
