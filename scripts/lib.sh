@@ -111,3 +111,19 @@ bench_decision_data() {
 	echo "==> setup: 10 projects x 200 versions, 5 rules each, 1,000,000 clients" | tee -a "$1"
 	psql -q -f bench/decision/setup.sql >/dev/null
 }
+
+# TAP-style checks for the shell suites: check NAME STATUS [DETAIL] prints
+# "ok - NAME" when STATUS is 0, else "not ok - NAME" and the first 30 lines
+# of DETAIL; check_pass and check_fail count them.
+check_pass=0
+check_fail=0
+check() {
+	if [ "$2" = 0 ]; then
+		echo "ok - $1"
+		check_pass=$((check_pass + 1))
+	else
+		echo "not ok - $1"
+		[ -n "${3:-}" ] && sed 's/^/#   /' <<<"$3" | head -n 30
+		check_fail=$((check_fail + 1))
+	fi
+}

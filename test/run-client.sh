@@ -27,19 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass=0
-fail=0
-# check NAME STATUS [DETAIL]: STATUS 0 passes
-check() {
-	if [ "$2" = 0 ]; then
-		echo "ok - $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok - $1"
-		[ -n "${3:-}" ] && sed 's/^/#   /' <<<"$3" | head -n 30
-		fail=$((fail + 1))
-	fi
-}
 ok() { [ "$1" = "$2" ] && echo 0 || echo 1; }
 
 make -s client/rollout-client-asan client/unit-tests shim >/dev/null ||
@@ -71,7 +58,7 @@ check "a bad pinned key: exit 2, --json gives status and exit code" \
 # 3. a server: a fresh database, rollout-http, and the proxy in front of it
 password="client-$RANDOM$RANDOM"
 PGOPTIONS='-c client_min_messages=warning' psql -qd postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null &&
-	psql -qd "$db" -v ON_ERROR_STOP=1 -v pw="$password" >/dev/null <<'SQL' || { echo "$pass passed, $((fail + 1)) failed"; exit 1; }
+	psql -qd "$db" -v ON_ERROR_STOP=1 -v pw="$password" >/dev/null <<'SQL' || { echo "$check_pass passed, $((check_fail + 1)) failed"; exit 1; }
 CREATE EXTENSION rollout;
 SELECT rollout.create_admin('admin', :'pw', 'admin');
 SQL
@@ -346,5 +333,5 @@ check "nothing listening: exit 30 (network error)" "$([ $rc = 30 ] && grep -q 'N
 out=$(run "$work/bad" --current-version not-a-version check 2>&1); rc=$?
 check "the server refuses the request: exit 31 with its message" "$([ $rc = 31 ] && grep -q 'HTTP 400' <<<"$out"; echo $?)" "$rc $out"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "$check_pass passed, $check_fail failed"
+[ "$check_fail" -eq 0 ]

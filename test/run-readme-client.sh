@@ -23,19 +23,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass=0
-fail=0
-# check NAME STATUS [DETAIL]: STATUS 0 passes
-check() {
-	if [ "$2" = 0 ]; then
-		echo "ok - $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok - $1"
-		[ -n "${3:-}" ] && sed 's/^/#   /' <<<"$3" | head -n 30
-		fail=$((fail + 1))
-	fi
-}
 
 password="readme-$RANDOM$RANDOM"
 mkdir -p "$work/.data"
@@ -108,5 +95,5 @@ output:
 $out"
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "$check_pass passed, $check_fail failed"
+[ "$check_fail" -eq 0 ]

@@ -18,19 +18,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass=0
-fail=0
-# check NAME STATUS [DETAIL]: STATUS 0 passes
-check() {
-	if [ "$2" = 0 ]; then
-		echo "ok - $1"
-		pass=$((pass + 1))
-	else
-		echo "not ok - $1"
-		[ -n "${3:-}" ] && sed 's/^/#   /' <<<"$3" | head -n 20
-		fail=$((fail + 1))
-	fi
-}
 
 password="readme-$RANDOM$RANDOM"
 mkdir -p "$work/.data"
@@ -81,5 +68,5 @@ got:      $(block 3)"
 check "openssl verifies a signed answer, as the README shows" \
 	"$([ "$(tail -n 1 <<<"$(block 4)")" = "Signature Verified Successfully" ]; echo $?)" "$(block 4)"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "$check_pass passed, $check_fail failed"
+[ "$check_fail" -eq 0 ]
