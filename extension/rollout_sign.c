@@ -48,6 +48,7 @@ PG_FUNCTION_INFO_V1(rollout_ed25519_sign);
 PG_FUNCTION_INFO_V1(rollout_ed25519_verify);
 PG_FUNCTION_INFO_V1(rollout_ed25519_public_pem);
 PG_FUNCTION_INFO_V1(rollout_check_update_signed);
+PG_FUNCTION_INFO_V1(rollout_check_update_wire);
 
 #define ED25519_KEY_LEN 32
 #define ED25519_SIG_LEN 64
@@ -309,77 +310,146 @@ rollout_signed_fields(const CachedProject *p, TimestampTz now, char *issued, cha
 }
 
 /*
- * Recently signed bodies of this backend: a signature is reused only for
- * the very same bytes under the same key (Ed25519 is deterministic, so the
- * reused signature is the one signing would make).  Direct-mapped by a hash
- * of the body, each body kept in a buffer of its own; a body above
- * SIGN_CACHE_MAX_BODY bytes is signed every time.  A signed answer carries
- * nothing of the client's own and its issued_at in steps of ten seconds, so
- * within those clients in the same situation share one signature.  At most
- * SIGN_CACHE_SIZE bodies (under 1 kB each, typically) per backend.
+ * Recently signed answers of this backend: the body made of an answer's data
+ * and its signature, kept so that the same data in the same language under
+ * the same key is neither written out nor signed again.  The key is the data's
+ * exact jsonb bytes: the same bytes always make the same body (JsonbToCString
+ * is a function of them), and Ed25519 is deterministic, so a kept signature is
+ * the one signing again would make.  A signed answer carries nothing of the
+ * client's own and its issued_at in steps of ten seconds, so within those
+ * clients in the same situation share one entry.  Direct-mapped by a hash of
+ * the data, at most SIGN_CACHE_SIZE entries per backend, each in a buffer of
+ * its own (data and body, under 2 kB together, typically); an answer above
+ * SIGN_CACHE_MAX bytes is made and signed every time.
  */
 #define SIGN_CACHE_SIZE 8192
-#define SIGN_CACHE_MAX_BODY 4096
+#define SIGN_CACHE_MAX 4096
 
 typedef struct SignCacheEntry
 {
 	uint32		hash;
-	int			len;			/* 0: empty */
-	int			cap;			/* bytes allocated at body */
+	int			datalen;		/* 0: empty */
+	int			bodylen;
+	int			cap;			/* bytes allocated at buf */
+	bool		zh;				/* the envelope's message in Chinese */
 	char		keyid[17];
 	uint8		sig[ED25519_SIG_LEN];
-	char	   *body;
+	char	   *buf;			/* the data's bytes, then the body's */
 } SignCacheEntry;
 
 static SignCacheEntry *sign_cache = NULL;
 
-/* Sign body with project p's active key, or take the signature of the same body signed before. */
-static void
-sign_answer(const CachedProject *p, const char *body, int len, uint8 *sig)
+/*
+ * Whether the envelope's "ok" message is the Chinese one for a language (the
+ * catalogs' messages: i18n/en.json and zh-CN.json, built into
+ * ok_messages.gen.h).
+ */
+static bool
+ok_message_zh(const char *lang)
 {
+	return lang != NULL && (strcmp(lang, "zh-CN") == 0 || strncmp(lang, "zh", 2) == 0);
+}
+
+/* The body of an answer: the envelope {"code":200,"message":...,"data":...} around data, appended to buf. */
+static void
+write_body(StringInfo buf, Jsonb *data, bool zh)
+{
+	appendStringInfoString(buf, "{\"code\":200,\"message\":");
+	escape_json(buf, zh ? OK_MESSAGE_zh_CN : OK_MESSAGE_en);
+	appendStringInfoString(buf, ",\"data\":");
+	(void) JsonbToCString(buf, &data->root, VARSIZE(data));
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * The body of project p's answer data (appended to out) and its signature by
+ * p's active key (into sig): made and signed, or taken from the cache.
+ */
+static void
+signed_body(const CachedProject *p, Jsonb *data, bool zh, StringInfo out, uint8 *sig)
+{
+	const char *bytes = VARDATA(data);
+	int			datalen = VARSIZE(data) - VARHDRSZ;
+	int			start = out->len;
 	uint32		h;
 	SignCacheEntry *e;
 
-	if (len > SIGN_CACHE_MAX_BODY)
+	if (datalen > SIGN_CACHE_MAX)
 	{
-		sign_bytes(p->signer, (const uint8 *) body, len, sig);
+		write_body(out, data, zh);
+		sign_bytes(p->signer, (const uint8 *) out->data + start, out->len - start, sig);
 		return;
 	}
 	if (sign_cache == NULL)
 		sign_cache = MemoryContextAllocZero(TopMemoryContext, sizeof(SignCacheEntry) * SIGN_CACHE_SIZE);
-	h = hash_bytes((const unsigned char *) body, len);
+	h = hash_bytes((const unsigned char *) bytes, datalen) ^ (zh ? 0x9e3779b9 : 0);
 	e = &sign_cache[h % SIGN_CACHE_SIZE];
-	if (e->len == len && e->hash == h && strcmp(e->keyid, p->keyid) == 0 && memcmp(e->body, body, len) == 0)
+	if (e->datalen == datalen && e->hash == h && e->zh == zh && strcmp(e->keyid, p->keyid) == 0 &&
+		memcmp(e->buf, bytes, datalen) == 0)
 	{
+		appendBinaryStringInfo(out, e->buf + datalen, e->bodylen);
 		memcpy(sig, e->sig, ED25519_SIG_LEN);
 		return;
 	}
-	sign_bytes(p->signer, (const uint8 *) body, len, sig);
-	if (e->cap < len)
+	write_body(out, data, zh);
+	sign_bytes(p->signer, (const uint8 *) out->data + start, out->len - start, sig);
+	if (datalen + out->len - start > SIGN_CACHE_MAX * 2)
+		return;
+	if (e->cap < datalen + out->len - start)
 	{
-		/* grown in whole kilobytes, so that a slot's buffer is rarely replaced */
-		int			cap = (len + 1023) & ~1023;
+		/* grown in whole kilobytes, so that an entry's buffer is rarely replaced */
+		int			cap = (datalen + out->len - start + 1023) & ~1023;
 
-		if (e->body != NULL)
-			pfree(e->body);
-		e->len = 0;
-		e->body = MemoryContextAlloc(TopMemoryContext, cap);
+		if (e->buf != NULL)
+			pfree(e->buf);
+		e->datalen = 0;
+		e->buf = MemoryContextAlloc(TopMemoryContext, cap);
 		e->cap = cap;
 	}
 	e->hash = h;
-	e->len = len;
+	e->datalen = datalen;
+	e->bodylen = out->len - start;
+	e->zh = zh;
 	strlcpy(e->keyid, p->keyid, sizeof(e->keyid));
 	memcpy(e->sig, sig, ED25519_SIG_LEN);
-	memcpy(e->body, body, len);
+	memcpy(e->buf, bytes, datalen);
+	memcpy(e->buf + datalen, out->data + start, e->bodylen);
 }
 
-/* The envelope's "ok" message in a language: the catalogs' (i18n/en.json and zh-CN.json, built into ok_messages.gen.h). */
-static const char *
-ok_message(const char *lang)
+/*
+ * check_update's decision for the request in argument 0 (recorded as
+ * check_update records it) as a signed answer: its body appended to body,
+ * the X-Rollout-Signature value "keyid=<keyid>,sig=<base64>" into sigval (at
+ * least SIGVAL_SIZE bytes); *record as rollout_decide_signed sets it.  lang
+ * (argument 1) chooses the envelope's message (NULL: the request's locale).
+ */
+#define SIGVAL_SIZE 128
+static void
+signed_answer(FunctionCallInfo fcinfo, StringInfo body, char *sigval, Jsonb **record)
 {
-	if (lang != NULL && (strcmp(lang, "zh-CN") == 0 || strncmp(lang, "zh", 2) == 0))
-		return OK_MESSAGE_zh_CN;
-	return OK_MESSAGE_en;
+	CachedProject *p = NULL;
+	Jsonb	   *data = rollout_decide_signed(fcinfo, &p, record);
+	const char *lang;
+	uint8		sig[ED25519_SIG_LEN];
+	int			n;
+
+	if (p->signer == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project \"%s\" has no active signing key", p->slug),
+				 errhint("Rotate its keys: rollout.rotate_signing_key('%s').", p->slug)));
+	if (!PG_ARGISNULL(1))
+		lang = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	else
+		lang = rollout_request_text(PG_GETARG_JSONB_P(0), "locale", false);
+	signed_body(p, data, ok_message_zh(lang), body, sig);
+	memcpy(sigval, "keyid=", 6);
+	memcpy(sigval + 6, p->keyid, 16);
+	memcpy(sigval + 22, ",sig=", 5);
+	n = pg_b64_encode((const char *) sig, ED25519_SIG_LEN, sigval + 27, SIGVAL_SIZE - 28);
+	if (n < 0)
+		elog(ERROR, "rollout: could not encode a signature");
+	sigval[27 + n] = '\0';
 }
 
 /*
@@ -395,53 +465,61 @@ ok_message(const char *lang)
 Datum
 rollout_check_update_signed(PG_FUNCTION_ARGS)
 {
-	CachedProject *p = NULL;
-	Jsonb	   *data;
-	const char *lang;
+	TupleDesc	desc = fcinfo->flinfo->fn_extra;
 	StringInfoData body;
-	uint8		sig[ED25519_SIG_LEN];
-	char		sig64[128];
-	int			n;
-	TupleDesc	desc;
+	char		sigval[SIGVAL_SIZE];
 	Jsonb	   *record;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, true};
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "rollout: check_update_signed must return a record");
-	data = rollout_decide_signed(fcinfo, &p, &record);
-	if (p->signer == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("project \"%s\" has no active signing key", p->slug),
-				 errhint("Rotate its keys: rollout.rotate_signing_key('%s').", p->slug)));
-	if (!PG_ARGISNULL(1))
-		lang = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	else
-		lang = rollout_request_text(PG_GETARG_JSONB_P(0), "locale", false);
+	if (desc == NULL)
+	{
+		/* the result's row type, looked up once per query */
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "rollout: check_update_signed must return a record");
+		desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = desc;
+	}
 	initStringInfo(&body);
-	appendStringInfoString(&body, "{\"code\":200,\"message\":");
-	escape_json(&body, ok_message(lang));
-	appendStringInfoString(&body, ",\"data\":");
-	(void) JsonbToCString(&body, &data->root, VARSIZE(data));
-	appendStringInfoChar(&body, '}');
-
-	sign_answer(p, body.data, body.len, sig);
-	memcpy(sig64, "keyid=", 6);
-	memcpy(sig64 + 6, p->keyid, 16);
-	memcpy(sig64 + 22, ",sig=", 5);
-	n = pg_b64_encode((const char *) sig, ED25519_SIG_LEN, sig64 + 27, sizeof(sig64) - 28);
-	if (n < 0)
-		elog(ERROR, "rollout: could not encode a signature");
-	sig64[27 + n] = '\0';
-
+	signed_answer(fcinfo, &body, sigval, &record);
 	values[0] = PointerGetDatum(cstring_to_text_with_len(body.data, body.len));
-	values[1] = CStringGetTextDatum(sig64);
+	values[1] = CStringGetTextDatum(sigval);
 	if (record != NULL)
 	{
 		values[2] = JsonbPGetDatum(record);
 		nulls[2] = false;
 	}
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/*
+ * rollout.check_update_wire(request jsonb, lang text) returns text:
+ * check_update_signed's answer as one value, for rollout-http (a scalar is
+ * cheaper to return than a row): the X-Rollout-Signature value, a line
+ * feed, the record as JSON on one line (empty on a primary), a line feed,
+ * then the body, byte for byte.
+ */
+Datum
+rollout_check_update_wire(PG_FUNCTION_ARGS)
+{
+	StringInfoData body;
+	StringInfoData out;
+	char		sigval[SIGVAL_SIZE];
+	Jsonb	   *record;
+
+	initStringInfo(&body);
+	signed_answer(fcinfo, &body, sigval, &record);
+	initStringInfo(&out);
+	appendBinaryStringInfo(&out, "\0\0\0\0", VARHDRSZ);	/* the text's header, set below */
+	appendStringInfoString(&out, sigval);
+	appendStringInfoChar(&out, '\n');
+	if (record != NULL)
+		(void) JsonbToCString(&out, &record->root, VARSIZE(record));
+	appendStringInfoChar(&out, '\n');
+	appendBinaryStringInfo(&out, body.data, body.len);
+	SET_VARSIZE(out.data, out.len);
+	PG_RETURN_TEXT_P((text *) out.data);
 }

@@ -433,7 +433,7 @@ serve(Conn *c)
 		return;
 	}
 	memset(&c->call, 0, sizeof(c->call));
-	c->call.sql = client_statement(route, c->q.lang);
+	c->call.sql = client_statement(&c->q);
 	c->call.arg = c->q.arg;
 	c->call.res = &c->q.res;
 	c->call.shared = (routes[route].flags & ROUTE_SHARE_TX) != 0;

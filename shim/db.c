@@ -64,16 +64,17 @@ find_signature(const char *name)
 	return NULL;
 }
 
-/* Does the database have rollout.<name>? (An older extension may lack a function.) */
-bool
-db_has_function(const char *name)
-{
-	bool		found;
+/*
+ * Per route, whether the database has rollout.<function>_wire, the signed
+ * form of a ROUTE_SIGNED route's function (an older extension may lack it):
+ * set at each reload of the signatures, read without the lock on every check.
+ */
+static bool *route_wire;
 
-	pthread_rwlock_rdlock(&sig_lock);
-	found = find_signature(name) != NULL;
-	pthread_rwlock_unlock(&sig_lock);
-	return found;
+bool
+db_route_signed(int route)
+{
+	return route_wire != NULL && __atomic_load_n(&route_wire[route], __ATOMIC_RELAXED);
 }
 
 /* Split a PostgreSQL text array literal {a,b,"c d"} of identifiers. */
@@ -181,6 +182,16 @@ db_reload_signatures(PGconn *conn)
 	pthread_rwlock_wrlock(&sig_lock);
 	old = current;
 	current = s;
+	if (route_wire == NULL)
+		route_wire = calloc(nroutes, sizeof(bool));
+	for (int i = 0; route_wire != NULL && i < nroutes; i++)
+	{
+		char		name[128];
+
+		snprintf(name, sizeof(name), "%s_wire", routes[i].function);
+		__atomic_store_n(&route_wire[i], (routes[i].flags & ROUTE_SIGNED) && find_signature(name) != NULL,
+						 __ATOMIC_RELAXED);
+	}
 	for (int i = 0; i < nroutes; i++)
 		if (!find_signature(routes[i].function))
 		{
@@ -594,14 +605,14 @@ db_client_sql(const Route *route, const char *lang, bool signed_answers)
 	if (!(route->flags & ROUTE_SIGNED) || !signed_answers)
 		return build_call(route, NULL, NULL);
 	/*
-	 * <function>_signed(request, lang): the whole body and its signature
-	 * (names from the table), and on a hot standby the check's record
-	 * (standby.c)
+	 * <function>_wire(request, lang): <function>_signed's answer as one
+	 * value, the signature, the check's record on a hot standby (standby.c)
+	 * and the whole body (request.c takes it apart)
 	 */
-	size = strlen(route->function) + 112;
+	size = strlen(route->function) + 64;
 	if ((sql = malloc(size)) == NULL)
 		return NULL;
-	snprintf(sql, size, "SELECT body, signature, record FROM rollout.%s_signed($1::jsonb, '%s')", route->function,
+	snprintf(sql, size, "SELECT rollout.%s_wire($1::jsonb, '%s')", route->function,
 			 strcmp(lang, "zh-CN") == 0 ? "zh-CN" : "en");
 	return sql;
 }

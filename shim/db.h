@@ -24,7 +24,7 @@ extern PGconn **db_acquire(void);
 extern void db_release(PGconn **pc);
 extern json_t *db_check_queue(bool *db_ok);
 extern char *db_client_sql(const Route *route, const char *lang, bool signed_answers);
-extern bool db_has_function(const char *name);
+extern bool db_route_signed(int route);
 extern json_t *db_login_metrics(void);
 extern void db_call(const Route *route, json_t *args, const char *token, DbResult *res);
 

@@ -43,23 +43,19 @@ static int	in_flight;			/* requests being handled (atomic) */
 /*
  * The statements of each client route, by route index: unsigned, then signed
  * in English and in Chinese (set up by request_init).  A database whose
- * extension lacks <function>_signed (not updated yet) gets unsigned answers.
+ * extension lacks <function>_wire (not updated yet) gets unsigned answers.
  */
 static char **client_sql;
 static bool signed_answers;
 
+/* The statement of q's route, in q's language; sets q->wire. */
 const char *
-client_statement(int route, const char *lang)
+client_statement(ClientRequest *q)
 {
-	char		name[128];
-
-	if (signed_answers && (routes[route].flags & ROUTE_SIGNED))
-	{
-		snprintf(name, sizeof(name), "%s_signed", routes[route].function);
-		if (db_has_function(name))
-			return client_sql[3 * route + 1 + (strcmp(lang, "zh-CN") == 0)];
-	}
-	return client_sql[3 * route];
+	q->wire = signed_answers && db_route_signed(q->route);
+	if (q->wire)
+		return client_sql[3 * q->route + 1 + (strcmp(q->lang, "zh-CN") == 0)];
+	return client_sql[3 * q->route];
 }
 
 /*
@@ -231,20 +227,31 @@ client_end(ClientRequest *q, PGresult *r, size_t *len)
 {
 	if (r != NULL)
 	{
-		/* jsonb text is JSON: passed on without parsing it again */
-		q->res.raw = strdup(PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "null");
-		/* a signed answer: (body, signature, record) */
-		if (PQnfields(r) >= 2 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 1))
-			q->res.signature = strdup(PQgetvalue(r, 0, 1));
-		/*
-		 * a check answered by a hot standby: its record goes to the primary,
-		 * not to the client; a signed answer has it beside the body (which
-		 * its signature covers), an unsigned one inside
-		 */
-		if (PQnfields(r) == 3 && PQntuples(r) > 0 && !PQgetisnull(r, 0, 2))
-			standby_add_record(PQgetvalue(r, 0, 2));
-		else if (q->res.raw != NULL && PQnfields(r) == 1 && (routes[q->route].flags & ROUTE_SHARE_TX))
-			standby_take_record(q->res.raw);
+		const char *v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : NULL;
+		const char *record;
+		const char *body;
+
+		if (q->wire && v != NULL && (record = strchr(v, '\n')) != NULL &&
+			(body = strchr(record + 1, '\n')) != NULL)
+		{
+			/*
+			 * a signed answer: its signature, a line feed, on a hot standby
+			 * the check's record (which goes to the primary, outside the
+			 * body the signature covers), a line feed, the body
+			 */
+			q->res.signature = strndup(v, record - v);
+			q->res.raw = strdup(body + 1);
+			if (body > record + 1)
+				standby_add_record(record + 1, body - record - 1);
+		}
+		else
+		{
+			/* jsonb text is JSON: passed on without parsing it again */
+			q->res.raw = strdup(v ? v : "null");
+			/* a check answered by a hot standby: its record goes to the primary, not to the client */
+			if (q->res.raw != NULL && (routes[q->route].flags & ROUTE_SHARE_TX))
+				standby_take_record(q->res.raw);
+		}
 		q->res.status = 200;
 		PQclear(r);
 	}
@@ -383,7 +390,7 @@ client_request(struct mg_connection *conn, int route, const char *lang, double s
 		free(body);
 	if (out == NULL && q.arg != NULL)
 	{
-		PGresult   *r = lanes_call(client_statement(route, lang), q.arg, (routes[route].flags & ROUTE_SHARE_TX) != 0,
+		PGresult   *r = lanes_call(client_statement(&q), q.arg, (routes[route].flags & ROUTE_SHARE_TX) != 0,
 								   client_on_primary(route), &q.res);
 
 		out = client_end(&q, r, &len);

@@ -28,10 +28,11 @@ typedef struct ClientRequest
 	char		ip[64];			/* set by client_begin */
 	bool		close;			/* the response closes the connection (set with it) */
 	char	   *arg;			/* the call's argument, set by client_begin */
+	bool		wire;			/* the call is <function>_wire (set by client_statement) */
 	DbResult	res;
 } ClientRequest;
 
-extern const char *client_statement(int route, const char *lang);
+extern const char *client_statement(ClientRequest *q);
 extern bool client_on_primary(int route);
 extern char *client_begin(ClientRequest *q, const char *peer, const char *xff, const char *user_agent,
 						  const char *body, size_t blen, size_t *len);

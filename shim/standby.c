@@ -2,8 +2,8 @@
  * standby.c
  *		Checks answered by a hot standby.  A standby cannot write, so the
  *		extension hands what a check records back to rollout-http: a signed
- *		answer (check_update_signed) has it in a column of its own, "record",
- *		beside the body its signature covers; an unsigned one (check_update)
+ *		answer (check_update_wire) has it on a line of its own, before the
+ *		body its signature covers; an unsigned one (check_update)
  *		as the answer's "record" member, cut out here (the client never sees
  *		it).  client_end (request.c) gives either here, where it is
  *		buffered, and one thread with its own connection to the primary
@@ -20,7 +20,7 @@
  * the same clients' rows) or a serialization failure is sent again, up to
  * STANDBY_RETRIES times.  A record
  * without ROLLOUT_PRIMARY_URL (the shim was pointed at a standby alone) is
- * dropped at once.  The answers of a primary carry no record: a NULL column,
+ * dropped at once.  The answers of a primary carry no record: an empty line,
  * or one substring search of an unsigned answer, is all this costs there.
  */
 #include <errno.h>
@@ -127,11 +127,11 @@ standby_take_record(char *answer)
 	keep(rec);
 }
 
-/* Buffer a record handed back beside a signed answer (the text of its "record" column). */
+/* Buffer a record handed back beside a signed answer (len bytes of text at record). */
 void
-standby_add_record(const char *record)
+standby_add_record(const char *record, size_t len)
 {
-	keep(strdup(record));
+	keep(strndup(record, len));
 }
 
 /* Buffer rec (malloc'd, taken over; NULL: out of memory), or drop and count it. */

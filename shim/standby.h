@@ -9,6 +9,6 @@
 extern void standby_start(void);
 extern void standby_stop(void);
 extern void standby_take_record(char *answer);
-extern void standby_add_record(const char *record);
+extern void standby_add_record(const char *record, size_t len);
 
 #endif							/* ROLLOUT_STANDBY_H */

@@ -17,7 +17,7 @@ chmod -R a+rX "$work"
 [ "$(id -u)" = 0 ] && chown -R "$SERVER_USER" "$work"
 as_server env PATH="$PG_BINDIR:$PATH" TESTDIR="$work" PG_REGRESS="$PG_REGRESS" \
 	ROLLOUT_HTTP="$work/rollout-http" ROLLOUT_I18N_DIR="$work/i18n" \
-	bash -c "cd '$work' && prove -I '$perl_lib' t/*.pl" >"$work/prove.log" 2>&1
+	bash -c "cd '$work' && prove -I '$perl_lib' ${ROLLOUT_TAP_ONLY:-t/*.pl}" >"$work/prove.log" 2>&1
 rc=$?
 cat "$work/prove.log"
 tests=$(sed -n 's/.*Tests=\([0-9]*\),.*/\1/p' "$work/prove.log" | tail -n 1)

@@ -77,6 +77,26 @@ like($body, qr/"metadata_version": \d+/, 'with its metadata version');
 ok(verify("$dir/key1.pem", 'a1'), 'openssl pkeyutl -verify -rawin accepts the server\'s signature');
 is($node->safe_psql('postgres', q{SELECT keyid FROM rollout.signing_keys WHERE status = 'active'}), $keyid1,
 	'keyid names the active key');
+
+# rollout-http calls check_update_wire: check_update_signed's answer as one
+# value (signature, line feed, record: none on a primary, line feed, body).
+# In one backend the second answer of the same data comes from the signature
+# cache: the same bytes as the first, made afresh; the same data in another
+# language is another body (its own message), not the cached one.
+my $wire = $node->safe_psql('postgres', qq{
+	CREATE TEMP TABLE w (n int, v text);
+	BEGIN;
+	INSERT INTO w SELECT 1, rollout.check_update_wire('$req', 'en');
+	INSERT INTO w SELECT 2, rollout.check_update_wire('$req', 'en');
+	INSERT INTO w SELECT 3, signature || E'\\n' || coalesce(record::text, '') || E'\\n' || body
+		FROM rollout.check_update_signed('$req', 'en');
+	INSERT INTO w SELECT 4, rollout.check_update_wire('$req', 'zh-CN');
+	COMMIT;
+	SELECT format('%s %s %s %s %s', a.v = b.v, a.v = c.v, a.v <> d.v,
+		split_part(a.v, '"data":', 2) = split_part(d.v, '"data":', 2), split_part(a.v, E'\\n', 2) = '')
+	FROM w a, w b, w c, w d WHERE a.n = 1 AND b.n = 2 AND c.n = 3 AND d.n = 4});
+is($wire, 't t t t t',
+	'check_update_wire is check_update_signed in one value; a cached answer is the same bytes; another language another body');
 my ($ok, $fp) = openssl('pkey', '-pubin', '-in', "$dir/key1.pem", '-outform', 'DER');
 ok($ok, 'the PEM is a public key openssl reads');
 
