@@ -319,11 +319,12 @@ rollout_signed_fields(const CachedProject *p, TimestampTz now, char *issued, cha
  * client's own and its issued_at in steps of ten seconds, so within those
  * clients in the same situation share one entry.  Direct-mapped by a hash of
  * the data, at most SIGN_CACHE_SIZE entries per backend, each in a buffer of
- * its own (data and body, under 2 kB together, typically); an answer above
- * SIGN_CACHE_MAX bytes is made and signed every time.
+ * its own (data and body, under 2 kB together, typically: 16 MB when full, 32
+ * MB at most); an answer with more than SIGN_CACHE_MAX bytes of data, or
+ * twice that with its body, is made and signed every time.
  */
 #define SIGN_CACHE_SIZE 8192
-#define SIGN_CACHE_MAX 4096
+#define SIGN_CACHE_MAX 2048		/* the most bytes of data kept, and twice that of data and body */
 
 typedef struct SignCacheEntry
 {
@@ -402,7 +403,10 @@ signed_body(const CachedProject *p, Jsonb *data, bool zh, StringInfo out, uint8 
 
 		if (e->buf != NULL)
 			pfree(e->buf);
+		/* empty until filled, should the allocation fail */
 		e->datalen = 0;
+		e->buf = NULL;
+		e->cap = 0;
 		e->buf = MemoryContextAlloc(TopMemoryContext, cap);
 		e->cap = cap;
 	}

@@ -191,6 +191,9 @@ db_reload_signatures(PGconn *conn)
 		snprintf(name, sizeof(name), "%s_wire", routes[i].function);
 		__atomic_store_n(&route_wire[i], (routes[i].flags & ROUTE_SIGNED) && find_signature(name) != NULL,
 						 __ATOMIC_RELAXED);
+		if ((routes[i].flags & ROUTE_SIGNED) && !route_wire[i] && find_signature(routes[i].function))
+			fprintf(stderr, "rollout-http: the database lacks rollout.%s: %s %s answers are unsigned until "
+					"ALTER EXTENSION rollout UPDATE\n", name, routes[i].method, routes[i].pattern);
 	}
 	for (int i = 0; i < nroutes; i++)
 		if (!find_signature(routes[i].function))

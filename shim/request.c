@@ -231,27 +231,36 @@ client_end(ClientRequest *q, PGresult *r, size_t *len)
 		const char *record;
 		const char *body;
 
-		if (q->wire && v != NULL && (record = strchr(v, '\n')) != NULL &&
-			(body = strchr(record + 1, '\n')) != NULL)
+		if (q->wire)
 		{
 			/*
 			 * a signed answer: its signature, a line feed, on a hot standby
 			 * the check's record (which goes to the primary, outside the
-			 * body the signature covers), a line feed, the body
+			 * body the signature covers), a line feed, the body; anything
+			 * else is answered 500, never as an unsigned answer
 			 */
-			q->res.signature = strndup(v, record - v);
-			q->res.raw = strdup(body + 1);
-			if (body > record + 1)
-				standby_add_record(record + 1, body - record - 1);
+			if (v != NULL && (record = strchr(v, '\n')) != NULL && (body = strchr(record + 1, '\n')) != NULL &&
+				(q->res.signature = strndup(v, record - v)) != NULL && (q->res.raw = strdup(body + 1)) != NULL)
+			{
+				if (body > record + 1)
+					standby_add_record(record + 1, body - record - 1);
+				q->res.status = 200;
+			}
+			else
+			{
+				result_free(&q->res);
+				q->res.status = 500;
+				snprintf(q->res.sqlstate, sizeof(q->res.sqlstate), "XX000");
+				q->res.message = strdup("the database's signed answer could not be read");
+			}
+			PQclear(r);
+			return client_answer(q, len);
 		}
-		else
-		{
-			/* jsonb text is JSON: passed on without parsing it again */
-			q->res.raw = strdup(v ? v : "null");
-			/* a check answered by a hot standby: its record goes to the primary, not to the client */
-			if (q->res.raw != NULL && (routes[q->route].flags & ROUTE_SHARE_TX))
-				standby_take_record(q->res.raw);
-		}
+		/* jsonb text is JSON: passed on without parsing it again */
+		q->res.raw = strdup(v ? v : "null");
+		/* a check answered by a hot standby: its record goes to the primary, not to the client */
+		if (q->res.raw != NULL && (routes[q->route].flags & ROUTE_SHARE_TX))
+			standby_take_record(q->res.raw);
 		q->res.status = 200;
 		PQclear(r);
 	}

@@ -59,6 +59,7 @@ SELECT r.rolname, has_table_privilege(r.rolname, 'rollout.signing_secrets', 'SEL
        has_function_privilege(r.rolname, 'rollout.ed25519_sign(bytea, bytea)', 'EXECUTE') AS sign,
        has_function_privilege(r.rolname, 'rollout.new_signing_key(bigint, text)', 'EXECUTE') AS make_key,
        has_function_privilege(r.rolname, 'rollout.check_update_signed(jsonb, text)', 'EXECUTE') AS signed_check,
+       has_function_privilege(r.rolname, 'rollout.check_update_wire(jsonb, text)', 'EXECUTE') AS wire_check,
        has_function_privilege(r.rolname, 'rollout.rotate_signing_key(text)', 'EXECUTE') AS rotate
 FROM pg_roles r WHERE r.rolname IN ('rollout_client', 'rollout_reader', 'rollout_maintainer', 'rollout_admin')
 ORDER BY 1;
@@ -79,7 +80,8 @@ SELECT f, bool_or(strpos(out, encode(s.private_key, 'hex')) > 0 OR strpos(out, e
 FROM (VALUES ('public_keys', public_keys('default')::text), ('get_signing', get_signing('default')::text),
 			 ('public_key_pem', public_key_pem('default')), ('list_projects', list_projects()::text),
 			 ('list_audit', list_audit()::text),
-			 ('check_update_signed', (SELECT body || signature FROM check_update_signed('{"current_version": "1.0.0", "client_id": "c-1"}'))))
+			 ('check_update_signed', (SELECT body || signature FROM check_update_signed('{"current_version": "1.0.0", "client_id": "c-1"}'))),
+			 ('check_update_wire', check_update_wire('{"current_version": "1.0.0", "client_id": "c-1"}')))
 	 AS o(f, out), signing_secrets s
 GROUP BY f ORDER BY f;
 

@@ -1195,6 +1195,18 @@ async function signing() {
     && !('bucket' in twins[0].json.data.reason) && 'percentage' in twins[0].json.data.reason, twins && twins.map((t) => t.text));
   const bad = await req('POST', '/api/v1/check-update', { client_id: 'x' });
   check('an error answer carries no signature', bad.status === 400 && bad.headers.get('x-rollout-signature') === null, bad.text);
+  // a signed answer rollout-http cannot take apart (a check_update_wire
+  // replaced by one returning a bare body) is a 500, never passed on unsigned
+  execFileSync('psql', [dbUrl, '-qc', `CREATE OR REPLACE FUNCTION rollout.check_update_wire(request jsonb, lang text DEFAULT NULL) RETURNS text
+    LANGUAGE sql VOLATILE AS $$ SELECT '{"code":200,"message":"ok","data":{"has_update":true,"forged":1}}' $$`]);
+  const broken = await req('POST', '/api/v1/check-update', ask);
+  execFileSync('psql', [dbUrl, '-qc', `CREATE OR REPLACE FUNCTION rollout.check_update_wire(request jsonb, lang text DEFAULT NULL) RETURNS text
+    AS '$libdir/rollout', 'rollout_check_update_wire' LANGUAGE C VOLATILE`]);
+  check('a signed answer that cannot be read is a 500 with no signature, not an unsigned answer', broken.status === 500
+    && broken.headers.get('x-rollout-signature') === null && !broken.text.includes('forged'), { status: broken.status, body: broken.text });
+  const mended = await req('POST', '/api/v1/check-update', ask);
+  check('signed answers again once check_update_wire is back', mended.status === 200
+    && verifies(mended.text, mended.headers.get('x-rollout-signature') || '', pem1), mended.text);
 
   // the original service's request: no project, the fields of SPEC §9
   const orig = await req('POST', '/api/v1/check-update',
