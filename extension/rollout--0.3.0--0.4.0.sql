@@ -490,6 +490,32 @@ COMMENT ON VIEW rollout.stats_release_health IS
 	'per released version: install results (distinct clients), failure rate (percent) and the project''s auto-pause threshold and minimum results';
 GRANT SELECT ON rollout.stats_release_health TO rollout_reader;
 
+-- ---------------------------------------------------------------------
+-- Active clients per day (rollup_active): each client once a day, on its
+-- first check of the UTC day, whatever versions it checked from.
+-- stats_overview.active_clients_today summed rollup_daily's per-version
+-- counts, in which a client that changed version that day is twice.
+-- ---------------------------------------------------------------------
+CREATE TABLE rollout.rollup_active (
+	day date NOT NULL,
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	shard smallint NOT NULL,
+	clients bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (project_id, day, shard)
+) WITH (fillfactor = 90);
+COMMENT ON TABLE rollout.rollup_active IS
+	'distinct clients that checked per UTC day, counted on each client''s first check of the day whatever its version, in shards to avoid hot rows';
+SELECT pg_catalog.pg_extension_config_dump('rollout.rollup_active', '');
+-- the days before this update as they were counted; today exactly, from the clients' last checks
+INSERT INTO rollout.rollup_active (day, project_id, shard, clients)
+SELECT r.day, r.project_id, 0, sum(r.clients) FROM rollout.rollup_daily r
+WHERE r.action = 'check' AND r.day < rollout.utc_today()
+GROUP BY r.day, r.project_id HAVING sum(r.clients) > 0
+UNION ALL
+SELECT rollout.utc_today(), c.project_id, 0, count(*) FROM rollout.client_state c
+WHERE c.last_seen >= rollout.utc_today()::timestamp AT TIME ZONE 'UTC'
+GROUP BY c.project_id;
+
 -- =====================================================================
 -- Signed answers (issue 14): signing keys, metadata versions, check_update_signed;
 -- the same as extension/sql/85_signing.sql.
@@ -1255,3 +1281,236 @@ COMMENT ON FUNCTION rollout.record_forwarded(jsonb) IS
 
 REVOKE ALL ON FUNCTION rollout.record_forwarded(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout.record_forwarded(jsonb) TO rollout_client;
+
+-- Active clients per day: the rest of the block (its table is above, before the signing keys)
+CREATE FUNCTION rollout.count_active(project_id bigint, day date)
+	RETURNS void LANGUAGE plpgsql
+AS $$
+BEGIN
+	INSERT INTO rollout.rollup_active AS r (day, project_id, shard, clients)
+	VALUES ($2, $1, pg_backend_pid() % 16, 1)
+	ON CONFLICT ON CONSTRAINT rollup_active_pkey
+	DO UPDATE SET clients = r.clients + 1;
+END
+$$;
+COMMENT ON FUNCTION rollout.count_active(bigint, date) IS
+	'adds a client to the day''s active clients (called on its first check of that UTC day)';
+
+DROP FUNCTION rollout.count_checks(bigint[], date[], rollout.semver[], integer[], integer[], bigint[], text[],
+								   rollout.semver[], text[], integer[], bigint[], rollout.semver[], integer[]);
+CREATE FUNCTION rollout.count_checks(d_project bigint[], d_day date[], d_version rollout.semver[],
+									 d_events integer[], d_clients integer[], d_active integer[],
+									 m_project bigint[], m_channel text[], m_version rollout.semver[],
+									 m_region text[], m_delta integer[],
+									 o_project bigint[], o_version rollout.semver[], o_count integer[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	my_shard smallint := pg_backend_pid() % 16;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	INSERT INTO rollup_daily AS r (day, project_id, action, version, shard, events, clients)
+	SELECT d.day, d.p, 'check', d.v, my_shard, sum(d.e), sum(d.c)
+	FROM unnest(d_day, d_project, d_version, d_events, d_clients) AS d(day, p, v, e, c)
+	GROUP BY d.day, d.p, d.v
+	ON CONFLICT ON CONSTRAINT rollup_daily_pkey
+	DO UPDATE SET events = r.events + EXCLUDED.events, clients = r.clients + EXCLUDED.clients;
+	INSERT INTO rollup_active AS r (day, project_id, shard, clients)
+	SELECT d.day, d.p, my_shard, sum(d.a)
+	FROM unnest(d_day, d_project, d_active) AS d(day, p, a)
+	GROUP BY d.day, d.p
+	HAVING sum(d.a) > 0
+	ON CONFLICT ON CONSTRAINT rollup_active_pkey DO UPDATE SET clients = r.clients + EXCLUDED.clients;
+	IF cardinality(m_project) > 0 THEN
+		INSERT INTO rollup_clients AS r (project_id, channel, version, region, shard, clients)
+		SELECT m.p, m.c, m.v, m.r, my_shard, sum(m.d)
+		FROM unnest(m_project, m_channel, m_version, m_region, m_delta) AS m(p, c, v, r, d)
+		GROUP BY m.p, m.c, m.v, m.r
+		ON CONFLICT ON CONSTRAINT rollup_clients_pkey DO UPDATE SET clients = r.clients + EXCLUDED.clients;
+	END IF;
+	IF cardinality(o_project) > 0 THEN
+		INSERT INTO rollup_funnel AS f (project_id, version, shard, offered)
+		SELECT o.p, o.v, my_shard, sum(o.n) FROM unnest(o_project, o_version, o_count) AS o(p, v, n) GROUP BY o.p, o.v
+		ON CONFLICT ON CONSTRAINT rollup_funnel_pkey DO UPDATE SET offered = f.offered + EXCLUDED.offered;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout.count_checks(bigint[], date[], rollout.semver[], integer[], integer[], integer[], bigint[], text[],
+										 rollout.semver[], text[], integer[], bigint[], rollout.semver[], integer[]) IS
+	'adds checks'' deltas to the rollups (used by record_checks and by the worker''s in-place path)';
+
+CREATE OR REPLACE FUNCTION rollout.record_check(rc rollout.check_record) RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = rollout, pg_catalog, pg_temp
+AS $$
+DECLARE
+	o_version semver;
+	o_channel text;
+	o_region text;
+	o_seen timestamptz;
+	o_offered semver;
+	first_today boolean;
+	new_client boolean;
+BEGIN
+	-- check bookkeeping need not wait for the disk (SPEC §7.8)
+	PERFORM set_config('synchronous_commit', 'off', true);
+	UPDATE client_state cs
+	SET current_version = rc.cur, channel = rc.channel, region = rc.region, os = rc.os, arch = rc.arch,
+		last_offered = coalesce(rc.target, cs.last_offered), last_seen = rc.at
+	FROM (SELECT o.current_version, o.channel, o.region, o.last_seen, o.last_offered FROM client_state o
+		  WHERE o.project_id = rc.project_id AND o.client_id = rc.client_id FOR UPDATE) old
+	WHERE cs.project_id = rc.project_id AND cs.client_id = rc.client_id
+	  -- a queued check never undoes what a later install result recorded
+	  AND old.last_seen <= rc.at
+	RETURNING old.current_version, old.channel, old.region, old.last_seen, old.last_offered
+	INTO o_version, o_channel, o_region, o_seen, o_offered;
+	IF FOUND THEN
+		first_today := (o_seen AT TIME ZONE 'UTC')::date < (rc.at AT TIME ZONE 'UTC')::date OR o_version <> rc.cur;
+		IF (o_seen AT TIME ZONE 'UTC')::date < (rc.at AT TIME ZONE 'UTC')::date THEN
+			PERFORM count_active(rc.project_id, (rc.at AT TIME ZONE 'UTC')::date);
+		END IF;
+		IF o_version <> rc.cur OR o_channel <> rc.channel OR o_region <> rc.region THEN
+			PERFORM count_client(rc.project_id, o_channel, o_version, o_region, -1);
+			PERFORM count_client(rc.project_id, rc.channel, rc.cur, rc.region, 1);
+		END IF;
+		IF rc.target IS NOT NULL AND o_offered IS DISTINCT FROM rc.target THEN
+			PERFORM count_funnel(rc.project_id, rc.target, 1, 0, 0, 0);
+		END IF;
+		PERFORM count_daily(rc.project_id, 'check', rc.cur, first_today, (rc.at AT TIME ZONE 'UTC')::date);
+	ELSE
+		INSERT INTO client_state (project_id, client_id, current_version, channel, region, os, arch, last_offered,
+								  first_seen, last_seen)
+		VALUES (rc.project_id, rc.client_id, rc.cur, rc.channel, rc.region, rc.os, rc.arch, rc.target, rc.at, rc.at)
+		ON CONFLICT (project_id, client_id) DO NOTHING;
+		new_client := FOUND;
+		IF new_client THEN
+			PERFORM count_active(rc.project_id, (rc.at AT TIME ZONE 'UTC')::date);
+			PERFORM count_client(rc.project_id, rc.channel, rc.cur, rc.region, 1);
+			IF rc.target IS NOT NULL THEN
+				PERFORM count_funnel(rc.project_id, rc.target, 1, 0, 0, 0);
+			END IF;
+		END IF;
+		-- a concurrent first check of the same client that won counts as a repeat
+		PERFORM count_daily(rc.project_id, 'check', rc.cur, new_client, (rc.at AT TIME ZONE 'UTC')::date);
+	END IF;
+	IF rc.record_event THEN
+		INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent,
+								   action, created_at)
+		VALUES (rc.project_id, rc.target, rc.client_id, rc.cur, rc.region, rc.ip, rc.user_agent, 'check', rc.at);
+	END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION rollout.record_checks(batch rollout.check_record[]) RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = rollout, pg_catalog, pg_temp
+	-- a generic plan cannot know the batch's size and would scan client_state
+	SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE
+	rounds integer;
+	nothing text;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	SELECT max(n) INTO rounds FROM (
+		SELECT count(*) AS n FROM unnest(batch) b GROUP BY b.project_id, b.client_id) c;
+	FOR round IN 1 .. coalesce(rounds, 0) LOOP
+		WITH cur AS (
+			SELECT * FROM (
+				SELECT b.*, row_number() OVER (PARTITION BY b.project_id, b.client_id ORDER BY b.o) AS k
+				FROM unnest(batch) WITH ORDINALITY AS b(project_id, client_id, cur, channel, region, os, arch, target,
+													   ip, user_agent, record_event, at, o)) x
+			WHERE x.k = round),
+		upd AS (
+			UPDATE client_state cs
+			SET current_version = x.cur, channel = x.channel, region = x.region, os = x.os, arch = x.arch,
+				last_offered = coalesce(x.target, cs.last_offered), last_seen = x.at
+			FROM (SELECT c.*, o.ctid AS o_ctid, o.current_version AS o_version, o.channel AS o_channel, o.region AS o_region,
+						 o.last_seen AS o_seen, o.last_offered AS o_offered
+				  FROM cur c JOIN client_state o ON o.project_id = c.project_id AND o.client_id = c.client_id) x
+			-- the row version just read, by ctid: no second index probe, and no lock needed, since
+			-- a row changed meanwhile has moved on from that ctid and is left alone (the old
+			-- values used for the rollups are then exactly those replaced)
+			WHERE cs.ctid = x.o_ctid
+			  AND x.o_seen <= x.at		-- never undo what a later install result recorded
+			RETURNING x.*),
+		ins AS (
+			INSERT INTO client_state AS cs (project_id, client_id, current_version, channel, region, os, arch,
+											last_offered, first_seen, last_seen)
+			SELECT c.project_id, c.client_id, c.cur, c.channel, c.region, c.os, c.arch, c.target, c.at, c.at
+			FROM cur c
+			WHERE NOT EXISTS (SELECT 1 FROM upd u WHERE u.project_id = c.project_id AND u.client_id = c.client_id)
+			ON CONFLICT (project_id, client_id) DO NOTHING
+			RETURNING cs.project_id, cs.client_id),
+		moved AS (
+			SELECT u.project_id, u.o_channel AS channel, u.o_version AS version, u.o_region AS region, -1 AS d
+			FROM upd u WHERE u.o_version <> u.cur OR u.o_channel <> u.channel OR u.o_region <> u.region
+			UNION ALL
+			SELECT u.project_id, u.channel, u.cur, u.region, 1
+			FROM upd u WHERE u.o_version <> u.cur OR u.o_channel <> u.channel OR u.o_region <> u.region
+			UNION ALL
+			SELECT c.project_id, c.channel, c.cur, c.region, 1 FROM cur c JOIN ins USING (project_id, client_id)),
+		offered AS (
+			SELECT u.project_id, u.target FROM upd u WHERE u.target IS NOT NULL AND u.o_offered IS DISTINCT FROM u.target
+			UNION ALL
+			SELECT c.project_id, c.target FROM cur c JOIN ins USING (project_id, client_id) WHERE c.target IS NOT NULL),
+		checks AS (
+			-- a client is new today at a version on its first check of the day or after changing
+			-- version, and active today on its first check of the day; a concurrent first check
+			-- of the same client that won counts as a repeat
+			SELECT c.project_id, (c.at AT TIME ZONE 'UTC')::date AS day, c.cur,
+				   CASE WHEN u.client_id IS NOT NULL
+						THEN (u.o_seen AT TIME ZONE 'UTC')::date < (u.at AT TIME ZONE 'UTC')::date OR u.o_version <> u.cur
+						ELSE i.client_id IS NOT NULL END AS first_today,
+				   CASE WHEN u.client_id IS NOT NULL
+						THEN (u.o_seen AT TIME ZONE 'UTC')::date < (u.at AT TIME ZONE 'UTC')::date
+						ELSE i.client_id IS NOT NULL END AS active_today
+			FROM cur c
+			LEFT JOIN upd u ON u.project_id = c.project_id AND u.client_id = c.client_id
+			LEFT JOIN ins i ON i.project_id = c.project_id AND i.client_id = c.client_id),
+		events AS (
+			INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent,
+									   action, created_at)
+			SELECT c.project_id, c.target, c.client_id, c.cur, c.region, c.ip, c.user_agent, 'check', c.at
+			FROM cur c WHERE c.record_event)
+		-- the rollups: one definition, shared with the worker's in-place path
+		SELECT count_checks(ck.p, ck.d, ck.v, ck.e, ck.c, ck.a, mv.p, mv.c, mv.v, mv.r, mv.d, ofr.p, ofr.v, ofr.n)
+		INTO STRICT nothing
+		FROM (SELECT array_agg(project_id) p, array_agg(day) d, array_agg(cur) v, array_agg(1) e,
+					 array_agg(first_today::integer) c, array_agg(active_today::integer) a FROM checks) ck,
+			 (SELECT array_agg(project_id) p, array_agg(channel) c, array_agg(version) v, array_agg(region) r,
+					 array_agg(d) d FROM moved) mv,
+			 (SELECT array_agg(project_id) p, array_agg(target) v, array_agg(1) n FROM offered) ofr;
+	END LOOP;
+	RETURN coalesce(cardinality(batch), 0);
+END
+$$;
+CREATE OR REPLACE VIEW rollout.stats_overview AS
+SELECT p.slug AS project,
+	   coalesce((SELECT sum(clients) FROM rollout.rollup_clients c WHERE c.project_id = p.id), 0)::bigint AS total_clients,
+	   coalesce((SELECT sum(clients) FROM rollout.rollup_active a
+				 WHERE a.project_id = p.id AND a.day = rollout.utc_today()), 0)::bigint AS active_clients_today,
+	   coalesce(d.checks_today, 0)::bigint AS checks_today,
+	   coalesce(d.downloads_today, 0)::bigint AS downloads_today,
+	   coalesce(d.successes_today, 0)::bigint AS successes_today,
+	   coalesce(d.failures_today, 0)::bigint AS failures_today,
+	   round(100.0 * coalesce(w.succ, 0) / nullif(coalesce(w.succ, 0) + coalesce(w.fail, 0), 0), 2) AS success_rate_7d,
+	   (SELECT count(*) FROM rollout.versions v WHERE v.project_id = p.id AND v.status = 'published') AS published_versions
+FROM rollout.projects p
+LEFT JOIN LATERAL (
+	SELECT sum(events) FILTER (WHERE action = 'check') AS checks_today,
+		   sum(events) FILTER (WHERE action = 'download') AS downloads_today,
+		   sum(events) FILTER (WHERE action = 'success') AS successes_today,
+		   sum(events) FILTER (WHERE action = 'failed') AS failures_today
+	FROM rollout.rollup_daily r
+	WHERE r.project_id = p.id AND r.action IN ('check', 'download', 'success', 'failed')
+	  AND r.day = rollout.utc_today()) d ON true
+LEFT JOIN LATERAL (
+	SELECT sum(clients) FILTER (WHERE action = 'success') AS succ,
+		   sum(clients) FILTER (WHERE action = 'failed') AS fail
+	FROM rollout.rollup_daily r
+	WHERE r.project_id = p.id AND r.action IN ('success', 'failed') AND r.day > rollout.utc_today() - 7) w ON true;
+
+REVOKE ALL ON FUNCTION rollout.count_active(bigint, date),
+	rollout.count_checks(bigint[], date[], rollout.semver[], integer[], integer[], integer[], bigint[], text[],
+						 rollout.semver[], text[], integer[], bigint[], rollout.semver[], integer[]) FROM PUBLIC;

@@ -73,8 +73,8 @@ static const char *const col_names[NCOLS] = {
  * The rollup deltas of a batch: one entry per check (daily), per client
  * moving between groups (moved) and per newly offered version (offered),
  * added up per group by aggregate_deltas before they go to
- * rollout.count_checks.  The *_events, *_clients and *_count arrays are the
- * counts of each entry (int4 Datums).
+ * rollout.count_checks.  The *_events, *_clients, *_active and *_count arrays
+ * are the counts of each entry (int4 Datums).
  */
 typedef struct Deltas
 {
@@ -83,7 +83,8 @@ typedef struct Deltas
 	Datum	   *d_day;
 	Datum	   *d_version;
 	Datum	   *d_events;
-	Datum	   *d_clients;
+	Datum	   *d_clients;		/* new at this version that day */
+	Datum	   *d_active;		/* active that day: its first check of the day */
 	int			n_moved;
 	Datum	   *m_project;
 	Datum	   *m_channel;
@@ -361,6 +362,7 @@ record_in_place(const RolloutCheck *c, Relation rel, IndexScanDesc scan, Relatio
 	d->d_version[k] = PointerGetDatum(c->current_version);
 	d->d_events[k] = Int32GetDatum(1);
 	d->d_clients[k] = Int32GetDatum(0);
+	d->d_active[k] = Int32GetDatum(0);
 	if (o_seen > c->at)
 		return true;			/* a later install result was recorded: count the check only */
 
@@ -406,6 +408,7 @@ record_in_place(const RolloutCheck *c, Relation rel, IndexScanDesc scan, Relatio
 	/* the deltas, as rollout.record_checks counts them */
 	version_changed = cmp_semver(o_version, PointerGetDatum(c->current_version)) != 0;
 	d->d_clients[k] = Int32GetDatum(version_changed || utc_day(o_seen) < utc_day(c->at) ? 1 : 0);
+	d->d_active[k] = Int32GetDatum(utc_day(o_seen) < utc_day(c->at) ? 1 : 0);
 	if (version_changed || !text_equals(o_channel, c->channel) || !text_equals(o_region, c->region))
 	{
 		add_moved(d, c->project_id, datumCopy(o_channel, false, -1), datumCopy(o_version, false, -1),
@@ -468,7 +471,7 @@ cmp_key(KeyKind kind, Datum a, Datum b)
 	return 0;
 }
 
-#define MAX_DELTA_COLS 5
+#define MAX_DELTA_COLS 6
 
 /* What aggregate sorts by: the key columns and their kinds (for qsort). */
 static Datum **const *agg_cols;
@@ -540,37 +543,37 @@ static void
 count_deltas(Deltas *d)
 {
 	Oid			semver = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("rollout.semver")));
-	Datum	  **const daily[] = {&d->d_project, &d->d_day, &d->d_version, &d->d_events, &d->d_clients};
+	Datum	  **const daily[] = {&d->d_project, &d->d_day, &d->d_version, &d->d_events, &d->d_clients, &d->d_active};
 	Datum	  **const moved[] = {&d->m_project, &d->m_channel, &d->m_version, &d->m_region, &d->m_delta};
 	Datum	  **const offered[] = {&d->o_project, &d->o_version, &d->o_count};
 	const KeyKind daily_key[] = {KEY_INT8, KEY_DATE, KEY_SEMVER};
 	const KeyKind moved_key[] = {KEY_INT8, KEY_TEXT, KEY_SEMVER, KEY_TEXT};
 	const KeyKind offered_key[] = {KEY_INT8, KEY_SEMVER};
-	Oid			types[13];
-	Datum		args[13];
+	Oid			types[14];
+	Datum		args[14];
 
-	d->n_daily = aggregate(d->n_daily, daily, daily_key, 3, 5);
+	d->n_daily = aggregate(d->n_daily, daily, daily_key, 3, 6);
 	d->n_moved = aggregate(d->n_moved, moved, moved_key, 4, 5);
 	d->n_offered = aggregate(d->n_offered, offered, offered_key, 2, 3);
 	{
-		const Oid	elem[13] = {INT8OID, DATEOID, semver, INT4OID, INT4OID,
+		const Oid	elem[14] = {INT8OID, DATEOID, semver, INT4OID, INT4OID, INT4OID,
 			INT8OID, TEXTOID, semver, TEXTOID, INT4OID,
 		INT8OID, semver, INT4OID};
-		Datum	   *const arrays[13] = {d->d_project, d->d_day, d->d_version, d->d_events, d->d_clients,
+		Datum	   *const arrays[14] = {d->d_project, d->d_day, d->d_version, d->d_events, d->d_clients, d->d_active,
 			d->m_project, d->m_channel, d->m_version, d->m_region, d->m_delta,
 		d->o_project, d->o_version, d->o_count};
-		const int	counts[13] = {d->n_daily, d->n_daily, d->n_daily, d->n_daily, d->n_daily,
+		const int	counts[14] = {d->n_daily, d->n_daily, d->n_daily, d->n_daily, d->n_daily, d->n_daily,
 			d->n_moved, d->n_moved, d->n_moved, d->n_moved, d->n_moved,
 		d->n_offered, d->n_offered, d->n_offered};
 
-		for (int i = 0; i < 13; i++)
+		for (int i = 0; i < 14; i++)
 		{
 			types[i] = get_array_type(elem[i]);
 			args[i] = array_of(arrays[i], counts[i], elem[i]);
 		}
 	}
-	if (SPI_execute_with_args("SELECT rollout.count_checks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-							  13, types, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT rollout.count_checks($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+							  14, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "rollout: rollout.count_checks failed");
 }
 
@@ -613,6 +616,7 @@ rollout_record_in_place(RolloutCheck *checks, int n, bool *leave)
 	d.d_version = palloc(sizeof(Datum) * n);
 	d.d_events = palloc(sizeof(Datum) * n);
 	d.d_clients = palloc(sizeof(Datum) * n);
+	d.d_active = palloc(sizeof(Datum) * n);
 	d.m_project = palloc(sizeof(Datum) * 2 * n);
 	d.m_channel = palloc(sizeof(Datum) * 2 * n);
 	d.m_version = palloc(sizeof(Datum) * 2 * n);

@@ -107,3 +107,10 @@ SELECT maintain() ->> 'partitions_created' AS created;
 SELECT count(*) AS events_after, count(*) FILTER (WHERE tableoid = 'rollout.update_events_default'::regclass) AS in_default
 FROM update_events;
 SELECT maintain() ->> 'partitions_created' AS created_again;
+
+-- active clients today: each client once, whatever versions it checked from
+-- (three clients, each from 1.0.0, then 1.1.0, then 1.0.0 again: nine checks)
+SELECT (create_project('act', 'Active') ->> 'id')::bigint > 0 AS act;
+SELECT count(rollout.check_update(jsonb_build_object('project', 'act', 'current_version', v, 'client_id', 'a' || i)))
+FROM generate_series(1, 3) i, unnest(ARRAY['1.0.0', '1.1.0', '1.0.0']) v;
+SELECT total_clients, active_clients_today, checks_today FROM stats_overview WHERE project = 'act';

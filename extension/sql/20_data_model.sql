@@ -273,6 +273,18 @@ COMMENT ON TABLE rollout.rollup_daily IS 'events and distinct clients per UTC da
 -- the counters, which would make every update of a counter add index entries (no HOT update)
 CREATE INDEX rollup_daily_action ON rollout.rollup_daily (project_id, action, day);
 
+-- clients that checked per UTC day, each once: the project's active clients, which per-version
+-- counts cannot give (a client that changed version that day is in two of them)
+CREATE TABLE rollout.rollup_active (
+	day date NOT NULL,
+	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
+	shard smallint NOT NULL,
+	clients bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (project_id, day, shard)
+) WITH (fillfactor = 90);
+COMMENT ON TABLE rollout.rollup_active IS
+	'distinct clients that checked per UTC day, counted on each client''s first check of the day whatever its version, in shards to avoid hot rows';
+
 CREATE TABLE rollout.rollup_clients (
 	project_id bigint NOT NULL REFERENCES rollout.projects ON DELETE CASCADE,
 	channel text NOT NULL,
@@ -327,6 +339,7 @@ SELECT pg_catalog.pg_extension_config_dump('rollout.update_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.rollup_daily', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.rollup_clients', '');
 SELECT pg_catalog.pg_extension_config_dump('rollout.rollup_funnel', '');
+SELECT pg_catalog.pg_extension_config_dump('rollout.rollup_active', '');
 
 -- ---------------------------------------------------------------------
 -- Internal helpers

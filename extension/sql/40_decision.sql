@@ -84,6 +84,9 @@ BEGIN
 	INTO o_version, o_channel, o_region, o_seen, o_offered;
 	IF FOUND THEN
 		first_today := (o_seen AT TIME ZONE 'UTC')::date < (rc.at AT TIME ZONE 'UTC')::date OR o_version <> rc.cur;
+		IF (o_seen AT TIME ZONE 'UTC')::date < (rc.at AT TIME ZONE 'UTC')::date THEN
+			PERFORM count_active(rc.project_id, (rc.at AT TIME ZONE 'UTC')::date);
+		END IF;
 		IF o_version <> rc.cur OR o_channel <> rc.channel OR o_region <> rc.region THEN
 			PERFORM count_client(rc.project_id, o_channel, o_version, o_region, -1);
 			PERFORM count_client(rc.project_id, rc.channel, rc.cur, rc.region, 1);
@@ -99,6 +102,7 @@ BEGIN
 		ON CONFLICT (project_id, client_id) DO NOTHING;
 		new_client := FOUND;
 		IF new_client THEN
+			PERFORM count_active(rc.project_id, (rc.at AT TIME ZONE 'UTC')::date);
 			PERFORM count_client(rc.project_id, rc.channel, rc.cur, rc.region, 1);
 			IF rc.target IS NOT NULL THEN
 				PERFORM count_funnel(rc.project_id, rc.target, 1, 0, 0, 0);
@@ -180,12 +184,16 @@ BEGIN
 			UNION ALL
 			SELECT c.project_id, c.target FROM cur c JOIN ins USING (project_id, client_id) WHERE c.target IS NOT NULL),
 		checks AS (
-			-- a client is new today on its first check of the day or after changing version;
-			-- a concurrent first check of the same client that won counts as a repeat
+			-- a client is new today at a version on its first check of the day or after changing
+			-- version, and active today on its first check of the day; a concurrent first check
+			-- of the same client that won counts as a repeat
 			SELECT c.project_id, (c.at AT TIME ZONE 'UTC')::date AS day, c.cur,
 				   CASE WHEN u.client_id IS NOT NULL
 						THEN (u.o_seen AT TIME ZONE 'UTC')::date < (u.at AT TIME ZONE 'UTC')::date OR u.o_version <> u.cur
-						ELSE i.client_id IS NOT NULL END AS first_today
+						ELSE i.client_id IS NOT NULL END AS first_today,
+				   CASE WHEN u.client_id IS NOT NULL
+						THEN (u.o_seen AT TIME ZONE 'UTC')::date < (u.at AT TIME ZONE 'UTC')::date
+						ELSE i.client_id IS NOT NULL END AS active_today
 			FROM cur c
 			LEFT JOIN upd u ON u.project_id = c.project_id AND u.client_id = c.client_id
 			LEFT JOIN ins i ON i.project_id = c.project_id AND i.client_id = c.client_id),
@@ -195,10 +203,10 @@ BEGIN
 			SELECT c.project_id, c.target, c.client_id, c.cur, c.region, c.ip, c.user_agent, 'check', c.at
 			FROM cur c WHERE c.record_event)
 		-- the rollups: one definition, shared with the worker's in-place path
-		SELECT count_checks(ck.p, ck.d, ck.v, ck.e, ck.c, mv.p, mv.c, mv.v, mv.r, mv.d, ofr.p, ofr.v, ofr.n)
+		SELECT count_checks(ck.p, ck.d, ck.v, ck.e, ck.c, ck.a, mv.p, mv.c, mv.v, mv.r, mv.d, ofr.p, ofr.v, ofr.n)
 		INTO STRICT nothing
 		FROM (SELECT array_agg(project_id) p, array_agg(day) d, array_agg(cur) v, array_agg(1) e,
-					 array_agg(first_today::integer) c FROM checks) ck,
+					 array_agg(first_today::integer) c, array_agg(active_today::integer) a FROM checks) ck,
 			 (SELECT array_agg(project_id) p, array_agg(channel) c, array_agg(version) v, array_agg(region) r,
 					 array_agg(d) d FROM moved) mv,
 			 (SELECT array_agg(project_id) p, array_agg(target) v, array_agg(1) n FROM offered) ofr;
@@ -212,13 +220,14 @@ COMMENT ON FUNCTION rollout.record_checks(rollout.check_record[]) IS
 /*
  * The rollup deltas of recorded checks, as record_checks counts them and the
  * background worker's in-place path (rollout_record.c) adds them up per
- * group: per project, UTC day and version, the checks and the clients new
- * that day; the clients moving between (channel, version, region) groups;
+ * group: per project, UTC day and version, the checks, the clients new at
+ * that version that day and the clients active that day (their first check
+ * of the day); the clients moving between (channel, version, region) groups;
  * the clients newly offered each version.  Entries of the same group are
  * added together.
  */
 CREATE FUNCTION rollout.count_checks(d_project bigint[], d_day date[], d_version rollout.semver[],
-									 d_events integer[], d_clients integer[],
+									 d_events integer[], d_clients integer[], d_active integer[],
 									 m_project bigint[], m_channel text[], m_version rollout.semver[],
 									 m_region text[], m_delta integer[],
 									 o_project bigint[], o_version rollout.semver[], o_count integer[]) RETURNS void
@@ -235,6 +244,12 @@ BEGIN
 	GROUP BY d.day, d.p, d.v
 	ON CONFLICT ON CONSTRAINT rollup_daily_pkey
 	DO UPDATE SET events = r.events + EXCLUDED.events, clients = r.clients + EXCLUDED.clients;
+	INSERT INTO rollup_active AS r (day, project_id, shard, clients)
+	SELECT d.day, d.p, my_shard, sum(d.a)
+	FROM unnest(d_day, d_project, d_active) AS d(day, p, a)
+	GROUP BY d.day, d.p
+	HAVING sum(d.a) > 0
+	ON CONFLICT ON CONSTRAINT rollup_active_pkey DO UPDATE SET clients = r.clients + EXCLUDED.clients;
 	IF cardinality(m_project) > 0 THEN
 		INSERT INTO rollup_clients AS r (project_id, channel, version, region, shard, clients)
 		SELECT m.p, m.c, m.v, m.r, my_shard, sum(m.d)
@@ -249,7 +264,7 @@ BEGIN
 	END IF;
 END
 $$;
-COMMENT ON FUNCTION rollout.count_checks(bigint[], date[], rollout.semver[], integer[], integer[], bigint[], text[],
+COMMENT ON FUNCTION rollout.count_checks(bigint[], date[], rollout.semver[], integer[], integer[], integer[], bigint[], text[],
 										 rollout.semver[], text[], integer[], bigint[], rollout.semver[], integer[]) IS
 	'adds checks'' deltas to the rollups (used by record_checks and by the worker''s in-place path)';
 

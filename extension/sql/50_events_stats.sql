@@ -28,6 +28,20 @@ $$;
 COMMENT ON FUNCTION rollout.count_daily(bigint, text, rollout.semver, boolean, date) IS
 	'adds one event (and a distinct client when new_client) to a day''s rollup (default today)';
 
+-- Count a client active on a day (its first check of that UTC day).
+CREATE FUNCTION rollout.count_active(project_id bigint, day date)
+	RETURNS void LANGUAGE plpgsql
+AS $$
+BEGIN
+	INSERT INTO rollout.rollup_active AS r (day, project_id, shard, clients)
+	VALUES ($2, $1, pg_backend_pid() % 16, 1)
+	ON CONFLICT ON CONSTRAINT rollup_active_pkey
+	DO UPDATE SET clients = r.clients + 1;
+END
+$$;
+COMMENT ON FUNCTION rollout.count_active(bigint, date) IS
+	'adds a client to the day''s active clients (called on its first check of that UTC day)';
+
 -- Move one client between (channel, version, region) cells of rollup_clients.
 CREATE FUNCTION rollout.count_client(project_id bigint, channel text, version rollout.semver, region text, delta integer)
 	RETURNS void LANGUAGE plpgsql
@@ -299,7 +313,8 @@ COMMENT ON FUNCTION rollout.install_result(jsonb) IS
 CREATE VIEW rollout.stats_overview AS
 SELECT p.slug AS project,
 	   coalesce((SELECT sum(clients) FROM rollout.rollup_clients c WHERE c.project_id = p.id), 0)::bigint AS total_clients,
-	   coalesce(d.active_today, 0)::bigint AS active_clients_today,
+	   coalesce((SELECT sum(clients) FROM rollout.rollup_active a
+				 WHERE a.project_id = p.id AND a.day = rollout.utc_today()), 0)::bigint AS active_clients_today,
 	   coalesce(d.checks_today, 0)::bigint AS checks_today,
 	   coalesce(d.downloads_today, 0)::bigint AS downloads_today,
 	   coalesce(d.successes_today, 0)::bigint AS successes_today,
@@ -308,8 +323,7 @@ SELECT p.slug AS project,
 	   (SELECT count(*) FROM rollout.versions v WHERE v.project_id = p.id AND v.status = 'published') AS published_versions
 FROM rollout.projects p
 LEFT JOIN LATERAL (
-	SELECT sum(clients) FILTER (WHERE action = 'check') AS active_today,
-		   sum(events) FILTER (WHERE action = 'check') AS checks_today,
+	SELECT sum(events) FILTER (WHERE action = 'check') AS checks_today,
 		   sum(events) FILTER (WHERE action = 'download') AS downloads_today,
 		   sum(events) FILTER (WHERE action = 'success') AS successes_today,
 		   sum(events) FILTER (WHERE action = 'failed') AS failures_today

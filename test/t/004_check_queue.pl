@@ -98,6 +98,10 @@ sub state_of
 		FROM (SELECT action, version, sum(events) e, sum(clients) c FROM rollout.rollup_daily
 			  WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug') GROUP BY 1, 2) d
 		UNION ALL
+		SELECT 'rollup_active', string_agg(format('%s %s', day, n), ',' ORDER BY day)
+		FROM (SELECT day, sum(clients) n FROM rollout.rollup_active
+			  WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug') GROUP BY 1) a
+		UNION ALL
 		SELECT 'events', count(*)::text FROM rollout.update_events
 		WHERE project_id = (SELECT id FROM rollout.projects WHERE slug = '$slug')});
 }
@@ -106,7 +110,7 @@ for my $pair (['qa', 'qs'], ['fa', 'fs'])
 	my ($x, $y) = @$pair;
 	my %a = map { split /\|/, $_, 2 } split /\n/, state_of($x);
 	my %s = map { split /\|/, $_, 2 } split /\n/, state_of($y);
-	for my $k (qw(clients rollup_clients rollup_funnel rollup_daily events))
+	for my $k (qw(clients rollup_clients rollup_funnel rollup_daily rollup_active events))
 	{
 		next if $k eq 'events' && $x eq 'fa';
 		ok(defined $a{$k} && $a{$k} ne '', "$x, $k: queued checks recorded something");

@@ -230,8 +230,11 @@ is($node->safe_psql('withdata', $version), $current, "0.2.0 with data updated to
 my %existed = map { /^(\S+) / ? ($1 => 1) : () } split /\n/, $rows_before;
 my @rows_after = split /\n/, $node->safe_psql('withdata', $rows);
 is(join("\n", grep { /^(\S+) / && $existed{$1} } @rows_after), $rows_before, 'every table keeps its rows');
-is(join(' ', grep { /^(\S+) / && !$existed{$1} && !/ 0:$/ && !/^rollout\.(signing_keys|signing_secrets|project_signing) / } @rows_after), '',
-	'the tables the update adds are empty, but for the signing keys');
+is(join(' ', grep { /^(\S+) / && !$existed{$1} && !/ 0:$/ && !/^rollout\.(signing_keys|signing_secrets|project_signing|rollup_active) / } @rows_after), '',
+	'the tables the update adds are empty, but for the signing keys and the active clients');
+# today's active clients, counted anew by the update from the clients' last checks: the 100 that checked today
+is($node->safe_psql('withdata', q{SELECT active_clients_today FROM rollout.stats_overview WHERE project = 'panel'}), '100',
+	"the update counts today's active clients from the clients' last checks");
 is($node->safe_psql('withdata', q{
 	SELECT count(*) FILTER (WHERE k.status = 'active') || ' ' || count(DISTINCT k.project_id) || ' ' || min(s.metadata_version)
 	FROM rollout.signing_keys k JOIN rollout.project_signing s USING (project_id)}),
