@@ -414,10 +414,15 @@ BEGIN
 	VALUES (p.id, v.version, cid, cs.current_version, cs.region,
 			request_text(request, 'ip')::inet, request_text(request, 'user_agent'), res, err);
 
-	-- a successful install moves the client to the new version at once
+	-- a successful install moves the client to the new version at once (and counts it among
+	-- today's active clients if it is the first the server hears of it today: its checks
+	-- later today are not first checks of the day)
 	IF ok AND cs.client_id IS NOT NULL AND cs.current_version <> v.version THEN
 		PERFORM count_client(p.id, cs.channel, cs.current_version, cs.region, -1);
 		PERFORM count_client(p.id, cs.channel, v.version, cs.region, 1);
+		IF (cs.last_seen AT TIME ZONE 'UTC')::date < utc_today() THEN
+			PERFORM count_active(p.id, utc_today());
+		END IF;
 		UPDATE client_state SET current_version = v.version, last_seen = now()
 		WHERE project_id = p.id AND client_id = cid;
 	END IF;

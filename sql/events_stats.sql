@@ -114,3 +114,18 @@ SELECT (create_project('act', 'Active') ->> 'id')::bigint > 0 AS act;
 SELECT count(rollout.check_update(jsonb_build_object('project', 'act', 'current_version', v, 'client_id', 'a' || i)))
 FROM generate_series(1, 3) i, unnest(ARRAY['1.0.0', '1.1.0', '1.0.0']) v;
 SELECT total_clients, active_clients_today, checks_today FROM stats_overview WHERE project = 'act';
+-- a client the server first hears of today through a successful install is active today, once:
+-- a9 checks (active: 4), then, as if that check had been yesterday, installs 1.1.0 today (4
+-- again) and checks from it (still 4)
+SELECT publish_version((create_version('act', '1.1.0') ->> 'id')::bigint) ->> 'status' AS published;
+SELECT rollout.check_update('{"project": "act", "current_version": "1.0.0", "client_id": "a9"}') ->> 'has_update' AS offered;
+UPDATE client_state SET last_seen = last_seen - interval '1 day'
+WHERE client_id = 'a9' AND project_id = (SELECT id FROM projects WHERE slug = 'act');
+UPDATE rollup_active SET clients = clients - 1
+WHERE (project_id, day, shard) = (SELECT project_id, day, shard FROM rollup_active
+								  WHERE project_id = (SELECT id FROM projects WHERE slug = 'act') AND day = utc_today() AND clients > 0 LIMIT 1);
+SELECT active_clients_today AS as_if_yesterday FROM stats_overview WHERE project = 'act';
+SELECT rollout.install_result('{"project": "act", "version": "1.1.0", "client_id": "a9", "success": true}') ->> 'result' AS installed;
+SELECT active_clients_today AS after_install FROM stats_overview WHERE project = 'act';
+SELECT rollout.check_update('{"project": "act", "current_version": "1.1.0", "client_id": "a9"}') ->> 'has_update' AS checked;
+SELECT active_clients_today AS after_check FROM stats_overview WHERE project = 'act';
