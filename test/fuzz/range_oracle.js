@@ -71,6 +71,12 @@ function ours(list) {
   });
 }
 
+// A range with its V prefixes in lower case: the runs of V that start a
+// comparator's version (after the start, a blank, '|' or an operator, before
+// a number or an x-range), not a V inside a pre-release or build identifier
+// ('1.0.0-VV1' keeps its 'VV1', which the comparison is case-sensitive about).
+const lowerPrefixV = (r) => r.replace(/(?<=^|[\s|<>=~^])V+(?=[\dxX*])/g, (m) => m.toLowerCase());
+
 const mine = ours(pairs);
 const bad = [];
 let compared = 0;
@@ -82,12 +88,12 @@ pairs.forEach(([r, v], i) => {
   let b = node(r, v);
   ranges.add(r);
   let ok;
-  if (!a.error && b.error && /V/.test(r) && !node(r.replace(/V/g, 'v'), v).error) {
+  if (!a.error && b.error && /V/.test(r) && !node(lowerPrefixV(r), v).error) {
     // a documented difference: the extension takes an upper-case V prefix,
     // in ranges as in versions (SPEC §6), node-semver only a lower-case one:
-    // the range is compared with its lower-case spelling
+    // the range is compared with its prefixes spelt in lower case
     upperV.add(r);
-    b = node(r.replace(/V/g, 'v'), v);
+    b = node(lowerPrefixV(r), v);
   }
   if (!a.error && b.error && /\d{16,}/.test(r) && (r.match(/\d+/g) || []).some((n) => BigInt(n) >= BigInt(Number.MAX_SAFE_INTEGER))) {
     // a documented difference: numbers above 2^53 - 1, which node-semver refuses and the
