@@ -71,11 +71,13 @@ function ours(list) {
   });
 }
 
-// A range with its V prefixes in lower case: the runs of V that start a
-// comparator's version (after the start, a blank, '|' or an operator, before
-// a number or an x-range), not a V inside a pre-release or build identifier
-// ('1.0.0-VV1' keeps its 'VV1', which the comparison is case-sensitive about).
-const lowerPrefixV = (r) => r.replace(/(?<=^|[\s|<>=~^])V+(?=[\dxX*])/g, (m) => m.toLowerCase());
+// A range with its V prefixes in lower case: the runs of v, V, '=' and blanks
+// that start a comparator's version (after the start, a blank, '|' or an
+// operator, before a number or an x-range), not a V inside a pre-release or
+// build identifier ('1.0.0-VV1' keeps its 'VV1', which the comparison is
+// case-sensitive about).
+const lowerPrefixV = (r) => r.replace(/(^|[\s|<>=~^])([vV=\s]*[vV][vV=\s]*)(?=[\dxX*])/g,
+  (m, before, prefix) => before + prefix.toLowerCase());
 
 const mine = ours(pairs);
 const bad = [];
