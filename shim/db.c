@@ -184,24 +184,25 @@ db_reload_signatures(PGconn *conn)
 	current = s;
 	if (route_wire == NULL)
 		route_wire = calloc(nroutes, sizeof(bool));
-	for (int i = 0; route_wire != NULL && i < nroutes; i++)
+	for (int i = 0; i < nroutes; i++)
 	{
 		char		name[128];
+		bool		wire;
 
 		snprintf(name, sizeof(name), "%s_wire", routes[i].function);
-		__atomic_store_n(&route_wire[i], (routes[i].flags & ROUTE_SIGNED) && find_signature(name) != NULL,
-						 __ATOMIC_RELAXED);
-		if ((routes[i].flags & ROUTE_SIGNED) && !route_wire[i] && find_signature(routes[i].function))
-			fprintf(stderr, "rollout-http: the database lacks rollout.%s: %s %s answers are unsigned until "
-					"ALTER EXTENSION rollout UPDATE\n", name, routes[i].method, routes[i].pattern);
-	}
-	for (int i = 0; i < nroutes; i++)
+		wire = (routes[i].flags & ROUTE_SIGNED) && find_signature(name) != NULL;
+		if (route_wire != NULL)
+			__atomic_store_n(&route_wire[i], wire, __ATOMIC_RELAXED);
 		if (!find_signature(routes[i].function))
 		{
 			fprintf(stderr, "rollout-http: the database lacks rollout.%s: %s %s answers 503 until "
 					"ALTER EXTENSION rollout UPDATE\n", routes[i].function, routes[i].method, routes[i].pattern);
 			missing++;
 		}
+		else if ((routes[i].flags & ROUTE_SIGNED) && !wire)
+			fprintf(stderr, "rollout-http: the database lacks rollout.%s: %s %s answers are unsigned until "
+					"ALTER EXTENSION rollout UPDATE\n", name, routes[i].method, routes[i].pattern);
+	}
 	if (!find_signature("begin_request"))
 	{
 		fprintf(stderr, "rollout-http: the database lacks rollout.begin_request: the admin API answers 503 until "
@@ -323,13 +324,13 @@ forget_prepared(DbSlot *slot)
 }
 
 /*
- * A connection of the pool, waiting while all are in use; the caller gives
- * it back with db_release.  Connected by db_ensure, not here: the one most
+ * A slot of the pool, waiting while all are in use (db_acquire connects it;
+ * db_release gives it back).  Connected by db_ensure, not here: the one most
  * recently given back is taken first, so connections are opened only as
  * concurrency needs them.
  */
-PGconn **
-db_acquire(void)
+static PGconn **
+pool_take(void)
 {
 	DbSlot	   *slot;
 
@@ -395,7 +396,7 @@ pool_drop(PGconn **pc)
  * missing or broken, keeping the connection gauge of /metrics right.
  * Returns 0 if it is.
  */
-int
+static int
 db_ensure(PGconn **pc)
 {
 	if (db_alive(*pc))
@@ -407,6 +408,22 @@ db_ensure(PGconn **pc)
 		return -1;
 	metrics_connection(1);
 	return 0;
+}
+
+/*
+ * A live connection of the pool (pool_take, then db_ensure), or NULL, the
+ * slot given back, if the database cannot be reached.  db_release(NULL) does
+ * nothing, so a caller releases whatever this returned.
+ */
+PGconn **
+db_acquire(void)
+{
+	PGconn	  **pc = pool_take();
+
+	if (db_ensure(pc) == 0)
+		return pc;
+	db_release(pc);
+	return NULL;
 }
 
 /*
@@ -424,12 +441,9 @@ db_check_queue(bool *db_ok)
 	PGresult   *r;
 	json_t	   *state = NULL;
 
-	*db_ok = db_ensure(pc) == 0;
-	if (!*db_ok)
-	{
-		db_release(pc);
+	*db_ok = pc != NULL;
+	if (pc == NULL)
 		return NULL;
-	}
 	r = PQexec(*pc, "SELECT rollout.check_queue()");
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
 		state = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
@@ -453,11 +467,8 @@ db_login_metrics(void)
 	PGresult   *r;
 	json_t	   *m = NULL;
 
-	if (db_ensure(pc) != 0)
-	{
-		db_release(pc);
+	if (pc == NULL)
 		return NULL;
-	}
 	r = PQexec(*pc, "SELECT rollout.login_metrics()");
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
 		m = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
@@ -689,9 +700,8 @@ authenticate_only(const char *begin_sql, const char *token, DbResult *res)
 	PGconn	  **pc = db_acquire();
 	PGresult   *r;
 
-	if (db_ensure(pc) != 0)
+	if (pc == NULL)
 	{
-		db_release(pc);
 		result_free(res);
 		result_set_unavailable(res, "cannot connect to the database");
 		return;
@@ -740,10 +750,8 @@ db_call(const Route *route, json_t *args, const char *token, DbResult *res)
 			authenticate_only(begin_sql, token, res);
 		return;
 	}
-	pc = db_acquire();
-	if (db_ensure(pc) != 0)
+	if ((pc = db_acquire()) == NULL)
 	{
-		db_release(pc);
 		result_set_unavailable(res, "cannot connect to the database");
 		free(sql);
 		return;

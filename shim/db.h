@@ -19,7 +19,6 @@ extern void db_cleanup(void);
 extern PGconn *db_connect(void);
 extern PGconn *db_connect_to(const char *conninfo);
 extern bool db_alive(PGconn *conn);
-extern int	db_ensure(PGconn **pc);
 extern PGconn **db_acquire(void);
 extern void db_release(PGconn **pc);
 extern json_t *db_check_queue(bool *db_ok);

@@ -395,7 +395,7 @@ files_download(struct mg_connection *conn, void *cbdata)
 		const char *p[1] = {url};
 
 		snprintf(url, sizeof(url), "/download/%s", rel);
-		if (db_ensure(pc) == 0)
+		if (pc != NULL)
 			PQclear(PQexecParams(*pc, "SELECT rollout.count_download($1)", 1, NULL, p, NULL, NULL, 0));
 		db_release(pc);
 	}

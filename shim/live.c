@@ -67,8 +67,7 @@ live_connect(const struct mg_connection *conn, void *cbdata)
 		mg_get_var(ri->query_string, strlen(ri->query_string), "ticket", ticket, sizeof(ticket));
 	if (ticket[0] == '\0')
 		return 1;
-	pc = db_acquire();
-	if (db_ensure(pc) == 0)
+	if ((pc = db_acquire()) != NULL)
 	{
 		const char *p[1] = {ticket};
 		PGresult   *r = PQexecParams(*pc, "SELECT rollout.redeem_live_ticket($1) ->> 'project_id'",
