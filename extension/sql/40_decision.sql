@@ -67,7 +67,7 @@ DECLARE
 	o_region text;
 	o_seen timestamptz;
 	o_offered semver;
-	first_today boolean;
+	new_day boolean;
 	new_client boolean;
 BEGIN
 	-- check bookkeeping need not wait for the disk (SPEC §7.8)
@@ -83,8 +83,8 @@ BEGIN
 	RETURNING old.current_version, old.channel, old.region, old.last_seen, old.last_offered
 	INTO o_version, o_channel, o_region, o_seen, o_offered;
 	IF FOUND THEN
-		first_today := (o_seen AT TIME ZONE 'UTC')::date < (rc.at AT TIME ZONE 'UTC')::date OR o_version <> rc.cur;
-		IF (o_seen AT TIME ZONE 'UTC')::date < (rc.at AT TIME ZONE 'UTC')::date THEN
+		new_day := (o_seen AT TIME ZONE 'UTC')::date < (rc.at AT TIME ZONE 'UTC')::date;
+		IF new_day THEN
 			PERFORM count_active(rc.project_id, (rc.at AT TIME ZONE 'UTC')::date);
 		END IF;
 		IF o_version <> rc.cur OR o_channel <> rc.channel OR o_region <> rc.region THEN
@@ -94,7 +94,7 @@ BEGIN
 		IF rc.target IS NOT NULL AND o_offered IS DISTINCT FROM rc.target THEN
 			PERFORM count_funnel(rc.project_id, rc.target, 1, 0, 0, 0);
 		END IF;
-		PERFORM count_daily(rc.project_id, 'check', rc.cur, first_today, (rc.at AT TIME ZONE 'UTC')::date);
+		PERFORM count_daily(rc.project_id, 'check', rc.cur, new_day OR o_version <> rc.cur, (rc.at AT TIME ZONE 'UTC')::date);
 	ELSE
 		INSERT INTO client_state (project_id, client_id, current_version, channel, region, os, arch, last_offered,
 								  first_seen, last_seen)
@@ -188,15 +188,13 @@ BEGIN
 			-- version, and active today on its first check of the day; a concurrent first check
 			-- of the same client that won counts as a repeat
 			SELECT c.project_id, (c.at AT TIME ZONE 'UTC')::date AS day, c.cur,
-				   CASE WHEN u.client_id IS NOT NULL
-						THEN (u.o_seen AT TIME ZONE 'UTC')::date < (u.at AT TIME ZONE 'UTC')::date OR u.o_version <> u.cur
-						ELSE i.client_id IS NOT NULL END AS first_today,
-				   CASE WHEN u.client_id IS NOT NULL
-						THEN (u.o_seen AT TIME ZONE 'UTC')::date < (u.at AT TIME ZONE 'UTC')::date
-						ELSE i.client_id IS NOT NULL END AS active_today
+				   coalesce(n.new_day OR u.o_version <> u.cur, i.client_id IS NOT NULL) AS first_today,
+				   coalesce(n.new_day, i.client_id IS NOT NULL) AS active_today
 			FROM cur c
 			LEFT JOIN upd u ON u.project_id = c.project_id AND u.client_id = c.client_id
-			LEFT JOIN ins i ON i.project_id = c.project_id AND i.client_id = c.client_id),
+			LEFT JOIN ins i ON i.project_id = c.project_id AND i.client_id = c.client_id
+			-- NULL without an updated row: then a new client is new and active today
+			CROSS JOIN LATERAL (SELECT (u.o_seen AT TIME ZONE 'UTC')::date < (u.at AT TIME ZONE 'UTC')::date AS new_day) n),
 		events AS (
 			INSERT INTO update_events (project_id, version, client_id, client_version, region, ip_address, user_agent,
 									   action, created_at)
