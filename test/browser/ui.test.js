@@ -306,7 +306,9 @@ const S = {
   percentage: 37.5,
   artifact: null,	// {file, sha256, size, url}
 };
-const ZH_NOTES = '## 修复\n\n启动时的**崩溃**已修复。\n';
+// release notes as a release manager types them in Chinese: user input, not the UI's text (i18n/)
+const ZH_BOLD = '崩溃';
+const ZH_NOTES = `## 修复\n\n启动时的**${ZH_BOLD}**已修复。\n`;
 const XSS_NOTES = '## Fixes\n\nThe **crash** on start is gone.\n\n<img src=x onerror=window.__xss=1>\n\n<script>window.__xss=2</script>\n\n'
   + 'Also <img src="x" onerror="window.__xss=3"> and [a link](javascript:window.__xss=4) and <a href="javascript:window.__xss=5">another</a>.\n';
 
@@ -475,7 +477,7 @@ test('versions: a new version is saved as a draft; the notes preview renders mar
   await page.click(`${T('notes-tabs')} #tab-zh-CN`);
   await fill('version-notes-zh-CN', ZH_NOTES);
   const zhPreview = page.locator(T('version-notes-preview-zh-CN')).first();
-  assert(await until(async () => (await zhPreview.innerHTML()).includes('<strong>崩溃</strong>'), 5000), 'the Chinese preview renders',
+  assert(await until(async () => (await zhPreview.innerHTML()).includes(`<strong>${ZH_BOLD}</strong>`), 5000), 'the Chinese preview renders',
     await zhPreview.innerHTML());
   await page.click(T('version-save'));
   await page.waitForURL(/#\/versions\/\d+/);

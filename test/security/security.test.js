@@ -445,6 +445,7 @@ async function main() {
     "javascript:alert('x')",
     '{{constructor.constructor(\'alert(1)\')()}}',
     '\\x00\\u0000 %00 %s %n ${HOME} $(id) `id`',
+    // non-ASCII input a user may type (Chinese, accents, bidi controls, a zero-width space): data, not UI text
     '版本说明 — ünïcødé ‮RTL‭ \u200b',
   ];
   let n = 0;

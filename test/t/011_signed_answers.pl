@@ -20,6 +20,7 @@ $node->init;
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION rollout;
+	-- a release titled in both languages by its manager (data, not the server's own text)
 	SELECT rollout.create_version('default', 'v1.1.0', title => 'Faster', title_i18n => '{"zh-CN": "更快"}',
 		file_url => 'https://downloads.example.com/app-1.1.0.tgz', file_size => 1048576,
 		file_checksum => 'sha256:' || repeat('ab', 32));
