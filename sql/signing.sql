@@ -112,6 +112,7 @@ SELECT (body::jsonb) ->> 'message' AS from_locale FROM check_update_signed('{"cu
 SELECT (body::jsonb) ->> 'message' AS en FROM check_update_signed('{"current_version": "1.0.0", "client_id": "c-1", "locale": "zh-CN"}', 'en');
 -- bad requests fail as check_update's do
 SELECT pg_temp.err($$SELECT * FROM rollout.check_update_signed('{"client_id": "c-1"}')$$);
+SELECT pg_temp.err($$SELECT rollout.check_update_wire('{"client_id": "c-1"}')$$) AS wire_refuses_alike;
 SELECT pg_temp.err($$SELECT * FROM rollout.check_update_signed('{"current_version": "1.0.0", "client_id": "c-1", "project": "nope"}')$$);
 
 -- metadata_version grows with every change that can alter an answer
